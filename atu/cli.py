@@ -1,0 +1,85 @@
+"""`python -m atu <command>`: every option of a command is a field of its config dataclass (nested fields as
+`--train.steps 100`); `--dry-run` prints the resolved config and exits; unknown options are rejected."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls, prefix: str = "", aliases: dict | None = None) -> None:
+    aliases = aliases or {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        name, typ = prefix + f.name, hints[f.name]
+        if dataclasses.is_dataclass(typ):
+            add_dataclass_args(parser, typ, name + ".", aliases)
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        flags = [f"--{name}"] + [f"--{a}" for a, full in aliases.items() if full == name]
+        if typ is bool:
+            parser.add_argument(*flags, dest=name, type=_parse_bool, default=default, metavar="BOOL")
+        else:
+            parser.add_argument(*flags, dest=name, type=typ if typ in (int, float, str) else str, default=default)
+
+
+def build_dataclass(cls, ns: argparse.Namespace, prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        name, typ = prefix + f.name, hints[f.name]
+        kwargs[f.name] = build_dataclass(typ, ns, name + ".") if dataclasses.is_dataclass(typ) else getattr(ns, name)
+    return cls(**kwargs)
+
+
+def _parse_bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes", "on"):
+        return True
+    if s.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+
+
+def _commands():
+    from . import pipeline, pretrain
+
+    return {
+        "unlearn": (pipeline.RunConfig, pipeline.cli_unlearn,
+                    "unlearn a class: stage 1 (adapt to negatives) + stage 2 (repulsion) + metrics"),
+        "train-classifier": (pretrain.ClassifierRunConfig, pretrain.run_train_classifier,
+                             "train the MNIST digit classifier (labels samples; FID features)"),
+        "train-gan": (pretrain.GANRunConfig, pretrain.run_train_gan,
+                      "train the MNIST DCGAN base model (G, D, EMA G, latent bank)"),
+    }
+
+
+ALIASES = {"unlearn": {"loss": "unlearn.loss", "gamma": "unlearn.gamma", "K": "adapt.K"}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    commands = _commands()
+    parser = argparse.ArgumentParser(prog="python -m atu", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (cls, _, help_) in commands.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        add_dataclass_args(p, cls, aliases=ALIASES.get(name))
+        p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    ns = parser.parse_args(argv)
+    cls, run, _ = commands[ns.command]
+    cfg = build_dataclass(cls, ns)
+    print(json.dumps(dataclasses.asdict(cfg), indent=2))
+    if ns.dry_run:
+        if ns.command == "unlearn":
+            from .pipeline import plan
+            print(plan(cfg))
+        return 0
+    try:
+        result = run(cfg, overwrite=ns.overwrite)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:  # CheckpointError is a ValueError
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, default=str))
+    return 0

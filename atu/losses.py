@@ -1,0 +1,76 @@
+"""GAN losses and the repulsion family, as small pure functions (hand-checked in tests/test_losses.py).
+
+Repulsion (method.md, stage 2) pushes the generator's parameters theta away from the K adapted models theta_N:
+  d     = parameter_distance(theta, theta_N)   (a squared L2 distance, see there for the normalisation)
+  IL2   = gamma / d
+  NL2   = -gamma * d
+  EL2   = w * exp(-alpha * d)
+Each is *added* to the generator's loss, so minimising it increases d.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+REPULSIONS = ("el2", "nl2", "il2", "none")
+
+
+# --- adversarial (non-saturating logistic, Goodfellow et al. 2014; as in rosinality/stylegan2-pytorch) ---------
+
+def d_logistic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log sigmoid(D(x)) - log(1 - sigmoid(D(G(z)))), averaged."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def g_nonsaturating_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log sigmoid(D(G(z))), averaged."""
+    return F.softplus(-fake_logits).mean()
+
+
+# --- parameter distance and repulsion ---------------------------------------------------------------------------
+
+def parameter_distance(theta: list[torch.Tensor], theta_N: list[list[torch.Tensor]]) -> torch.Tensor:
+    """Mean over the K adapted models and the T parameter tensors of the per-tensor mean squared difference:
+
+        d = (1 / (K T)) * sum_k sum_t mean((theta_t - theta_N[k]_t)^2)
+
+    Every tensor weighs the same whatever its size (like the official code), but unlike the official
+    `K / 2T * sum_k sum_t`, d does not grow with K: gamma/alpha keep their meaning when K changes.
+    """
+    if not theta_N:
+        raise ValueError("parameter_distance needs at least one adapted model (theta_N is empty)")
+    total = theta[0].new_zeros(())
+    for adapted in theta_N:
+        if len(adapted) != len(theta):
+            raise ValueError(f"adapted model has {len(adapted)} tensors, generator has {len(theta)}")
+        for p, q in zip(theta, adapted):
+            total = total + (p - q).pow(2).mean()
+    return total / (len(theta_N) * len(theta))
+
+
+def il2(d: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Inverse: gamma / d."""
+    return gamma / d
+
+
+def nl2(d: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Negative: -gamma * d."""
+    return -gamma * d
+
+
+def el2(d: torch.Tensor, alpha: float, weight: float = 1.0) -> torch.Tensor:
+    """Exponential: weight * exp(-alpha * d)."""
+    return weight * torch.exp(-alpha * d)
+
+
+def repulsion(kind: str, d: torch.Tensor, gamma: float, weight: float = 1.0) -> torch.Tensor:
+    """The repulsion term by name; `gamma` is alpha for "el2". "none" is 0 (plain fine-tuning)."""
+    if kind == "el2":
+        return el2(d, gamma, weight)
+    if kind == "nl2":
+        return nl2(d, gamma)
+    if kind == "il2":
+        return il2(d, gamma)
+    if kind == "none":
+        return d.new_zeros(())
+    raise ValueError(f"unknown repulsion loss {kind!r}; choose one of {REPULSIONS}")

@@ -1,0 +1,159 @@
+"""Metrics, each a small named function (hand-checked in tests/test_metrics.py).
+
+- `neg_rate`, `pul`: share of samples the classifier calls the target, and the percentage of unlearning
+  100 * (n_neg(before) - n_neg(after)) / n_neg(before), both generators on the same fixed latent bank.
+- `frechet_distance`: the standard Frechet formula between two Gaussians; `fid` applies it to features.
+  Inception weights cannot be downloaded here, so the default features are the digit classifier's penultimate
+  layer ("classifier" features): such FIDs are comparable with each other, not with published Inception FIDs.
+  Every FID result names its features.
+- `collateral_damage`: total-variation distance between the class histograms of the non-target classes before
+  and after (each renormalised over the remaining classes): 0 = the other classes keep their proportions.
+"""
+from __future__ import annotations
+
+import torch
+
+from .sampling import generate
+
+
+# --- classification -------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def classify(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Predicted labels. Refuses images outside the range the classifier was trained on (the official code fed
+    [-1, 1] images to classifiers trained on [0, 1])."""
+    _check_range(C, images)
+    C.eval()
+    device = next(C.parameters()).device
+    return torch.cat([C(x.to(device)).argmax(1).cpu() for x in images.split(batch_size)])
+
+
+@torch.no_grad()
+def classifier_features(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Penultimate-layer features (float64), the classifier's FID feature space."""
+    _check_range(C, images)
+    C.eval()
+    device = next(C.parameters()).device
+    return torch.cat([C.features(x.to(device)).double().cpu() for x in images.split(batch_size)])
+
+
+def _check_range(C, images):
+    lo, hi = getattr(C, "input_range", (-1.0, 1.0))
+    if images.numel() and (images.min() < lo - 1e-3 or images.max() > hi + 1e-3):
+        raise ValueError(f"images in [{float(images.min()):.3f}, {float(images.max()):.3f}] but the classifier "
+                         f"was trained on [{lo}, {hi}]: rescale them first")
+
+
+# --- unlearning -----------------------------------------------------------------------------------------------
+
+def neg_rate(labels: torch.Tensor, target: int) -> float:
+    """Fraction of samples labelled as the target (the feature to forget)."""
+    return float((labels == target).float().mean()) if len(labels) else 0.0
+
+
+def pul(n_neg_before: int, n_neg_after: int) -> float:
+    """Percentage of unlearning: 100 * (n_before - n_after) / n_before (method.md)."""
+    if n_neg_before <= 0:
+        raise ValueError("PUL is undefined: the original generator produced no negatives on this latent bank")
+    return 100.0 * (n_neg_before - n_neg_after) / n_neg_before
+
+
+def class_histogram(labels: torch.Tensor, num_classes: int, exclude: int | None = None) -> torch.Tensor:
+    """Class frequencies (float64, summing to 1), renormalised over the classes other than `exclude`."""
+    h = torch.bincount(labels, minlength=num_classes).double()
+    if exclude is not None:
+        h[exclude] = 0
+    return h / h.sum().clamp_min(1)
+
+
+def total_variation(p: torch.Tensor, q: torch.Tensor) -> float:
+    """0.5 * sum |p - q| for two probability vectors."""
+    return 0.5 * float((p - q).abs().sum())
+
+
+def collateral_damage(labels_before: torch.Tensor, labels_after: torch.Tensor, target: int,
+                      num_classes: int) -> float:
+    """TV distance between the non-target class histograms before and after unlearning."""
+    return total_variation(class_histogram(labels_before, num_classes, target),
+                           class_histogram(labels_after, num_classes, target))
+
+
+# --- FID ------------------------------------------------------------------------------------------------------
+
+def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased covariance (float64) of (N, F) features."""
+    f = features.double()
+    if len(f) < 2:
+        raise ValueError("FID needs at least 2 samples per set")
+    return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^1/2); tr of the root = sum of sqrt of the eigenvalues
+    of S1 S2 (real, >= 0 for covariance matrices; tiny negative/imaginary parts are numerical noise)."""
+    mu1, mu2, sigma1, sigma2 = (t.double() for t in (mu1, mu2, sigma1, sigma2))
+    eig = torch.linalg.eigvals(sigma1 @ sigma2).real.clamp_min(0)
+    return float((mu1 - mu2).pow(2).sum() + sigma1.trace() + sigma2.trace() - 2 * eig.sqrt().sum())
+
+
+def fid(images_a: torch.Tensor, images_b: torch.Tensor, C: torch.nn.Module | None = None,
+        features: str = "classifier") -> dict:
+    """FID between two image sets (in [-1, 1]) on the named features; returns {"fid", "fid_features"}.
+
+    features="classifier": C's penultimate layer (always available offline).
+    features="inception": torchmetrics' Inception-v3 FID; needs its weights already on disk (they cannot be
+    downloaded here): raises RuntimeError saying so otherwise.
+    """
+    if features == "classifier":
+        if C is None:
+            raise ValueError("classifier features need the classifier C")
+        fa, fb = classifier_features(C, images_a), classifier_features(C, images_b)
+        name = f"classifier:{getattr(C, 'family', type(C).__name__)}-penultimate-{fa.shape[1]}"
+        return {"fid": frechet_distance(*feature_stats(fa), *feature_stats(fb)), "fid_features": name}
+    if features == "inception":
+        return {"fid": _inception_fid(images_a, images_b), "fid_features": "inception-v3-pool3-2048"}
+    raise ValueError(f"features must be 'classifier' or 'inception', got {features!r}")
+
+
+def _inception_fid(images_a, images_b) -> float:
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        metric = FrechetInceptionDistance(feature=2048, normalize=True)
+    except Exception as e:  # no torch-fidelity, or no cached weights and no network
+        raise RuntimeError("Inception FID needs torchmetrics[image] and the FID Inception weights on disk; they "
+                           f"cannot be downloaded here ({type(e).__name__}: {e}). Use features='classifier'.") from e
+
+    def rgb01(x):
+        x = (x.clamp(-1, 1) + 1) / 2
+        return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+    for batch in rgb01(images_a).split(200):
+        metric.update(batch, real=True)
+    for batch in rgb01(images_b).split(200):
+        metric.update(batch, real=False)
+    return float(metric.compute())
+
+
+# --- everything at once ----------------------------------------------------------------------------------------
+
+def evaluate(G_before: torch.nn.Module, G_after: torch.nn.Module, C: torch.nn.Module, latents: torch.Tensor,
+             target: int, real_without_target: torch.Tensor, num_classes: int = 10,
+             fid_features: str = "classifier") -> dict:
+    """Unlearning metrics of G_after against G_before on one latent bank: negative rates, PUL, FID of both
+    against real data without the target (and their ratio), collateral damage."""
+    x_before, x_after = generate(G_before, latents), generate(G_after, latents)
+    y_before, y_after = classify(C, x_before), classify(C, x_after)
+    n_before, n_after = int((y_before == target).sum()), int((y_after == target).sum())
+    # All samples of each generator against real data without the target, as in the paper: an unlearned G
+    # should look like data without the class, and the ratio after/before is the quality cost.
+    fid_b = fid(real_without_target, x_before, C, fid_features)
+    fid_a = fid(real_without_target, x_after, C, fid_features)
+    return {
+        "target": target, "n_latents": len(latents),
+        "neg_rate_before": n_before / len(latents), "neg_rate_after": n_after / len(latents),
+        "pul": pul(n_before, n_after),
+        "fid_before": fid_b["fid"], "fid_after": fid_a["fid"], "fid_ratio": fid_a["fid"] / fid_b["fid"],
+        "fid_features": fid_a["fid_features"],
+        "collateral": collateral_damage(y_before, y_after, target, num_classes),
+    }

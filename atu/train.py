@@ -1,0 +1,218 @@
+"""The one GAN training loop (Accelerate), reused by base training, stage 1, stage 2 and the baselines,
+and the classifier's loop.
+
+Runs as it is on the CPU, on one GPU, or as several processes (`accelerate launch`, `torchrun`,
+`accelerate.debug_launcher`): data are sharded by Accelerate, gradients averaged by DDP. Nothing here reads
+the disk: the caller hands in tensors and modules, and gets modules back.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from .augment import random_affine
+from .losses import d_logistic_loss, g_nonsaturating_loss
+
+
+class Cancelled(RuntimeError):
+    """Raised by a progress callback to stop a run (the app's Stop button)."""
+
+
+@dataclass
+class GANTrainConfig:
+    steps: int = 6000                 # generator updates (one D update before each)
+    batch_size: int = 64              # per process; the real data are repeated if there are fewer images
+    lr_g: float = 2e-4                # Adam learning rate of G (DCGAN's value)
+    lr_d: float = 2e-4                # Adam learning rate of D
+    beta1: float = 0.5                # Adam beta1 (DCGAN's value; 0.9 makes GANs oscillate)
+    beta2: float = 0.999              # Adam beta2
+    ema_beta: float = 0.999           # G_ema <- beta * G_ema + (1 - beta) * G after every step; 0 = no EMA
+    augment_translate: float = 0.0    # DiffAugment-style random shift (fraction of size) of real and fake for D;
+                                      #   > 0 when D sees only a few real images (stage 1)
+    seed: int = 0                     # seeds latents, data order, augmentation
+    log_every: int = 50               # steps between logged losses (and `evaluate` calls)
+    cpu: bool = False                 # force the CPU even when a GPU is visible
+
+
+@dataclass
+class GANTrainResult:
+    G: nn.Module                      # the trained generator (unwrapped, on the CPU)
+    D: nn.Module                      # the trained discriminator
+    G_ema: nn.Module                  # the EMA copy of G (the one to evaluate and ship)
+    history: list[dict] = field(default_factory=list)   # one dict per logged step
+    seconds: float = 0.0
+
+
+ExtraLoss = Callable[[nn.Module], tuple[torch.Tensor, dict]]
+
+
+def requires_grad(model: nn.Module, flag: bool) -> None:
+    for p in model.parameters():
+        p.requires_grad_(flag)
+
+
+@torch.no_grad()
+def accumulate(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    """ema <- beta * ema + (1 - beta) * model for parameters; buffers (BN statistics) are copied."""
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm.detach(), 1 - beta)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
+
+
+def _infinite(loader):
+    epoch = 0
+    while True:
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfig,
+              g_extra_loss: ExtraLoss | None = None,
+              evaluate: Callable[[nn.Module], dict] | None = None,
+              on_log: Callable[[int, dict], None] | None = None,
+              G_ema: nn.Module | None = None, desc: str = "gan") -> GANTrainResult:
+    """Train G and D as a GAN whose real data are `real` (N, C, H, W in [-1, 1]).
+
+    g_extra_loss(G) -> (loss, logs) is added to G's adversarial loss (EWC in stage 1, repulsion in stage 2); its
+    gradient norm is logged. evaluate(G_ema) -> dict runs every `log_every` steps (e.g. the negative rate) and
+    on_log(step, logs) receives each logged dict (raise Cancelled there to stop).
+    G and D are trained in place; G_ema defaults to a copy of G.
+    """
+    if len(real) == 0:
+        raise ValueError("train_gan needs at least one real image")
+    t0 = time.time()
+    accelerator = Accelerator(cpu=cfg.cpu)
+    set_seed(cfg.seed)
+    if G_ema is None:
+        G_ema = copy.deepcopy(G)
+    G_ema.eval().requires_grad_(False)
+    G.train(), D.train()
+    latent_dim = G.latent_dim
+
+    min_len = cfg.batch_size * accelerator.num_processes
+    if len(real) < min_len:  # a few negatives: repeat them so that every process gets full batches
+        real = real.repeat(math.ceil(min_len / len(real)), 1, 1, 1)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(real), batch_size=cfg.batch_size,
+                                         shuffle=True, drop_last=True,
+                                         generator=torch.Generator().manual_seed(cfg.seed))
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    G, D, opt_g, opt_d, loader = accelerator.prepare(G, D, opt_g, opt_d, loader)
+    G_ema.to(accelerator.device)
+    G_raw = accelerator.unwrap_model(G)
+    aug_gen = torch.Generator().manual_seed(cfg.seed + accelerator.process_index + 1)
+
+    def aug(x):
+        return random_affine(x, translate=cfg.augment_translate, generator=aug_gen) if cfg.augment_translate else x
+
+    history, batches = [], _infinite(loader)
+    bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=not accelerator.is_local_main_process, leave=False)
+    for step in bar:
+        (x_real,) = next(batches)
+        b = x_real.shape[0]
+
+        # D step
+        requires_grad(D, True)
+        with torch.no_grad():
+            fake = G(torch.randn(b, latent_dim, device=accelerator.device))
+        d_loss = d_logistic_loss(D(aug(x_real)), D(aug(fake)))
+        opt_d.zero_grad(set_to_none=True)
+        accelerator.backward(d_loss)
+        opt_d.step()
+
+        # G step
+        requires_grad(D, False)
+        fake = G(torch.randn(b, latent_dim, device=accelerator.device))
+        g_adv = g_nonsaturating_loss(D(aug(fake)))
+        g_loss, logs = g_adv, {}
+        log_now = step % cfg.log_every == 0 or step == cfg.steps
+        if g_extra_loss is not None:
+            extra, logs = g_extra_loss(G_raw)
+            g_loss = g_adv + extra
+            if log_now and extra.requires_grad:  # how hard the extra term pulls, next to the adversarial loss
+                grads = torch.autograd.grad(extra, [p for p in G_raw.parameters()], retain_graph=True,
+                                            allow_unused=True)
+                logs["extra_grad_norm"] = float(torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None)))
+            elif log_now:
+                logs["extra_grad_norm"] = 0.0
+        opt_g.zero_grad(set_to_none=True)
+        accelerator.backward(g_loss)
+        opt_g.step()
+        if cfg.ema_beta > 0:
+            accumulate(G_ema, G_raw, cfg.ema_beta)
+        else:
+            G_ema.load_state_dict(G_raw.state_dict())
+
+        if log_now:
+            row = {"step": step, "d_loss": float(d_loss.detach()), "g_adv": float(g_adv.detach()),
+                   **{k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in logs.items()}}
+            if evaluate is not None:
+                row.update(evaluate(G_ema))
+            history.append(row)
+            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "step"})
+            if on_log is not None:
+                on_log(step, row)
+
+    accelerator.wait_for_everyone()
+    G_out = accelerator.unwrap_model(G).cpu().eval()
+    D_out = accelerator.unwrap_model(D).cpu().eval()
+    requires_grad(D_out, True)
+    accelerator.free_memory()
+    return GANTrainResult(G_out, D_out, G_ema.cpu().eval(), history, time.time() - t0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Classifier
+
+
+@dataclass
+class ClassifierTrainConfig:
+    epochs: int = 30                  # passes over the 4,000 training digits
+    batch_size: int = 64
+    lr: float = 2e-3                  # AdamW, cosine-decayed to 0
+    weight_decay: float = 1e-4
+    rotate_deg: float = 12.0          # augmentation: random rotation, shift and zoom per image
+    translate: float = 0.1
+    scale: float = 0.1
+    seed: int = 0
+    cpu: bool = False
+
+
+def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: ClassifierTrainConfig,
+                     desc: str = "classifier") -> nn.Module:
+    """Supervised training with per-image random affine augmentation; returns the model in eval mode."""
+    accelerator = Accelerator(cpu=cfg.cpu)
+    set_seed(cfg.seed)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=cfg.batch_size,
+                                         shuffle=True, drop_last=True,
+                                         generator=torch.Generator().manual_seed(cfg.seed))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total = cfg.epochs * (len(loader) // accelerator.num_processes)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.15)
+    model, opt, loader, sched = accelerator.prepare(model, opt, loader, sched)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    model.train()
+    bar = tqdm(range(cfg.epochs), desc=desc, disable=not accelerator.is_local_main_process, leave=False)
+    for _ in bar:
+        for xb, yb in loader:
+            xb = random_affine(xb, cfg.rotate_deg, cfg.translate, cfg.scale, generator=gen)
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            opt.step()
+            sched.step()
+        bar.set_postfix(loss=float(loss))
+    accelerator.wait_for_everyone()
+    return accelerator.unwrap_model(model).cpu().eval()

@@ -1,0 +1,56 @@
+import math
+
+import pytest
+import torch
+
+from atu.losses import (d_logistic_loss, el2, g_nonsaturating_loss, il2, nl2, parameter_distance, repulsion)
+
+
+def test_gan_losses_at_zero_logits():
+    z = torch.zeros(4)
+    assert d_logistic_loss(z, z).item() == pytest.approx(2 * math.log(2))
+    assert g_nonsaturating_loss(z).item() == pytest.approx(math.log(2))
+
+
+def test_gan_losses_direction():
+    # D sure and right: small loss; G fooling D (large fake logits): small generator loss
+    assert d_logistic_loss(torch.full((3,), 10.0), torch.full((3,), -10.0)).item() < 1e-3
+    assert g_nonsaturating_loss(torch.full((3,), 10.0)).item() < 1e-3
+
+
+def test_parameter_distance_hand_worked():
+    theta = [torch.tensor([1.0, 2.0]), torch.tensor([[3.0]])]
+    one = [[torch.tensor([0.0, 0.0]), torch.tensor([[1.0]])]]
+    # per-tensor mean squared difference: (1 + 4) / 2 = 2.5 and (3 - 1)^2 = 4 -> (2.5 + 4) / (K=1 * T=2)
+    assert parameter_distance(theta, one).item() == pytest.approx(3.25)
+    two = one + [[t.clone() for t in theta]]  # second adapted model at distance 0
+    assert parameter_distance(theta, two).item() == pytest.approx((2.5 + 4 + 0 + 0) / (2 * 2))
+
+
+def test_parameter_distance_errors():
+    with pytest.raises(ValueError, match="at least one"):
+        parameter_distance([torch.zeros(1)], [])
+    with pytest.raises(ValueError, match="tensors"):
+        parameter_distance([torch.zeros(1)], [[torch.zeros(1), torch.zeros(1)]])
+
+
+def test_repulsions_hand_worked():
+    d = torch.tensor(2.0)
+    assert il2(d, 4.0).item() == pytest.approx(2.0)
+    assert nl2(d, 4.0).item() == pytest.approx(-8.0)
+    assert el2(d, 0.5, weight=3.0).item() == pytest.approx(3 * math.exp(-1))
+    assert repulsion("el2", d, 0.5, weight=3.0).item() == pytest.approx(3 * math.exp(-1))
+    assert repulsion("none", d, 123.0).item() == 0.0
+    with pytest.raises(ValueError, match="el2"):
+        repulsion("l2", d, 1.0)
+
+
+@pytest.mark.parametrize("kind", ["el2", "nl2", "il2"])
+def test_repulsion_gradient_step_increases_distance(kind):
+    theta = [torch.tensor([1.0, 2.0], requires_grad=True)]
+    theta_N = [[torch.tensor([0.5, 1.0])]]
+    d0 = parameter_distance(theta, theta_N)
+    repulsion(kind, d0, 1.0).backward()
+    with torch.no_grad():
+        stepped = [theta[0] - 0.01 * theta[0].grad]
+    assert parameter_distance(stepped, theta_N).item() > d0.item()

@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from atu.metrics import (class_histogram, classify, collateral_damage, feature_stats, fid, frechet_distance,
+                         neg_rate, pul, total_variation)
+from atu.models import DigitClassifier
+
+
+def test_neg_rate_and_pul():
+    assert neg_rate(torch.tensor([1, 2, 1, 3]), 1) == 0.5
+    assert pul(200, 10) == pytest.approx(95.0)
+    assert pul(200, 250) == pytest.approx(-25.0)  # unlearning that made it worse is reported as such
+    with pytest.raises(ValueError, match="no negatives"):
+        pul(0, 0)
+
+
+def test_class_histogram_and_collateral():
+    h = class_histogram(torch.tensor([0, 0, 1, 2]), 3, exclude=2)
+    assert torch.allclose(h, torch.tensor([2 / 3, 1 / 3, 0.0], dtype=torch.float64))
+    # before, without class 2: [0.5, 0.5]; after: [0.25, 0.75] -> TV = 0.5 * (0.25 + 0.25)
+    before, after = torch.tensor([0, 0, 1, 1, 2]), torch.tensor([0, 1, 1, 1, 2])
+    assert collateral_damage(before, after, target=2, num_classes=3) == pytest.approx(0.25)
+    assert collateral_damage(before, before, target=2, num_classes=3) == 0.0
+    assert total_variation(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])) == 1.0
+
+
+def test_frechet_distance_hand_worked():
+    one = lambda v: torch.tensor([[v]], dtype=torch.float64)  # noqa: E731
+    # 1-D: (0 - 2)^2 + 1 + 4 - 2 * sqrt(1 * 4) = 5
+    assert frechet_distance(torch.tensor([0.0]), one(1.0), torch.tensor([2.0]), one(4.0)) == pytest.approx(5.0)
+    # 2-D diagonal: |(1, 1)|^2 + (1 + 4) + (4 + 9) - 2 * (sqrt(4) + sqrt(36)) = 2 + 5 + 13 - 16 = 4
+    s1, s2 = torch.diag(torch.tensor([1.0, 4.0])), torch.diag(torch.tensor([4.0, 9.0]))
+    assert frechet_distance(torch.zeros(2), s1, torch.ones(2), s2) == pytest.approx(4.0)
+    # identical Gaussians: 0
+    s = torch.tensor([[2.0, 0.5], [0.5, 1.0]])
+    assert frechet_distance(torch.ones(2), s, torch.ones(2), s) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_feature_stats_unbiased():
+    mu, cov = feature_stats(torch.tensor([[0.0, 0.0], [2.0, 4.0]]))
+    assert torch.allclose(mu, torch.tensor([1.0, 2.0], dtype=torch.float64))
+    # unbiased covariance of two points: [[2, 4], [4, 8]]
+    assert torch.allclose(cov, torch.tensor([[2.0, 4.0], [4.0, 8.0]], dtype=torch.float64))
+
+
+def test_classify_refuses_wrong_range():
+    C = DigitClassifier()
+    with pytest.raises(ValueError, match="rescale"):
+        classify(C, torch.rand(2, 1, 32, 32) * 255)
+    assert classify(C, torch.rand(2, 1, 32, 32) * 2 - 1).shape == (2,)
+
+
+def test_fid_names_its_features_and_rejects_unknown():
+    C = DigitClassifier()
+    x = torch.rand(20, 1, 32, 32) * 2 - 1
+    out = fid(x, x, C)
+    assert out["fid"] == pytest.approx(0.0, abs=1e-6) and out["fid_features"].startswith("classifier:")
+    with pytest.raises(ValueError, match="inception"):
+        fid(x, x, C, features="clip")

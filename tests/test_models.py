@@ -1,0 +1,65 @@
+import json
+
+import pytest
+import torch
+
+import atu
+from atu.models import (CheckpointError, DCGANDiscriminator, DCGANGenerator, DigitClassifier, load_model)
+
+
+@pytest.mark.parametrize("make, inp", [
+    (lambda: DCGANGenerator(latent_dim=16, width=8), lambda: torch.randn(4, 16)),
+    (lambda: DCGANGenerator(latent_dim=16, channels=3, image_size=64, width=8), lambda: torch.randn(4, 16)),
+    (lambda: DCGANDiscriminator(width=8), lambda: torch.rand(4, 1, 32, 32) * 2 - 1),
+    (lambda: DigitClassifier(width=8, feature_dim=16), lambda: torch.rand(4, 1, 32, 32) * 2 - 1),
+])
+def test_save_load_round_trip_identical(tmp_path, make, inp):
+    torch.manual_seed(0)
+    m = make().eval()
+    x = inp()
+    m.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file() and not (tmp_path / "pytorch_model.bin").exists()
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["family"] == m.family and cfg["kind"] == m.kind
+    m2 = load_model(tmp_path)
+    assert type(m2) is type(m) and not m2.training
+    assert torch.equal(m(x), m2(x))
+
+
+def test_generator_interface_and_range():
+    G = DCGANGenerator(latent_dim=16, width=8)
+    out = G(torch.randn(3, G.latent_dim))
+    assert out.shape == (3, *G.image_shape) and out.abs().max() <= 1
+
+
+def test_mismatched_checkpoint_is_a_clear_error(tmp_path):
+    DCGANGenerator(latent_dim=16, width=8).save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(dict(cfg, width=16)))
+    with pytest.raises(CheckpointError, match="do not match"):
+        atu.load_generator(tmp_path)
+
+
+def test_bad_paths_and_kinds(tmp_path):
+    with pytest.raises(CheckpointError, match="neither a model folder"):
+        atu.load_generator(tmp_path / "nope")
+    with pytest.raises(CheckpointError, match="no config.json"):
+        atu.load_generator(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        atu.load_generator(tmp_path)
+    DigitClassifier(width=8, feature_dim=16).save_pretrained(tmp_path / "c")
+    with pytest.raises(CheckpointError, match="not a generator"):
+        atu.load_generator(tmp_path / "c")
+    # a folder with a pickle but no safetensors is refused
+    DCGANGenerator(latent_dim=16, width=8).save_pretrained(tmp_path / "g")
+    (tmp_path / "g" / "model.safetensors").rename(tmp_path / "g" / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="only safetensors"):
+        atu.load_generator(tmp_path / "g")
+
+
+def test_corrupt_weights_file(tmp_path):
+    DCGANGenerator(latent_dim=16, width=8).save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError):
+        atu.load_generator(tmp_path)
