@@ -31,7 +31,7 @@ class HubModule(
     PyTorchModelHubMixin,
     library_name="atu",
     license="mit",
-    tags=MODEL_CARD_TAGS,
+    tags=list(MODEL_CARD_TAGS),  # a copy: the mixin appends its own tags to the list it is given
     repo_url="https://github.com/atu-project/atu",
 ):
     family: str = ""  # registry name written to config.json; set by each concrete class
@@ -58,9 +58,15 @@ class HubModule(
                 raise CheckpointError(f"{model_id} has no {constants.SAFETENSORS_SINGLE_FILE}; "
                                       "atu loads only safetensors checkpoints")
         else:
-            model_file = hf_hub_download(model_id, constants.SAFETENSORS_SINGLE_FILE, revision=revision,
-                                         cache_dir=cache_dir, force_download=force_download,
-                                         local_files_only=local_files_only, token=token)
+            from huggingface_hub.errors import EntryNotFoundError
+
+            try:
+                model_file = hf_hub_download(model_id, constants.SAFETENSORS_SINGLE_FILE, revision=revision,
+                                             cache_dir=cache_dir, force_download=force_download,
+                                             local_files_only=local_files_only, token=token)
+            except EntryNotFoundError as e:
+                raise CheckpointError(f"{model_id} has no {constants.SAFETENSORS_SINGLE_FILE}; "
+                                      "atu loads only safetensors checkpoints") from e
         model = cls(**model_kwargs)
         try:
             cls._load_as_safetensor(model, model_file, map_location, strict)

@@ -192,7 +192,7 @@ only with other atu FIDs. The held-out set has 1,000 digits.
 
 ## Reproduce
 ```
-python -m atu train-gan --out checkpoints/mnist-dcgan --classifier checkpoints/mnist-classifier
+python -m atu train-gan --out checkpoints/mnist-dcgan --classifier checkpoints/mnist-classifier --train.steps {t.steps}
 ```
 Training took {m['train_seconds'] / 60:.1f} min on {m['machine']} (atu {m['atu']}, torch {m['torch']}). Resolved
 options: `train_config.json`; figures: `metrics.json`; losses: `train_history.json`.

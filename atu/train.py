@@ -29,7 +29,7 @@ class Cancelled(RuntimeError):
 
 @dataclass
 class GANTrainConfig:
-    steps: int = 6000                 # generator updates (one D update before each)
+    steps: int = 10_000               # generator updates (one D update before each)
     batch_size: int = 64              # per process; the real data are repeated if there are fewer images
     lr_g: float = 2e-4                # Adam learning rate of G (DCGAN's value)
     lr_d: float = 2e-4                # Adam learning rate of D

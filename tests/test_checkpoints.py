@@ -1,0 +1,50 @@
+"""The shipped checkpoints meet their bars, re-measured here (not read back from their cards), and FID behaves
+sanely on real data."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import atu
+from atu.data import mnist_split
+from atu.metrics import classify, fid
+from atu.models import load_model
+from atu.sampling import generate, load_latent_bank
+
+CK = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+@pytest.fixture(scope="module")
+def C():
+    return load_model(CK / "mnist-classifier", kind="classifier")
+
+
+def test_classifier_heldout_accuracy(C):
+    x, y = mnist_split("heldout")
+    acc = float((classify(C, x) == y).float().mean())
+    assert acc >= 0.985
+    card = json.loads((CK / "mnist-classifier/metrics.json").read_text())
+    assert acc == pytest.approx(card["heldout_accuracy"], abs=1e-6)
+
+
+def test_gan_class_balance_and_card(C):
+    G = atu.load_generator(CK / "mnist-dcgan")
+    bank = load_latent_bank(CK / "mnist-dcgan")
+    assert bank.shape == (10_000, G.latent_dim)
+    frac = torch.bincount(classify(C, generate(G, bank)), minlength=10).double() / len(bank)
+    assert frac.min() >= 0.07 and frac.max() <= 0.13, frac
+    card = json.loads((CK / "mnist-dcgan/metrics.json").read_text())
+    assert torch.allclose(frac, torch.tensor(card["class_fractions"], dtype=torch.float64), atol=2e-4)
+    D = load_model(CK / "mnist-dcgan/discriminator", kind="discriminator")
+    assert D(generate(G, bank[:4])).shape == (4,)
+
+
+def test_fid_sanity_on_real_digits(C):
+    x, _ = mnist_split("heldout")
+    assert fid(x, x, C)["fid"] == pytest.approx(0.0, abs=1e-6)
+    halves = fid(x[::2], x[1::2], C)["fid"]
+    noise = fid(x, torch.rand(1000, 1, 32, 32) * 2 - 1, C)["fid"]
+    G = atu.load_generator(CK / "mnist-dcgan")
+    gan = fid(x, generate(G, load_latent_bank(CK / "mnist-dcgan")[:2000]), C)["fid"]
+    assert halves < gan < noise and noise > 20 * halves, (halves, gan, noise)
