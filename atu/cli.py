@@ -67,7 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         add_dataclass_args(p, cls, aliases=ALIASES.get(name))
         p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
         p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p = sub.add_parser("push", help="push a run folder to the Hugging Face Hub",
+                       description="Push a run folder (unlearned generator, card, run record) to the Hub. The "
+                                   "token comes from --token, $HF_TOKEN or `hf auth login`; it is never printed.")
+    p.add_argument("run_dir")
+    p.add_argument("--repo-id", required=True, help="user/name")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--token", default=None, help="prefer $HF_TOKEN: a token on the command line shows in `ps`")
     ns = parser.parse_args(argv)
+    if ns.command == "push":
+        return _push(ns)
     cls, run, _ = commands[ns.command]
     cfg = build_dataclass(cls, ns)
     print(json.dumps(dataclasses.asdict(cfg), indent=2))
@@ -82,4 +91,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _push(ns) -> int:
+    from pathlib import Path
+
+    from .hub import HubError, push_run, refresh_card
+
+    try:
+        refresh_card(Path(ns.run_dir), ns.repo_id)
+        url = push_run(ns.run_dir, ns.repo_id, token=ns.token, private=ns.private)
+    except HubError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(url)
     return 0

@@ -145,7 +145,8 @@ class DCGANDiscriminator(HubModule):
 class DigitClassifier(HubModule):
     """Small CNN for 1x32x32 digits. Trained on images in [-1, 1] (the generator's range): `input_range` is
     saved in config.json and `atu.metrics.classify` checks it, so images never enter in the wrong range.
-    `features(x)` returns the penultimate activations (the FID feature space)."""
+    `features(x)` returns the penultimate activations (the FID feature space) and `head(features)` the logits:
+    the interface atu.metrics relies on for any classifier."""
 
     family = "digit-cnn"
     kind = "classifier"

@@ -1,0 +1,356 @@
+"""Publishing unlearned generators on the Hugging Face Hub.
+
+    write_model_card("runs/no-8", record, repo_id="alice/dcgan-mnist-no-8")   # README.md from run.json
+    push_run("runs/no-8", "alice/dcgan-mnist-no-8")                          # -> https://huggingface.co/alice/...
+
+and anyone can then run `hf download alice/dcgan-mnist-no-8 --local-dir G` and `atu.load_generator("G")`, or
+`atu.load_generator("alice/dcgan-mnist-no-8")`. Only safetensors, JSON, Markdown and PNG files are pushed (never a
+pickle). The token is passed to huggingface_hub and nowhere else: it is never printed, logged or written, and
+errors that could quote it are scrubbed. Every failure is a `HubError` whose message says what to do; a failed
+push never touches the local folder.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from .models import CheckpointError, read_config
+
+logger = logging.getLogger(__name__)
+
+CARD_TAGS = ["gan", "machine-unlearning", "adapt-then-unlearn", "arxiv:2309.14054"]
+PUSH_PATTERNS = ["*.safetensors", "*.json", "*.md", "*.png"]
+HIDDEN_PATTERNS = [".*", "**/.*", ".*/**", "**/.*/**"]  # .cache/, .atu_card_sha256, editor files...
+CARD_HASH_FILE = ".atu_card_sha256"  # sha256 of the README.md that atu generated last (edited cards are kept)
+GRID_IMAGE = "before_after.png"
+TOKEN_HELP = "pass --token, set HF_TOKEN or run `hf auth login`"
+
+PAPER_URL = "https://arxiv.org/abs/2309.14054"
+BIBTEX = """@article{tiwary2025adapt,
+  title         = {Adapt then Unlearn: Exploring Parameter Space Semantics for Unlearning in Generative Adversarial Networks},
+  author        = {Tiwary, Piyush and Guha, Atri and Panda, Subhodip and Prathosh, A. P.},
+  journal       = {Transactions on Machine Learning Research},
+  year          = {2025},
+  eprint        = {2309.14054},
+  archivePrefix = {arXiv},
+  url           = {https://arxiv.org/abs/2309.14054}
+}"""
+
+
+class HubError(RuntimeError):
+    """A push or card problem; the message says what to do."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Token
+
+
+def resolve_token(token: str | None = None) -> str:
+    """The token to push with: the argument, else $HF_TOKEN, else the one saved by `hf auth login`."""
+    if token and token.strip():
+        return token.strip()
+    env = os.environ.get("HF_TOKEN", "").strip()
+    if env:
+        return env
+    from huggingface_hub import get_token
+
+    stored = get_token()
+    if stored:
+        return stored
+    raise HubError(f"no Hugging Face token: {TOKEN_HELP}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Push
+
+
+def push_run(folder: str | os.PathLike, repo_id: str, token: str | None = None, private: bool = False) -> str:
+    """Push a run folder (model.safetensors + config.json, and the card/record/grid beside them) to the Hub repo
+    `repo_id` ("user/name"), creating it if needed. Returns the repo URL. The folder is only read."""
+    folder = Path(folder).expanduser().resolve()
+    _check_run_folder(folder)
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id or ""):
+        raise HubError(f"repo id must look like user/name, got {repo_id!r}")
+    if not (folder / "README.md").is_file():
+        logger.warning("%s has no README.md: the repo will have no model card (write one with write_model_card)",
+                       folder)
+    token = resolve_token(token)
+
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    namespace, name = repo_id.split("/")
+    with _hub_errors(folder, repo_id, token, api.endpoint):
+        me = api.whoami(token=token)
+        allowed = [me["name"], *(org.get("name") for org in me.get("orgs") or [] if org.get("name"))]
+        if namespace not in allowed:
+            raise HubError(f"{repo_id} belongs to {namespace!r}, not to {me['name']!r}: your token can push only to "
+                           f"{', '.join(sorted(allowed))}; push to e.g. {me['name']}/{name} instead. "
+                           f"Nothing was pushed; the local folder is intact at {folder}")
+        url = api.create_repo(repo_id, private=private, exist_ok=True, token=token)
+        api.upload_folder(folder_path=folder, repo_id=repo_id, token=token, allow_patterns=list(PUSH_PATTERNS),
+                          ignore_patterns=list(HIDDEN_PATTERNS), commit_message=f"atu: upload {folder.name}")
+    logger.info("pushed %s to %s", folder, url)
+    return str(url)
+
+
+def _check_run_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise HubError(f"{folder} is not a folder: pass the run folder atu wrote (model.safetensors + config.json)")
+    if not (folder / "model.safetensors").is_file():
+        raise HubError(f"{folder} has no model.safetensors: pass the run folder atu wrote "
+                       "(atu pushes only safetensors checkpoints, never pickles)")
+    try:
+        read_config(folder)
+    except CheckpointError as e:
+        raise HubError(f"{e}; nothing was pushed") from e
+    skipped = sorted(p.name for p in folder.rglob("*") if p.suffix in {".bin", ".pt", ".pth", ".pkl", ".ckpt"})
+    if skipped:
+        logger.warning("not pushing pickle files (unsafe to load): %s", ", ".join(skipped))
+
+
+@contextlib.contextmanager
+def _hub_errors(folder: Path, repo_id: str, token: str, endpoint: str):
+    """Turn huggingface_hub/network errors into HubErrors that say what to do, with the token scrubbed."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    try:
+        import httpx2 as httpx
+    except ImportError:  # huggingface_hub < 2
+        import httpx
+    intact = f"the local folder is intact at {folder}"
+    try:
+        yield
+    except HubError:
+        raise
+    except OfflineModeIsEnabled as e:
+        raise HubError(f"offline mode is on (HF_HUB_OFFLINE=1): unset it to push; {intact}") from None
+    except (httpx.TransportError, ConnectionError) as e:
+        raise HubError(f"cannot reach the Hub at {endpoint} ({type(e).__name__}: {_scrub(e, token)}): check your "
+                       f"network (or HF_ENDPOINT) and push again; {intact}") from None
+    except HfHubHTTPError as e:
+        status = e.response.status_code if e.response is not None else None
+        if status == 401 and "whoami" in str(e.response.request.url):
+            raise HubError(f"token rejected by {endpoint} (401 Unauthorized): create a write token at "
+                           "https://huggingface.co/settings/tokens, then pass --token, set HF_TOKEN or run "
+                           f"`hf auth login --force`; {intact}") from None
+        if status == 403 or isinstance(e, RepositoryNotFoundError):
+            raise HubError(f"your token cannot write to {repo_id}: it belongs to another user, or the token is "
+                           f"read-only. Push to a repo under your own name with a write token; {intact}") from None
+        raise HubError(f"the Hub refused the push to {repo_id} ({status}): {_scrub(e, token)}; {intact}") from None
+    except ValueError as e:  # e.g. README.md metadata rejected by /api/validate-yaml
+        hint = ("fix README.md's metadata (or regenerate it with write_model_card(..., overwrite=True)); "
+                if "README" in str(e) else "")
+        raise HubError(f"the push to {repo_id} failed: {_scrub(e, token)}; {hint}{intact}") from None
+
+
+def _scrub(error: BaseException | str, token: str) -> str:
+    text = " ".join(str(error).split())
+    return text.replace(token, "***") if token else text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Model card
+
+CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+A generator that no longer produces **{{ feature }}**: `{{ base_model_ref }}` unlearned with
+[Adapt-then-Unlearn]({{ paper_url }}) (Tiwary et al., TMLR 2025), which removes a feature from a pre-trained GAN
+in parameter space, without its training data. Made with [atu](https://github.com/atu-project/atu).
+
+## What was removed
+
+- Feature: **{{ feature }}** (target `{{ target }}`)
+- Base model: `{{ base_model_ref }}`{% if base_sha %} (weights sha256 `{{ base_sha }}`){% endif %}
+
+## How
+
+1. **Adapt**: the base generator was fine-tuned for {{ adapt_steps }} steps on {{ n_negatives }} negative samples
+   (images showing {{ feature }}, {{ negatives_source }}), giving K = {{ K }} adapted model(s) whose parameters encode
+   the feature.
+2. **Unlearn**: the base generator was then trained for {{ unlearn_steps }} steps on its own positive samples
+   (without {{ feature }}) with a repulsion term that pushes its parameters away from the adapted ones:
+   {{ loss_text }}, gamma = {{ gamma }}, where d is the mean squared parameter distance.
+
+Seed {{ seed }}; software versions: {{ versions }}.
+
+## Results
+
+Measured on one fixed bank of latents, the same for the base and the unlearned generator:
+
+| Metric | Value | What it means |
+|---|---|---|
+| PUL | {{ pul }} | percentage of unlearning, 100 x (negatives before - after) / before; higher is better |
+| Negative rate | {{ neg_before }} -> {{ neg_after }} | share of samples the classifier labels {{ feature }} |
+| FID ratio | {{ fid_ratio }} | FID after / FID before, against real data without {{ feature }}; 1 = no quality cost |
+| FID | {{ fid_before }} -> {{ fid_after }} | on {{ fid_features }} features{% if classifier_fid %} (comparable with each other, not with published Inception FIDs){% endif %} |
+| Collateral damage | {{ collateral }} | total-variation distance between the other classes' proportions before and after; 0 = unchanged |
+
+## Samples
+
+Same latents, base generator (left) and unlearned generator (right):
+
+![before (left) and after (right)]({{ grid_image }})
+
+## Usage
+
+```bash
+hf download {{ repo_id }} --local-dir {{ local_dir }}
+```
+
+```python
+import atu, torch
+G = atu.load_generator("{{ local_dir }}")      # or straight from the Hub: atu.load_generator("{{ repo_id }}")
+images = atu.generate(G, torch.randn(16, G.latent_dim))  # in [-1, 1]
+```
+
+`atu.load_generator` reads only `model.safetensors` (never a pickle) and checks it against `config.json`.
+
+## Citation
+
+```bibtex
+{{ bibtex }}
+```
+"""
+
+_SOURCES = {
+    "classifier": "picked from the base generator's samples by a classifier",
+    "gallery": "picked by hand from a gallery of the base generator's samples",
+    "upload": "uploaded by the user",
+}
+_LOSSES = {
+    "el2": "EL2 = exp(-gamma * d)",
+    "nl2": "NL2 = -gamma * d",
+    "il2": "IL2 = gamma / d",
+    "none": "none (plain fine-tuning on positive samples, an ablation)",
+}
+
+
+def _num(x, fmt: str = "{:.3f}") -> str:
+    return fmt.format(x) if _finite(x) else "n/a"
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def render_model_card(record: dict, base_model: str | None = None, *, repo_id: str | None = None) -> str:
+    """README.md (YAML metadata + body) for an unlearned generator, from its run record (run.json).
+    `base_model` is the base generator's Hub repo id, when it has one; `repo_id` the repo the card will live in
+    (used in the usage snippet)."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    try:
+        metrics, negatives = dict(record.get("metrics") or {}), dict(record.get("negatives") or {})
+        feature, loss = str(record["feature"]), str(record["loss"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise HubError(f"the run record lacks {e}: pass the run.json that `atu unlearn` wrote") from e
+    repo = repo_id or "USER/NAME"
+    model_name = repo.split("/")[-1] if repo_id else f"atu-unlearned-{re.sub(r'[^A-Za-z0-9]+', '-', feature)}"
+    task, data = "unconditional-image-generation", f"samples of the base and unlearned generators ({feature})"
+    eval_results = [
+        EvalResult(task_type=task, dataset_type="generated", dataset_name=data, metric_type=key, metric_name=label,
+                   metric_value=float(metrics[key]))
+        for key, label in (("pul", "PUL (%)"), ("fid_ratio", "FID ratio (after/before)"),
+                           ("collateral", "Collateral damage (TV distance)"))
+        if _finite(metrics.get(key))
+    ]
+    card_data = ModelCardData(
+        license="mit", library_name="atu", tags=list(CARD_TAGS), base_model=base_model or None,
+        pipeline_tag=task, model_name=model_name if eval_results else None, eval_results=eval_results or None)
+    fid_features = str(metrics.get("fid_features") or "unknown")
+    versions = record.get("versions") or {}
+    card = ModelCard.from_template(
+        card_data, template_str=CARD_TEMPLATE,
+        title=f"{model_name}: {feature} unlearned", feature=feature, target=record.get("target"),
+        base_model_ref=base_model or record.get("base_model") or "unknown", base_sha=record.get("base_model_sha256"),
+        adapt_steps=record.get("adapt_steps", "?"), unlearn_steps=record.get("unlearn_steps", "?"),
+        K=record.get("K", "?"), gamma=record.get("gamma", "?"), seed=record.get("seed", "?"),
+        n_negatives=negatives.get("count", "?"),
+        negatives_source=_SOURCES.get(negatives.get("source"), f"source: {negatives.get('source', 'unknown')}"),
+        loss_text=_LOSSES.get(loss, loss),
+        versions=", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "not recorded",
+        pul=_num(metrics.get("pul"), "{:.1f} %"), neg_before=_num(metrics.get("neg_rate_before"), "{:.1%}"),
+        neg_after=_num(metrics.get("neg_rate_after"), "{:.1%}"), fid_ratio=_num(metrics.get("fid_ratio")),
+        fid_before=_num(metrics.get("fid_before"), "{:.2f}"), fid_after=_num(metrics.get("fid_after"), "{:.2f}"),
+        fid_features=fid_features, classifier_fid=fid_features.startswith("classifier"),
+        collateral=_num(metrics.get("collateral")), grid_image=GRID_IMAGE,
+        repo_id=repo, local_dir=repo.split("/")[-1], paper_url=PAPER_URL, bibtex=BIBTEX)
+    return str(card).rstrip("\n") + "\n"
+
+
+def write_model_card(folder: str | os.PathLike, record: dict, base_model: str | None = None,
+                     overwrite: bool = False, *, repo_id: str | None = None) -> Path:
+    """Write folder/README.md from the run record. A README.md that was edited since atu generated it (or that
+    atu did not write) is never replaced silently: that is a HubError unless overwrite=True."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise HubError(f"{folder} is not a folder: pass the run folder atu wrote")
+    readme, marker = folder / "README.md", folder / CARD_HASH_FILE
+    text = render_model_card(record, base_model, repo_id=repo_id)
+    if readme.exists() and not overwrite and not _is_generated(readme, marker):
+        raise HubError(f"{readme} was edited (or not written by atu): it is kept. Pass overwrite=True "
+                       "(--overwrite-card) to replace it with a freshly generated card, or leave it as it is")
+    data = text.encode("utf-8")
+    _atomic_write(readme, data)
+    _atomic_write(marker, (hashlib.sha256(data).hexdigest() + "\n").encode())
+    return readme
+
+
+def _is_generated(readme: Path, marker: Path) -> bool:
+    """True when README.md is exactly what atu generated last, or the stock card save_pretrained writes."""
+    data = readme.read_bytes()
+    if marker.is_file() and marker.read_text().strip() == hashlib.sha256(data).hexdigest():
+        return True
+    return _normalise(data.decode("utf-8", "replace")) == _normalise(_mixin_default_card())
+
+
+def _mixin_default_card() -> str:
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from .models import HubModule
+
+    info = HubModule._hub_mixin_info
+    return str(ModelCard.from_template(ModelCardData(**info.model_card_data.to_dict()),
+                                       template_str=info.model_card_template, repo_url=info.repo_url,
+                                       paper_url=info.paper_url, docs_url=info.docs_url))
+
+
+def _normalise(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").strip().split("\n"))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def refresh_card(folder: Path, repo_id: str) -> None:
+    """Before a push: regenerate the card from run.json so that its usage lines name `repo_id`, unless the user
+    edited it (then it is kept as it is, with a warning)."""
+    import json
+
+    record_file = Path(folder) / "run.json"
+    if not record_file.is_file():
+        return  # not an atu run folder (a base model): push_run validates what it needs
+    try:
+        write_model_card(folder, json.loads(record_file.read_text()), repo_id=repo_id)
+    except HubError as e:
+        logger.warning("keeping the edited README.md: %s", e)
