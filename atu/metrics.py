@@ -31,10 +31,21 @@ def classify(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) ->
 @torch.no_grad()
 def classifier_features(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Penultimate-layer features (float64), the classifier's FID feature space."""
+    return labels_and_features(C, images, batch_size)[1]
+
+
+@torch.no_grad()
+def labels_and_features(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500):
+    """Predicted labels and penultimate features in one pass (the classifier is the costly part of metrics)."""
     _check_range(C, images)
     C.eval()
     device = next(C.parameters()).device
-    return torch.cat([C.features(x.to(device)).double().cpu() for x in images.split(batch_size)])
+    labels, feats = [], []
+    for x in images.split(batch_size):
+        f = C.features(x.to(device))
+        labels.append(C.head(f).argmax(1).cpu())
+        feats.append(f.double().cpu())
+    return torch.cat(labels), torch.cat(feats)
 
 
 def _check_range(C, images):
@@ -137,23 +148,32 @@ def _inception_fid(images_a, images_b) -> float:
 
 # --- everything at once ----------------------------------------------------------------------------------------
 
+def generator_stats(G: torch.nn.Module, C: torch.nn.Module, latents: torch.Tensor) -> dict:
+    """What the unlearning metrics need from one generator on a latent bank: labels and feature statistics."""
+    labels, feats = labels_and_features(C, generate(G, latents))
+    return {"labels": labels, "stats": feature_stats(feats)}
+
+
 def evaluate(G_before: torch.nn.Module, G_after: torch.nn.Module, C: torch.nn.Module, latents: torch.Tensor,
-             target: int, real_without_target: torch.Tensor, num_classes: int = 10,
-             fid_features: str = "classifier") -> dict:
+             target: int, real_without_target: torch.Tensor, num_classes: int = 10, before: dict | None = None,
+             real_stats=None) -> dict:
     """Unlearning metrics of G_after against G_before on one latent bank: negative rates, PUL, FID of both
-    against real data without the target (and their ratio), collateral damage."""
-    x_before, x_after = generate(G_before, latents), generate(G_after, latents)
-    y_before, y_after = classify(C, x_before), classify(C, x_after)
+    against real data without the target (and their ratio), collateral damage. FIDs here use the classifier's
+    features; `before` / `real_stats` may be passed precomputed (generator_stats / feature_stats) to save time.
+
+    All samples of each generator are compared with real data without the target, as in the paper: an
+    unlearned G should look like data without the class, and the ratio after/before is the quality cost."""
+    before = before or generator_stats(G_before, C, latents)
+    after = generator_stats(G_after, C, latents)
+    real_stats = real_stats or feature_stats(classifier_features(C, real_without_target))
+    y_before, y_after = before["labels"], after["labels"]
     n_before, n_after = int((y_before == target).sum()), int((y_after == target).sum())
-    # All samples of each generator against real data without the target, as in the paper: an unlearned G
-    # should look like data without the class, and the ratio after/before is the quality cost.
-    fid_b = fid(real_without_target, x_before, C, fid_features)
-    fid_a = fid(real_without_target, x_after, C, fid_features)
+    fid_b, fid_a = frechet_distance(*real_stats, *before["stats"]), frechet_distance(*real_stats, *after["stats"])
     return {
         "target": target, "n_latents": len(latents),
         "neg_rate_before": n_before / len(latents), "neg_rate_after": n_after / len(latents),
         "pul": pul(n_before, n_after),
-        "fid_before": fid_b["fid"], "fid_after": fid_a["fid"], "fid_ratio": fid_a["fid"] / fid_b["fid"],
-        "fid_features": fid_a["fid_features"],
+        "fid_before": fid_b, "fid_after": fid_a, "fid_ratio": fid_a / fid_b,
+        "fid_features": f"classifier:{getattr(C, 'family', type(C).__name__)}-penultimate",
         "collateral": collateral_damage(y_before, y_after, target, num_classes),
     }

@@ -1,0 +1,160 @@
+"""The MNIST benchmark: every method through the same metrics, on the same latents.
+
+    python -m atu.bench mnist                 # the README table (classes 0-9; 3 seeds for 1, 4, 8)
+    python -m atu.bench mnist --quick         # minutes: classes 1, 4, 8, one seed, EL2 / none / extrapolation
+
+Per class and seed, stage 1 runs once and its theta_N serves every repulsion loss and the extrapolation
+baseline (best g by PUL among those with FID ratio <= 1.5). Retraining from scratch (the gold standard; it
+needs the data) is trained with the base model's own schedule. Writes JSON and a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from .baselines import extrapolate, retrain
+from .feedback import pick_negatives
+from .metrics import fid
+from .pipeline import RunConfig, adapt_stage, load_base, make_probe, measure, unlearn_stage
+from .sampling import generate, load_latent_bank
+
+PAPER = {  # method.md, paper Tables 1 and 3 (StyleGAN2, Inception FID): PUL / FID for EL2 and extrapolation
+    1: {"el2": (99.32, 9.65), "extrapolation": (95.10, 41.39), "retrain": (98.80, 4.94)},
+    4: {"el2": (96.23, 10.24), "extrapolation": (94.50, 17.90), "retrain": (98.58, 5.24)},
+    8: {"el2": (95.22, 8.89), "extrapolation": (90.90, 45.79), "retrain": (99.72, 4.80)},
+}
+PAPER_BASE_FID = 5.4
+G_GRID = (1.25, 1.5, 2.0, 2.5, 3.0)
+
+
+def bench_class(cfg: RunConfig, base, losses, retrained=None) -> list[dict]:
+    """All methods for one class and seed: list of rows {method, pul, fid_ratio, ret_fid, collateral, seconds}."""
+    G, D, C = base
+    log = lambda e: None  # noqa: E731
+    probe_rate = make_probe(cfg, G, C)
+    t0 = time.time()
+    negatives = pick_negatives(G, C, cfg.target, cfg.n_negatives, seed=cfg.seed)
+    theta_N = adapt_stage(cfg, base, negatives, log, probe_rate)
+    t_adapt = time.time() - t0
+    purity = sum(probe_rate(extrapolate(G, theta_N[k:k + 1], 0.0))["neg_rate"] for k in range(len(theta_N)))
+    rows, positives = [], None
+    ref = generate(retrained, load_latent_bank(cfg.model)[:cfg.eval_latents]) if retrained is not None else None
+
+    def row(method, G_after, seconds, **extra):
+        m = measure(cfg, G, G_after, C)
+        if ref is not None:
+            m["ret_fid"] = fid(ref, generate(G_after, load_latent_bank(cfg.model)[:cfg.eval_latents]), C)["fid"]
+        rows.append({"method": method, "target": cfg.target, "seed": cfg.seed, "seconds": seconds,
+                     "stage1_purity": purity / len(theta_N), **extra, **m})
+
+    for loss in losses:
+        c = dataclasses.replace(cfg, unlearn=dataclasses.replace(cfg.unlearn, loss=loss))
+        t1 = time.time()
+        res, positives = unlearn_stage(c, base, theta_N, log, probe_rate, positives)
+        row(loss, res.G_ema, t_adapt + time.time() - t1, d_end=res.history[-1].get("distance"))
+    cands = []
+    for g in G_GRID:
+        t1 = time.time()
+        Gx = extrapolate(G, theta_N, g)
+        m = measure(cfg, G, Gx, C)
+        cands.append((g, m, time.time() - t1))
+    ok = [c for c in cands if c[1]["fid_ratio"] <= 1.5] or cands[:1]
+    g_best, _, sec = max(ok, key=lambda c: c[1]["pul"])
+    row("extrapolation", extrapolate(G, theta_N, g_best), t_adapt + sec, g=g_best,
+        sweep={str(g): {"pul": m["pul"], "fid_ratio": m["fid_ratio"]} for g, m, _ in cands})
+    if retrained is not None:
+        row("retrain", retrained, None)
+    return rows
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean +- std over seeds per (target, method)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["target"], r["method"]), []).append(r)
+    out = []
+    for (t, meth), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        def ms(key):
+            vals = [r[key] for r in rs if r.get(key) is not None]
+            if not vals:
+                return None, None
+            return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+        out.append({"target": t, "method": meth, "n_seeds": len(rs),
+                    **{k: ms(k) for k in ("pul", "fid_ratio", "ret_fid", "collateral", "seconds")}})
+    return out
+
+
+def markdown(summary: list[dict]) -> str:
+    def f(v, nd=2):
+        m, s = v
+        return "-" if m is None else (f"{m:.{nd}f}" if not s else f"{m:.{nd}f} ± {s:.{nd}f}")
+
+    lines = ["| digit | method | seeds | PUL % | FID ratio | Ret-FID | collateral | seconds | paper PUL / FID |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in summary:
+        p = PAPER.get(r["target"], {}).get(r["method"])
+        paper = f"{p[0]:.2f} / {p[1]:.2f} ({p[1] / PAPER_BASE_FID:.2f}x)" if p else ""
+        lines.append(f"| {r['target']} | {r['method']} | {r['n_seeds']} | {f(r['pul'])} | {f(r['fid_ratio'])} | "
+                     f"{f(r['ret_fid'])} | {f(r['collateral'], 3)} | {f(r['seconds'], 0)} | {paper} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m atu.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("suite", choices=["mnist"])
+    p.add_argument("--quick", action="store_true", help="classes 1,4,8, one seed, el2/none, fewer latents")
+    p.add_argument("--classes", default=None, help="comma list (default 0-9; quick: 1,4,8)")
+    p.add_argument("--seeds", default="0", help="comma list of seeds for every class")
+    p.add_argument("--extra-seeds", default="1,2", help="more seeds for the paper's classes 1, 4, 8")
+    p.add_argument("--losses", default=None, help="comma list (default el2,nl2,il2,none; quick: el2,none)")
+    p.add_argument("--retrain", default="1,4,8", help="classes to retrain from scratch ('' = none)")
+    p.add_argument("--retrain-steps", type=int, default=None, help="default: the base model's own schedule")
+    p.add_argument("--model", default="checkpoints/mnist-dcgan")
+    p.add_argument("--out", default="bench_out/mnist")
+    p.add_argument("--dry-run", action="store_true")
+    a = p.parse_args(argv)
+    classes = [int(c) for c in (a.classes or ("1,4,8" if a.quick else ",".join(map(str, range(10))))).split(",")]
+    seeds = [int(s) for s in a.seeds.split(",")]
+    extra = [] if a.quick else [int(s) for s in a.extra_seeds.split(",") if s]
+    losses = (a.losses or ("el2,none" if a.quick else "el2,nl2,il2,none")).split(",")
+    retrain_classes = [] if a.quick and a.retrain == "1,4,8" else [int(c) for c in a.retrain.split(",") if c]
+    plan = [(c, s) for c in classes for s in seeds + (extra if c in (1, 4, 8) else [])]
+    print(f"{len(plan)} (class, seed) runs x methods {losses + ['extrapolation']}; retrain {retrain_classes}")
+    if a.dry_run:
+        return 0
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base_cfg = RunConfig(model=a.model, eval_latents=5056 if a.quick else 10_000)
+    base = load_base(base_cfg)
+    rows = []
+    for c in classes:
+        retrained = None
+        if c in retrain_classes:
+            t0 = time.time()
+            retrained = retrain(a.model, c, a.retrain_steps).G_ema
+            print(f"retrained without {c} in {time.time() - t0:.0f} s")
+        for s in [s for (cc, s) in plan if cc == c]:
+            cfg = dataclasses.replace(base_cfg, target=c, seed=s)
+            new = bench_class(cfg, base, losses, retrained)
+            rows += new
+            for r in new:
+                print(f"digit {c} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f}  FID x{r['fid_ratio']:.2f}  "
+                      f"collateral {r['collateral']:.3f}  {r['seconds'] or 0:.0f} s")
+            (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
+    summary = summarise(rows)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    table = markdown(summary)
+    (out / "table.md").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""The one entry point the CLI and the app share:
+
+    result = run_unlearning(RunConfig(target=8), on_progress=print)
+    save_run(result, "runs/mnist-8-el2")
+
+base G, D, classifier -> negatives (given, or picked by the classifier) -> stage 1 (K adapted models, theta_N in
+memory) -> positives -> stage 2 (repulsion) -> metrics on the fixed latent bank -> a Hub-ready run folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import __version__
+from .adapt import AdaptConfig, adapt_one, flatten
+from .data import mnist_split
+from .ewc import fisher_diagonal
+from .feedback import check_negatives, pick_negatives, pick_positives
+from .io import atomic_output_dir, write_json
+from .metrics import classifier_features, classify, evaluate, feature_stats, generator_stats, neg_rate
+from .models import load_generator, load_model
+from .sampling import before_after_grid, generate, load_latent_bank, make_latent_bank, to_pil
+from .unlearn import UnlearnConfig, unlearn
+
+PROBE_SEED = 777   # the small latent bank that stage 2 probes every few steps (not the evaluation bank)
+
+
+@dataclass
+class RunConfig:
+    model: str = "checkpoints/mnist-dcgan"            # base generator folder (with discriminator/, latent bank)
+    classifier: str = "checkpoints/mnist-classifier"  # labels samples: picks negatives/positives, measures PUL
+    target: int = 8                                   # the class (feature) to forget
+    n_negatives: int = 25                             # negatives the classifier picks (when none are given)
+    eval_latents: int = 10_000                        # metrics on the first N latents of the shipped bank
+    seed: int = 0                                     # seeds negative/positive draws, stage 1 and stage 2
+    out: str = ""                                     # CLI output folder; "" = runs/<model>-<target>-<loss>-s<seed>
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
+    unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    G_before: torch.nn.Module
+    G_after: torch.nn.Module            # the EMA generator after stage 2
+    theta_N: torch.Tensor               # (K, P) adapted parameter vectors
+    negatives: torch.Tensor
+    negatives_source: str
+    metrics: dict
+    history: list[dict]                 # progress events of both stages
+    seconds: dict
+
+
+Progress = Callable[[dict], None]
+
+
+def load_base(cfg: RunConfig):
+    G = load_generator(cfg.model)
+    D = load_model(Path(cfg.model) / "discriminator", kind="discriminator")
+    C = load_model(cfg.classifier, kind="classifier")
+    return G, D, C
+
+
+def adapt_stage(cfg: RunConfig, base, negatives: torch.Tensor, log: Progress, probe_rate) -> torch.Tensor:
+    """Stage 1: K adapted models, each from its own seed; the Fisher is computed once. Returns theta_N (K, P)."""
+    G, D, _ = base
+    fisher = fisher_diagonal(G, D, cfg.adapt.fisher_samples, seed=cfg.seed)
+    theta_N = []
+    for k in range(cfg.adapt.K):
+        tag = {"stage": "adapt", "model": k + 1, "of": cfg.adapt.K, "total": cfg.adapt.steps}
+        log({**tag, "step": 0})
+        res = adapt_one(G, D, negatives, cfg.adapt, seed=cfg.seed * 1000 + k, fisher=fisher,
+                        on_log=lambda s, row, tag=tag: log({**tag, **row}))
+        theta_N.append(flatten(res.G))
+        log({**tag, "step": cfg.adapt.steps, "done": True, **probe_rate(res.G)})
+    return torch.stack(theta_N)
+
+
+def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, probe_rate, positives=None):
+    """Stage 2 on positives picked by the classifier (or given). Returns (GANTrainResult, positives)."""
+    G, D, C = base
+    if positives is None:
+        positives = pick_positives(G, C, cfg.target, cfg.unlearn.n_positives, seed=cfg.seed + 1)
+    log({"stage": "unlearn", "step": 0, "total": cfg.unlearn.steps, **probe_rate(G)})
+    res = unlearn(G, D, positives, theta_N, cfg.unlearn, evaluate=probe_rate,
+                  on_log=lambda s, row: log({"stage": "unlearn", "total": cfg.unlearn.steps, **row}))
+    return res, positives
+
+
+def make_probe(cfg: RunConfig, G, C):
+    """Negative rate on a small fixed latent bank (not the evaluation bank), for progress plots."""
+    probe = make_latent_bank(cfg.unlearn.eval_latents, G.latent_dim, PROBE_SEED)
+    return lambda g: {"neg_rate": neg_rate(classify(C, generate(g, probe)), cfg.target)}
+
+
+def run_unlearning(cfg: RunConfig, negatives: torch.Tensor | None = None, negatives_source: str = "classifier",
+                   on_progress: Progress | None = None, base=None) -> RunResult:
+    """Both stages and the metrics. `negatives` (N, C, H, W in [-1, 1]) are the user's; None = classifier picks.
+    on_progress(event) gets {"stage", "step", "total", ...losses/probes}; raise atu.train.Cancelled to stop."""
+    emit = on_progress or (lambda e: None)
+    t0 = time.time()
+    base = base if base is not None else load_base(cfg)
+    G, D, C = base
+    history: list[dict] = []
+
+    def log(event):
+        history.append(event)
+        emit(event)
+
+    if negatives is None:
+        negatives, negatives_source = pick_negatives(G, C, cfg.target, cfg.n_negatives, seed=cfg.seed), "classifier"
+    check_negatives(negatives, G)
+    probe_rate = make_probe(cfg, G, C)
+    theta_N = adapt_stage(cfg, base, negatives, log, probe_rate)
+    t1 = time.time()
+    res2, positives = unlearn_stage(cfg, base, theta_N, log, probe_rate)
+    t2 = time.time()
+    log({"stage": "metrics", "step": 0, "total": 1})
+    metrics = measure(cfg, G, res2.G_ema, C)
+    metrics.update(n_negatives=len(negatives), n_positives=len(positives), d0=res2.d0)
+    t3 = time.time()
+    seconds = {"adapt": t1 - t0, "unlearn": t2 - t1, "metrics": t3 - t2, "total": t3 - t0}
+    metrics["seconds"] = seconds["total"]
+    log({"stage": "metrics", "step": 1, "total": 1, "done": True, **metrics})
+    return RunResult(cfg, G, res2.G_ema, theta_N, negatives, negatives_source, metrics, history, seconds)
+
+
+_BEFORE_CACHE: dict = {}
+
+
+def measure(cfg: RunConfig, G_before, G_after, C) -> dict:
+    """atu.metrics.evaluate on the base model's shipped latent bank, against held-out digits without the target.
+    The base model's side is computed once per (model, classifier, bank size, target) and cached."""
+    latents = load_latent_bank(cfg.model)[:cfg.eval_latents]
+    key = (id(G_before), id(C), cfg.model, cfg.eval_latents, cfg.target)
+    if key not in _BEFORE_CACHE:
+        real, _ = mnist_split("heldout", exclude_class=cfg.target)
+        _BEFORE_CACHE.clear()  # keep one entry: the app or the benchmark works on one base model at a time
+        _BEFORE_CACHE[key] = (generator_stats(G_before, C, latents), feature_stats(classifier_features(C, real)))
+    before, real_stats = _BEFORE_CACHE[key]
+    return evaluate(G_before, G_after, C, latents, cfg.target, None, before=before, real_stats=real_stats)
+
+
+def default_out(cfg: RunConfig) -> str:
+    return cfg.out or f"runs/{Path(cfg.model).name}-{cfg.target}-{cfg.unlearn.loss}-s{cfg.seed}"
+
+
+def cli_unlearn(cfg: RunConfig, overwrite: bool = False) -> dict:
+    """`python -m atu unlearn`: run both stages, write the run folder, return the metrics."""
+    from tqdm.auto import tqdm
+
+    out = default_out(cfg)
+    if Path(out).exists() and any(Path(out).iterdir()) and not overwrite:  # fail before training, not after
+        raise FileExistsError(f"{out} already exists and is not empty: choose another --out or pass --overwrite")
+
+    def report(e):
+        if e.get("done") and e["stage"] == "adapt":
+            tqdm.write(f"stage 1: adapted model {e['model']}/{e['of']}: negative rate {e['neg_rate']:.3f}")
+
+    result = run_unlearning(cfg, on_progress=report)
+    save_run(result, out, overwrite=overwrite)
+    return {"out": out, **result.metrics}
+
+
+def plan(cfg: RunConfig) -> str:
+    a, u = cfg.adapt, cfg.unlearn
+    return (f"base {cfg.model}, target {cfg.target}, {cfg.n_negatives} negatives picked by {cfg.classifier}\n"
+            f"stage 1: K={a.K} adapted models x {a.steps} steps (batch {a.batch_size}, EWC lambda {a.ewc_lambda:g})\n"
+            f"stage 2: {u.loss} (gamma {u.gamma:g}) x {u.steps} steps on {u.n_positives} positives\n"
+            f"metrics on {cfg.eval_latents} latents of the shipped bank -> {default_out(cfg)}")
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_record(result: RunResult) -> dict:
+    """The machine-readable record of a run (run.json): what was unlearned, how, with what result."""
+    cfg = result.config
+    base_file = Path(cfg.model) / "model.safetensors"
+    return {
+        "base_model": str(cfg.model),
+        "base_model_sha256": sha256_file(base_file) if base_file.is_file() else None,
+        "target": cfg.target, "feature": f"digit {cfg.target}",
+        "negatives": {"count": len(result.negatives), "source": result.negatives_source},
+        "loss": cfg.unlearn.loss, "gamma": cfg.unlearn.gamma, "K": cfg.adapt.K,
+        "adapt_steps": cfg.adapt.steps, "unlearn_steps": cfg.unlearn.steps, "seed": cfg.seed,
+        "versions": {"atu": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "metrics": result.metrics, "seconds": result.seconds,
+    }
+
+
+def save_run(result: RunResult, folder: str | Path, overwrite: bool = False) -> Path:
+    """A Hub-ready folder: the unlearned generator (model.safetensors + config.json), README.md (model card),
+    run.json, run_config.json, metrics.json, history.json, before_after.png, negatives.png."""
+    latents = load_latent_bank(result.config.model)[:32]
+    with atomic_output_dir(folder, overwrite) as tmp:
+        result.G_after.save_pretrained(tmp)
+        (tmp / "README.md").unlink(missing_ok=True)   # replaced by atu's own card below
+        record = run_record(result)
+        write_json(tmp / "run.json", record)
+        write_json(tmp / "run_config.json", dataclasses.asdict(result.config))
+        write_json(tmp / "metrics.json", result.metrics)
+        write_json(tmp / "history.json", result.history)
+        grid = before_after_grid(result.G_before, result.G_after, latents, nrow=8)
+        grid.resize((grid.width * 2, grid.height * 2), 0).save(tmp / "before_after.png")
+        to_pil(result.negatives, nrow=8).save(tmp / "negatives.png")
+        _write_card(tmp, record)
+    return Path(folder)
+
+
+def _write_card(folder: Path, record: dict) -> None:
+    try:
+        from .hub import write_model_card
+    except ImportError:  # hub module not available: a minimal card
+        m = record["metrics"]
+        (folder / "README.md").write_text(
+            f"# Unlearned {record['feature']}\n\nPUL {m['pul']:.2f}, FID ratio {m['fid_ratio']:.2f}, "
+            f"collateral {m['collateral']:.3f}\n")
+        return
+    write_model_card(folder, record, base_model=None)

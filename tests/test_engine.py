@@ -1,0 +1,105 @@
+"""The unlearning engine end to end on tiny models (seconds), plus its pieces."""
+import json
+
+import pytest
+import torch
+
+from atu.adapt import AdaptConfig, flatten, unflatten
+from atu.baselines import extrapolate
+from atu.feedback import MIN_NEGATIVES, check_negatives
+from atu.models import DCGANGenerator, load_generator
+from atu.pipeline import RunConfig, run_unlearning, save_run
+from atu.unlearn import UnlearnConfig
+
+from tiny import make_tiny_base
+
+
+def _cfg(gan, clf, **kw):
+    return RunConfig(model=str(gan), classifier=str(clf), target=4, n_negatives=6, eval_latents=400,
+                     adapt=AdaptConfig(K=2, steps=4, batch_size=8, fisher_samples=4),
+                     unlearn=UnlearnConfig(steps=6, batch_size=8, n_positives=40, eval_every=3, eval_latents=50,
+                                           **kw))
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    return make_tiny_base(tmp_path_factory.mktemp("base"))
+
+
+def test_end_to_end_tiny_and_run_folder(tiny_base, tmp_path):
+    events = []
+    res = run_unlearning(_cfg(*tiny_base), on_progress=events.append)
+    stages = [e["stage"] for e in events]
+    assert stages.count("adapt") >= 2 * 2 and "unlearn" in stages and stages[-1] == "metrics"
+    unl = [e for e in events if e["stage"] == "unlearn" and "d_loss" in e]
+    assert unl and all({"distance", "repulsion", "extra_grad_norm", "neg_rate"} <= set(e) for e in unl)
+    assert res.theta_N.shape == (2, sum(p.numel() for p in res.G_before.parameters()))
+    m = res.metrics
+    assert {"pul", "fid_ratio", "collateral", "neg_rate_before", "neg_rate_after", "fid_features"} <= set(m)
+    out = save_run(res, tmp_path / "run")
+    for f in ("model.safetensors", "config.json", "README.md", "run.json", "run_config.json", "metrics.json",
+              "history.json", "before_after.png", "negatives.png"):
+        assert (out / f).is_file(), f
+    record = json.loads((out / "run.json").read_text())
+    assert record["loss"] == "el2" and record["K"] == 2 and record["negatives"]["count"] == 6
+    assert len(record["base_model_sha256"]) == 64
+    G = load_generator(out)
+    z = torch.randn(3, 8)
+    assert torch.equal(G(z), res.G_after.eval()(z))
+
+
+def test_same_seed_same_unlearned_weights(tiny_base):
+    a = run_unlearning(_cfg(*tiny_base, loss="nl2"))
+    b = run_unlearning(_cfg(*tiny_base, loss="nl2"))
+    assert torch.equal(flatten(a.G_after), flatten(b.G_after))
+    assert torch.equal(a.theta_N, b.theta_N)
+
+
+@pytest.mark.parametrize("loss", ["el2", "nl2", "il2", "none"])
+def test_every_loss_runs(tiny_base, loss):
+    res = run_unlearning(_cfg(*tiny_base, loss=loss))
+    reps = [e["repulsion"] for e in res.history if e["stage"] == "unlearn" and "repulsion" in e]
+    assert reps and (all(r == 0 for r in reps) if loss == "none" else any(r != 0 for r in reps))
+
+
+def test_too_few_negatives_is_refused(tiny_base):
+    gan, clf = tiny_base
+    with pytest.raises(ValueError, match=f"at least {MIN_NEGATIVES} negatives, got 1"):
+        run_unlearning(_cfg(gan, clf), negatives=torch.zeros(1, 1, 32, 32))
+    with pytest.raises(ValueError, match="resize"):
+        check_negatives(torch.zeros(5, 3, 32, 32), load_generator(gan))
+    with pytest.raises(ValueError, match="at least"):
+        check_negatives(torch.zeros(0, 1, 32, 32), load_generator(gan))
+
+
+def test_unknown_loss_is_refused():
+    with pytest.raises(ValueError, match="el2"):
+        UnlearnConfig(loss="l2")
+
+
+def test_extrapolation_g1_is_exact_and_g_moves_away():
+    G = DCGANGenerator(latent_dim=8, width=4)
+    theta_N = torch.stack([flatten(G) + 0.1, flatten(G) - 0.3])
+    assert torch.equal(flatten(extrapolate(G, theta_N, 1.0)), flatten(G))
+    g2 = flatten(extrapolate(G, theta_N, 2.0))
+    # theta_N mean = theta_G - 0.1, so g = 2 gives theta_G + 0.1
+    assert torch.allclose(g2, flatten(G) + 0.1, atol=1e-6)
+
+
+def test_flatten_unflatten_round_trip():
+    G = DCGANGenerator(latent_dim=8, width=4)
+    views = unflatten(flatten(G), G)
+    assert all(torch.equal(v, p) for v, p in zip(views, G.parameters()))
+
+
+def test_bench_rows_and_table_on_tiny_model(tiny_base):
+    from atu.bench import bench_class, markdown, summarise
+    from atu.pipeline import load_base
+
+    cfg = _cfg(*tiny_base)
+    rows = bench_class(cfg, load_base(cfg), ["el2", "none"])
+    assert [r["method"] for r in rows] == ["el2", "none", "extrapolation"]
+    assert all({"pul", "fid_ratio", "collateral", "stage1_purity"} <= set(r) for r in rows)
+    assert rows[-1]["g"] in (1.25, 1.5, 2.0, 2.5, 3.0)
+    table = markdown(summarise(rows + [dict(rows[0], seed=1)]))
+    assert "| 4 | el2 | 2 |" in table and "| 4 | extrapolation | 1 |" in table
