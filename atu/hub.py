@@ -180,7 +180,8 @@ in parameter space, without its training data. Made with [atu](https://github.co
    the feature.
 2. **Unlearn**: the base generator was then trained for {{ unlearn_steps }} steps on its own positive samples
    (without {{ feature }}) with a repulsion term that pushes its parameters away from the adapted ones:
-   {{ loss_text }}, gamma = {{ gamma }}, where d is the mean squared parameter distance.
+   {{ loss_text }}, gamma = {{ gamma }}, where r = d / d0 is the mean squared parameter distance to the adapted
+   models relative to its value at the start (see atu/unlearn.py).
 
 Seed {{ seed }}; software versions: {{ versions }}.
 
@@ -229,9 +230,9 @@ _SOURCES = {
     "upload": "uploaded by the user",
 }
 _LOSSES = {
-    "el2": "EL2 = exp(-gamma * d)",
-    "nl2": "NL2 = -gamma * d",
-    "il2": "IL2 = gamma / d",
+    "el2": "EL2 = w * exp(-gamma * r)",
+    "nl2": "NL2 = -gamma * r",
+    "il2": "IL2 = gamma / r",
     "none": "none (plain fine-tuning on positive samples, an ablation)",
 }
 
