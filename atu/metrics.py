@@ -174,6 +174,6 @@ def evaluate(G_before: torch.nn.Module, G_after: torch.nn.Module, C: torch.nn.Mo
         "neg_rate_before": n_before / len(latents), "neg_rate_after": n_after / len(latents),
         "pul": pul(n_before, n_after),
         "fid_before": fid_b, "fid_after": fid_a, "fid_ratio": fid_a / fid_b,
-        "fid_features": f"classifier:{getattr(C, 'family', type(C).__name__)}-penultimate",
+        "fid_features": f"classifier:{getattr(C, 'family', type(C).__name__)}-penultimate-{len(real_stats[0])}",
         "collateral": collateral_damage(y_before, y_after, target, num_classes),
     }

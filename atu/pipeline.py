@@ -221,12 +221,6 @@ def save_run(result: RunResult, folder: str | Path, overwrite: bool = False) -> 
 
 
 def _write_card(folder: Path, record: dict) -> None:
-    try:
-        from .hub import write_model_card
-    except ImportError:  # hub module not available: a minimal card
-        m = record["metrics"]
-        (folder / "README.md").write_text(
-            f"# Unlearned {record['feature']}\n\nPUL {m['pul']:.2f}, FID ratio {m['fid_ratio']:.2f}, "
-            f"collateral {m['collateral']:.3f}\n")
-        return
+    from .hub import write_model_card
+
     write_model_card(folder, record, base_model=None)
