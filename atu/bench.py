@@ -36,22 +36,25 @@ G_GRID = (1.25, 1.5, 2.0, 2.5, 3.0)
 def bench_class(cfg: RunConfig, base, losses, retrained=None) -> list[dict]:
     """All methods for one class and seed: list of rows {method, pul, fid_ratio, ret_fid, collateral, seconds}."""
     G, D, C = base
-    log = lambda e: None  # noqa: E731
+    events: list[dict] = []
     probe_rate = make_probe(cfg, G, C)
     t0 = time.time()
     negatives = pick_negatives(G, C, cfg.target, cfg.n_negatives, seed=cfg.seed)
-    theta_N = adapt_stage(cfg, base, negatives, log, probe_rate)
+    theta_N = adapt_stage(cfg, base, negatives, events.append, probe_rate)
     t_adapt = time.time() - t0
-    purity = sum(probe_rate(extrapolate(G, theta_N[k:k + 1], 0.0))["neg_rate"] for k in range(len(theta_N)))
+    log = lambda e: None  # noqa: E731  (stage 2 progress is not needed here)
+    # stage-1 purity: the probe negative rate adapt_stage measured on each adapted model when it finished
+    purity = [e["neg_rate"] for e in events if e["stage"] == "adapt" and e.get("done")]
     rows, positives = [], None
-    ref = generate(retrained, load_latent_bank(cfg.model)[:cfg.eval_latents]) if retrained is not None else None
+    latents = load_latent_bank(cfg.model)[:cfg.eval_latents]
+    ref = generate(retrained, latents) if retrained is not None else None
 
     def row(method, G_after, seconds, **extra):
         m = measure(cfg, G, G_after, C)
         if ref is not None:
-            m["ret_fid"] = fid(ref, generate(G_after, load_latent_bank(cfg.model)[:cfg.eval_latents]), C)["fid"]
+            m["ret_fid"] = fid(ref, generate(G_after, latents), C)["fid"]
         rows.append({"method": method, "target": cfg.target, "seed": cfg.seed, "seconds": seconds,
-                     "stage1_purity": purity / len(theta_N), **extra, **m})
+                     "stage1_purity": sum(purity) / len(purity), **extra, **m})
 
     for loss in losses:
         c = dataclasses.replace(cfg, unlearn=dataclasses.replace(cfg.unlearn, loss=loss))

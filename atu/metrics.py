@@ -119,11 +119,16 @@ def fid(images_a: torch.Tensor, images_b: torch.Tensor, C: torch.nn.Module | Non
         if C is None:
             raise ValueError("classifier features need the classifier C")
         fa, fb = classifier_features(C, images_a), classifier_features(C, images_b)
-        name = f"classifier:{getattr(C, 'family', type(C).__name__)}-penultimate-{fa.shape[1]}"
-        return {"fid": frechet_distance(*feature_stats(fa), *feature_stats(fb)), "fid_features": name}
+        return {"fid": frechet_distance(*feature_stats(fa), *feature_stats(fb)),
+                "fid_features": _feature_name(C, fa.shape[1])}
     if features == "inception":
         return {"fid": _inception_fid(images_a, images_b), "fid_features": "inception-v3-pool3-2048"}
     raise ValueError(f"features must be 'classifier' or 'inception', got {features!r}")
+
+
+def _feature_name(C, dim: int) -> str:
+    """How every classifier-feature FID names its features."""
+    return f"classifier:{getattr(C, 'family', type(C).__name__)}-penultimate-{dim}"
 
 
 def _inception_fid(images_a, images_b) -> float:
@@ -174,6 +179,6 @@ def evaluate(G_before: torch.nn.Module, G_after: torch.nn.Module, C: torch.nn.Mo
         "neg_rate_before": n_before / len(latents), "neg_rate_after": n_after / len(latents),
         "pul": pul(n_before, n_after),
         "fid_before": fid_b, "fid_after": fid_a, "fid_ratio": fid_a / fid_b,
-        "fid_features": f"classifier:{getattr(C, 'family', type(C).__name__)}-penultimate-{len(real_stats[0])}",
+        "fid_features": _feature_name(C, len(real_stats[0])),
         "collateral": collateral_damage(y_before, y_after, target, num_classes),
     }
