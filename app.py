@@ -1,52 +1,370 @@
-"""atu's Gradio app (thin: layout and wiring only; the logic lives in atu/).
+"""atu's Gradio app: make a pre-trained GAN forget a feature, with evidence.
 
-For now it shows a shipped base model's samples on fixed seeds; the unlearning flow comes with the app issue.
-Run: python app.py   (then open http://127.0.0.1:7860)
+Layout and wiring only: every step is a function in atu/ (atu.session, atu.pipeline, atu.hub) shared with the
+CLI. Each browser session keeps its own negatives, run folder and outputs (gr.State); training runs in the
+queue one at a time (two runs on 2 cores would slow each other down several-fold).
+
+    python app.py     # http://127.0.0.1:7860; on a Space, launch() reads GRADIO_SERVER_NAME/PORT (0.0.0.0:7860)
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
+import threading
+import time
+from functools import lru_cache
 from pathlib import Path
 
 import gradio as gr
+import pandas as pd
+import spaces
 
-import atu
-from atu.sampling import make_latent_bank, to_pil
+from atu import catalog, session
+from atu.hub import HubError, push_run, refresh_card
+from atu.models import CheckpointError, load_generator, load_model
+from atu.sampling import load_latent_bank, make_latent_bank, to_pil
+from atu.train import Cancelled
 
-CHECKPOINTS = Path(__file__).parent / "checkpoints"
+N_SAMPLES = 30          # gallery size (3 rows of 10)
+CANCEL: dict[str, threading.Event] = {}   # session hash -> its Stop flag (a Stop click must reach a running job)
+
+INTRO = """# atu: make a pre-trained GAN forget
+**Adapt-then-Unlearn** without the training data: show the generator a few samples of what it must stop
+making (*negatives*), it adapts copies of itself to them (stage 1), then fine-tunes the original on samples
+without the feature while pushing its parameters away from the adapted copies (stage 2).
+1 pick a model and the feature, 2 choose at least 4 negatives, 3 run, 4 compare, download or push."""
 
 
-def shipped_generators() -> list[str]:
-    """Folders in checkpoints/ that hold a generator."""
-    import json
+# --- cached read-only models (runs load their own copies: training mutates them) --------------------------------
 
-    out = []
-    for cfg in sorted(CHECKPOINTS.glob("*/config.json")):
-        if json.loads(cfg.read_text()).get("kind") == "generator":
-            out.append(cfg.parent.name)
-    return out
+@lru_cache(maxsize=4)
+def _generator(name: str):
+    return load_generator(catalog.get(name).path())
 
 
-def samples(model: str, seed: int, n: int = 64):
-    """A grid of the model's samples on latents fixed by `seed`."""
-    if not model:
-        raise gr.Error("choose a model first")
-    G = atu.load_generator(CHECKPOINTS / model)
-    return to_pil(atu.generate(G, make_latent_bank(int(n), G.latent_dim, int(seed))), nrow=8).resize((8 * 34 * 4, ) * 2, 0)
+@lru_cache(maxsize=4)
+def _classifier(name: str):
+    return load_model(catalog.get(name).classifier_path(), kind="classifier")
 
+
+def _model(name: str) -> catalog.BaseModel:
+    try:
+        return catalog.get(name)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+
+
+# --- step 1: model, feature, negatives --------------------------------------------------------------------------
+
+def new_state() -> dict:
+    return {"model": None, "seed": 0, "negatives": {}, "dir": None, "run": None, "cfg": None, "samples": None}
+
+
+def choose_model(name: str, st: dict):
+    """A new base model: its features, fresh samples, no negatives (their shape belongs to the old model)."""
+    m = _model(name)
+    st = {**new_state(), "dir": st.get("dir"), "model": name}
+    feats = list(m.features)
+    default = feats[8] if len(feats) > 8 else feats[0]
+    st, gallery, count, seed = new_samples(st, 0)
+    return gr.Dropdown(choices=feats, value=default), st, gallery, count, [], seed
+
+
+def new_samples(st: dict, seed: int):
+    """N_SAMPLES of the model's samples on latents fixed by `seed`; already chosen negatives stay chosen."""
+    if not st.get("model"):
+        raise gr.Error("choose a base model first")
+    G = _generator(st["model"])
+    seed = int(seed or 0)
+    st = {**st, "seed": seed, "samples": session.generate(G, make_latent_bank(N_SAMPLES, G.latent_dim, seed))}
+    return st, _gallery(st), _count(st), seed
+
+
+def _gallery(st: dict):
+    keys = st["negatives"]
+    return [(_thumb(x), "✓ negative" if session.sample_key(st["seed"], i) in keys else f"#{i}")
+            for i, x in enumerate(st["samples"])]
+
+
+def _thumb(x, size: int = 96):
+    img = to_pil(x)
+    return img.resize((size, size), 0)
+
+
+def _count(st: dict) -> str:
+    n = len(st["negatives"])
+    need = "" if n >= session.MIN_NEGATIVES else f" (at least {session.MIN_NEGATIVES} needed)"
+    return f"**{n} negatives chosen**{need}"
+
+
+def _chosen(st: dict):
+    return [(_thumb(x), k) for k, x in st["negatives"].items()]
+
+
+def click_sample(st: dict, evt: gr.SelectData):
+    """A click in the samples gallery toggles that sample in or out of the negatives."""
+    if st.get("samples") is None:
+        raise gr.Error("no samples yet: press 'new samples'")
+    i = evt.index
+    st = {**st, "negatives": session.toggle(st["negatives"], session.sample_key(st["seed"], i), st["samples"][i])}
+    return st, _gallery(st), _chosen(st), _count(st)
+
+
+def click_chosen(st: dict, evt: gr.SelectData):
+    """A click on a chosen negative removes it."""
+    key = list(st["negatives"])[evt.index]
+    st = {**st, "negatives": {k: v for k, v in st["negatives"].items() if k != key}}
+    return st, _gallery(st) if st.get("samples") is not None else [], _chosen(st), _count(st)
+
+
+def upload(st: dict, files):
+    if not st.get("model"):
+        raise gr.Error("choose a base model first")
+    paths = [f if isinstance(f, str) else f.name for f in (files or [])]
+    if not paths:
+        raise gr.Error("no files: drop PNG or JPEG images that show the feature")
+    G = _generator(st["model"])
+    try:
+        negatives, notes = session.add_uploads(st["negatives"], paths, G.image_shape)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    for note in notes:
+        gr.Info(note) if "not an image" not in note else gr.Warning(note)
+    st = {**st, "negatives": negatives}
+    return st, _gallery(st), _chosen(st), _count(st), None
+
+
+def classifier_pick(st: dict, feature: str, n: int, seed: int):
+    """The classifier stands in for a user: n of the model's samples that it labels as the feature."""
+    if not st.get("model"):
+        raise gr.Error("choose a base model first")
+    m = _model(st["model"])
+    try:
+        negatives = session.add_classifier_picks(st["negatives"], _generator(st["model"]), _classifier(st["model"]),
+                                                 m.target(feature), int(n), int(seed or 0))
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    st = {**st, "negatives": negatives}
+    return st, _gallery(st), _chosen(st), _count(st)
+
+
+def clear_negatives(st: dict):
+    st = {**st, "negatives": {}}
+    return st, _gallery(st) if st.get("samples") is not None else [], [], _count(st)
+
+
+# --- step 2: settings and the run --------------------------------------------------------------------------------
+
+def apply_preset(preset: str):
+    p = session.PRESETS[preset]
+    return p["K"], p["adapt_steps"], p["unlearn_steps"]
+
+
+def _gpu_seconds(cfg, *args, **kwargs) -> int:
+    """ZeroGPU time to reserve, sized to the run (a few ms a step on a GPU, plus loading and the metrics)."""
+    return int(30 + 0.05 * (cfg.adapt.K * cfg.adapt.steps + cfg.unlearn.steps) + cfg.eval_latents / 500)
+
+
+@spaces.GPU(duration=_gpu_seconds)
+def train(cfg, negatives, source, folder, cancel=None):
+    """Both stages and the metrics (on the GPU under ZeroGPU; a no-op decorator elsewhere). Yields plain
+    progress dicts, then the saved run folder: all picklable."""
+    yield from session.run_and_save(cfg, negatives, source, folder, cancel)
+
+
+def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, adapt_steps: int,
+        unlearn_steps: int, seed: int, request: gr.Request, progress=gr.Progress()):
+    """Stream a run: status line, the two live plots; at the end the results. Generator handler."""
+    if not st.get("model"):
+        raise gr.Error("choose a base model first")
+    m = _model(st["model"])
+    negatives = session.stack(st["negatives"])
+    n = 0 if negatives is None else len(negatives)
+    if n < session.MIN_NEGATIVES:
+        raise gr.Error(f"{n} negatives chosen: choose at least {session.MIN_NEGATIVES} (click samples that show "
+                       f"{feature}, upload images, or let the classifier pick)")
+    try:
+        cfg = session.run_config(m, feature, preset, loss, gamma, K, adapt_steps, unlearn_steps, seed)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    if st.get("dir") is None or not Path(st["dir"]).is_dir():
+        st = {**st, "dir": tempfile.mkdtemp(prefix="atu-session-")}
+    folder = Path(st["dir"]) / f"run-{int(time.time() * 1000)}"
+    cancel = CANCEL.setdefault(request.session_hash or "local", threading.Event())
+    cancel.clear()
+    history, last = [], 0.0
+    empty = gr.skip()
+    try:
+        for e in train(cfg, negatives, session.source(st["negatives"]), str(folder), cancel):
+            if e["stage"] == "saved":
+                break
+            history.append(e)
+            frac, text = session.describe(e, cfg)
+            progress(frac, desc=text)
+            if time.time() - last > 1.0:  # the plots redraw at most once a second
+                last = time.time()
+                yield (text, *_plots(history, cfg), empty, empty, empty, empty, st)
+    except Cancelled:
+        shutil.rmtree(folder, ignore_errors=True)
+        yield ("Stopped: nothing was saved; the previous result (if any) is kept.", *_plots(history, cfg),
+               empty, empty, empty, empty, st)
+        return
+    except (ValueError, CheckpointError, FileNotFoundError) as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise gr.Error(str(e)) from None
+    st = {**st, "run": e["folder"], "cfg": cfg}
+    progress(1.0, desc="done")
+    before, after = _before_after(st)
+    zip_path = session.zip_folder(e["folder"])
+    metrics = e["metrics"]
+    text = (f"Done in {metrics['seconds']:.0f} s: {feature} went from "
+            f"{metrics['neg_rate_before']:.1%} to {metrics['neg_rate_after']:.1%} of samples (PUL {metrics['pul']:.1f}).")
+    yield (text, *_plots(history, cfg), before, after,
+           pd.DataFrame(session.metrics_table(metrics), columns=["metric", "value", "meaning"]),
+           gr.DownloadButton(value=str(zip_path), visible=True), st)
+
+
+def _plots(history, cfg):
+    losses, rates = session.progress_rows(history, cfg)
+    cols = ["step", "value", "series"]
+    return pd.DataFrame(losses, columns=cols), pd.DataFrame(rates, columns=cols)
+
+
+def _before_after(st: dict):
+    latents = load_latent_bank(_model(st["model"]).path())[:session.GRID_LATENTS]
+    return session.grid(_generator(st["model"]), latents), session.grid(load_generator(st["run"]), latents)
+
+
+def stop(request: gr.Request):
+    ev = CANCEL.get(request.session_hash or "local")
+    if ev is not None:
+        ev.set()
+    return "Stopping at the next logged step..."
+
+
+# --- step 3: results ---------------------------------------------------------------------------------------------
+
+def extrapolation(st: dict, g: float):
+    """The parameter-space baseline on the same latents as the before/after grids."""
+    if not st.get("run"):
+        raise gr.Error("run the unlearning first: extrapolation uses its adapted models")
+    m, cfg = _model(st["model"]), st["cfg"]
+    G = _generator(st["model"])
+    latents = load_latent_bank(m.path())[:session.GRID_LATENTS]
+    img, rate = session.extrapolation_preview(G, session.load_theta(st["run"]), g, _classifier(st["model"]),
+                                              cfg.target, latents, session.preview_latents(G))
+    return img, f"g = {g:.2f}: negative rate {rate:.3f} on {session.PREVIEW_LATENTS} latents (no training)"
+
+
+def push(st: dict, repo_id: str, token: str, private: bool):
+    if not st.get("run"):
+        raise gr.Error("nothing to push yet: run the unlearning first")
+    if not repo_id or "/" not in repo_id:
+        raise gr.Error("repo id must look like user/name")
+    try:
+        refresh_card(Path(st["run"]), repo_id.strip())
+        url = push_run(st["run"], repo_id.strip(), token=(token or "").strip() or None, private=bool(private))
+    except HubError as e:
+        raise gr.Error(str(e)) from None
+    return f"Pushed: [{url}]({url}) - load it with `atu.load_generator(\"{repo_id.strip()}\")`"
+
+
+def _cleanup(st: dict):
+    """When a session ends, its folder goes (Space disk is ephemeral anyway: push what you want to keep)."""
+    if st and st.get("dir"):
+        shutil.rmtree(st["dir"], ignore_errors=True)
+
+
+# --- layout ------------------------------------------------------------------------------------------------------
 
 def build_demo() -> gr.Blocks:
-    models = shipped_generators()
-    with gr.Blocks(title="atu: Adapt-then-Unlearn") as demo:
-        gr.Markdown("# atu: make a pre-trained GAN forget\nSamples of the shipped base models on fixed seeds.")
+    models = list(catalog.shipped())
+    with gr.Blocks(title="atu: Adapt-then-Unlearn", delete_cache=(3600, 7200)) as demo:
+        st = gr.State(new_state(), delete_callback=_cleanup)
+        gr.Markdown(INTRO)
         with gr.Row():
-            model = gr.Dropdown(models, value=models[0] if models else None, label="base model")
-            seed = gr.Number(0, precision=0, label="seed")
-            go = gr.Button("sample", variant="primary")
-        grid = gr.Image(label="samples", format="png", type="pil")
-        go.click(samples, [model, seed], grid, api_name="samples")
-        demo.load(samples, [model, seed], grid)
+            model = gr.Dropdown(models, value=models[0] if models else None, label="1. base model")
+            feature = gr.Dropdown([], label="feature to forget", info="what the classifier calls it")
+        gr.Markdown("### 2. Negatives: samples that show the feature")
+        gallery = gr.Gallery(label="the model's samples: click the ones that show the feature (click again to undo)",
+                             columns=10, allow_preview=False, format="png", height=400, object_fit="contain",
+                             elem_id="samples")
+        with gr.Row(equal_height=True):
+            sample_seed = gr.Number(0, precision=0, label="samples seed", minimum=0, scale=1)
+            more = gr.Button("new samples", scale=1)
+            count = gr.Markdown(_count(new_state()), elem_id="count")
+            clear = gr.Button("clear negatives", size="sm", scale=1)
+        with gr.Row():
+            chosen = gr.Gallery(label="chosen negatives: click one to remove it", columns=10, allow_preview=False,
+                                format="png", height=180, object_fit="contain", elem_id="chosen", scale=3)
+            files = gr.File(label="or upload images of the feature", file_count="multiple", file_types=["image"],
+                            height=220, scale=1)
+            with gr.Column(scale=1):
+                n_pick = gr.Slider(4, 50, value=25, step=1, label="how many")
+                pick = gr.Button("let the classifier pick")
+        with gr.Accordion("3. Settings", open=False):
+            with gr.Row():
+                preset = gr.Radio(list(session.PRESETS), value="fast", label="preset",
+                                  info="fast: about a minute on a 2-core CPU; standard: the CLI's defaults")
+                loss = gr.Radio(["el2", "nl2", "il2", "none"], value="el2", label="repulsion loss",
+                                info="el2 (best in the paper), nl2, il2; none = plain fine-tuning (a baseline)")
+                gamma = gr.Number(1.0, label="gamma", info="strength of the push from the adapted models")
+            with gr.Row():
+                K = gr.Number(session.PRESETS["fast"]["K"], precision=0, minimum=1, maximum=5, label="K",
+                              info="adapted models in stage 1")
+                adapt_steps = gr.Number(session.PRESETS["fast"]["adapt_steps"], precision=0, minimum=10,
+                                        label="stage 1 steps", info="per adapted model")
+                unlearn_steps = gr.Number(session.PRESETS["fast"]["unlearn_steps"], precision=0, minimum=10,
+                                          label="stage 2 steps")
+                seed = gr.Number(0, precision=0, minimum=0, label="seed", info="same seed, same result")
+        with gr.Row():
+            go = gr.Button("Run: adapt, then unlearn", variant="primary", elem_id="run")
+            halt = gr.Button("Stop", variant="stop")
+        status = gr.Markdown("", elem_id="status")
+        with gr.Row():
+            loss_plot = gr.LinePlot(x="step", y="value", color="series", label="losses (stage 1, then stage 2)")
+            rate_plot = gr.LinePlot(x="step", y="value", color="series", label="negative rate on a probe bank")
+        gr.Markdown("### 4. Results on the same latents")
+        with gr.Row(elem_id="grids"):
+            before = gr.Image(label="before", format="png", type="pil", elem_id="before")
+            after = gr.Image(label="after", format="png", type="pil", elem_id="after")
+        table = gr.Dataframe(headers=["metric", "value", "meaning"], label="metrics", interactive=False)
+        with gr.Accordion("Baseline: extrapolation in parameter space (no training)", open=False):
+            g = gr.Slider(0.5, 4.0, value=1.5, step=0.25, label="g in theta_N + g (theta_G - theta_N)")
+            extra_img = gr.Image(label="extrapolated", format="png", type="pil")
+            extra_txt = gr.Markdown()
+        gr.Markdown("### 5. Keep it")
+        with gr.Row():
+            download = gr.DownloadButton("download the unlearned generator (.zip)", visible=False)
+            repo = gr.Textbox(label="Hub repo id", placeholder="your-name/mnist-without-8")
+            token = gr.Textbox(label="token (or set HF_TOKEN)", type="password")
+            private = gr.Checkbox(True, label="private")
+            send = gr.Button("push to the Hub")
+        url = gr.Markdown()
+
+        pick_out = [st, gallery, chosen, count]
+        model.input(choose_model, [model, st], [feature, st, gallery, count, chosen, sample_seed],
+                    api_name="choose_model")
+        more.click(lambda s: new_samples(s, s["seed"] + 1), st, [st, gallery, count, sample_seed])
+        sample_seed.submit(new_samples, [st, sample_seed], [st, gallery, count, sample_seed], api_name="samples")
+        # every edit of the negatives reads and writes the session's state: one at a time, in click order
+        one = {"concurrency_limit": 1, "concurrency_id": "negatives", "trigger_mode": "multiple"}
+        gallery.select(click_sample, st, pick_out, **one)
+        chosen.select(click_chosen, st, pick_out, **one)
+        files.upload(upload, [st, files], [*pick_out, files], api_name="upload", **one)
+        pick.click(classifier_pick, [st, feature, n_pick, seed], pick_out, api_name="pick", **one)
+        clear.click(clear_negatives, st, pick_out, api_name="clear", **one)
+        preset.change(apply_preset, preset, [K, adapt_steps, unlearn_steps])
+        job = go.click(run, [st, feature, preset, loss, gamma, K, adapt_steps, unlearn_steps, seed],
+                       [status, loss_plot, rate_plot, before, after, table, download, st],
+                       api_name="run", concurrency_limit=1, concurrency_id="train")
+        job.then(extrapolation, [st, g], [extra_img, extra_txt])
+        halt.click(stop, None, status, cancels=[job], api_name="stop")
+        g.release(extrapolation, [st, g], [extra_img, extra_txt], api_name="extrapolate")
+        send.click(push, [st, repo, token, private], url, api_name="push")
+        demo.load(choose_model, [model, st], [feature, st, gallery, count, chosen, sample_seed])
     return demo
 
 
 if __name__ == "__main__":
-    build_demo().launch()
+    build_demo().queue(default_concurrency_limit=4).launch()

@@ -52,3 +52,28 @@ def mnist_split(part: str, exclude_class: int | None = None) -> tuple[torch.Tens
         keep = y != exclude_class
         x, y = x[keep], y[keep]
     return x, y
+
+
+def image_to_tensor(image, image_shape: tuple[int, int, int], invert_light: bool = True) -> tuple[torch.Tensor, str]:
+    """A PIL image as a generator-shaped tensor (C, H, W) in [-1, 1], and a note on what was changed.
+
+    Converted to grey (1 channel) or RGB (3) and resized (bicubic) to H x W. For 1-channel models trained on light
+    strokes on black (MNIST), an image with a light background (mean > 0.5, e.g. a digit drawn black on white)
+    is inverted so that it looks like the generator's output."""
+    from PIL import Image
+
+    c, h, w = image_shape
+    notes = []
+    mode = "L" if c == 1 else "RGB"
+    if image.mode != mode:
+        notes.append(f"converted {image.mode} to {mode}")
+        image = image.convert(mode)
+    if image.size != (w, h):
+        notes.append(f"resized {image.size[0]}x{image.size[1]} to {w}x{h}")
+        image = image.resize((w, h), Image.Resampling.BICUBIC)
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32).copy() / 255.0)
+    x = x[None] if c == 1 else x.permute(2, 0, 1)
+    if c == 1 and invert_light and float(x.mean()) > 0.5:
+        notes.append("inverted (light background)")
+        x = 1 - x
+    return x * 2 - 1, ", ".join(notes)

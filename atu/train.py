@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -69,6 +70,11 @@ def accumulate(ema: nn.Module, model: nn.Module, beta: float) -> None:
         be.copy_(bm)
 
 
+def _quiet(accelerator) -> bool:
+    """Progress bars only on the main process, and none when TQDM_DISABLE is set (tests, the app's logs)."""
+    return not accelerator.is_local_main_process or bool(os.environ.get("TQDM_DISABLE"))
+
+
 def _infinite(loader):
     epoch = 0
     while True:
@@ -118,7 +124,7 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
         return random_affine(x, translate=cfg.augment_translate, generator=aug_gen) if cfg.augment_translate else x
 
     history, batches = [], _infinite(loader)
-    bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=not accelerator.is_local_main_process, leave=False)
+    bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=_quiet(accelerator), leave=False)
     for step in bar:
         (x_real,) = next(batches)
         b = x_real.shape[0]
@@ -204,7 +210,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Cl
     model, opt, loader, sched = accelerator.prepare(model, opt, loader, sched)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     model.train()
-    bar = tqdm(range(cfg.epochs), desc=desc, disable=not accelerator.is_local_main_process, leave=False)
+    bar = tqdm(range(cfg.epochs), desc=desc, disable=_quiet(accelerator), leave=False)
     for _ in bar:
         for xb, yb in loader:
             xb = random_affine(xb, cfg.rotate_deg, cfg.translate, cfg.scale, generator=gen)

@@ -26,7 +26,8 @@ class UnlearnConfig:
     el2_weight: float = 30.0          # w of el2 (the loss scale of the EL2 term); w = 1 was too weak to beat "none"
     steps: int = 600                  # GAN steps
     batch_size: int = 32
-    lr: float = 2e-4                  # Adam lr of G and D
+    lr: float = 2e-4                  # Adam lr of G
+    lr_d: float = 0.0                 # Adam lr of D; 0 = same as lr
     ema_beta: float = 0.99            # EMA of G (the evaluated model); 0.99 ~ 70-step half-life for short runs
     n_positives: int = 5000           # positives (G's samples without the feature) used as real data
     eval_every: int = 50              # steps between negative-rate probes on a small latent bank
@@ -51,7 +52,7 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
         term = repulsion(cfg.loss, r, cfg.gamma, cfg.el2_weight)
         return term, {"distance": r.detach(), "repulsion": term.detach()}
 
-    tcfg = GANTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr_g=cfg.lr, lr_d=cfg.lr,
+    tcfg = GANTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr_g=cfg.lr, lr_d=cfg.lr_d or cfg.lr,
                           ema_beta=cfg.ema_beta, seed=cfg.seed, log_every=cfg.eval_every)
     res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn")
     res.d0 = d0

@@ -5,6 +5,7 @@ from pathlib import Path
 # huggingface_hub reads its environment at import time: keep tests off the network and out of ~/.cache.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TQDM_DISABLE", "1")   # training bars would flood captured output
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -47,3 +48,16 @@ def hub():
 
     with HubServer(HUB_PORT, tokens=HUB_TOKENS) as server:
         yield server
+
+
+@pytest.fixture
+def served():
+    """app.py launched on a free port of 127.0.0.1 for one test: yields its URL."""
+    import app
+
+    demo = app.build_demo()
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port())
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()

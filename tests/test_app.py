@@ -1,28 +1,158 @@
-"""The app starts and serves the shipped model's samples through its API (the full flow is issue #5)."""
+"""The app: its session functions on tiny inputs, its handlers, and the launched app driven over HTTP with
+gradio_client through a complete fast run (classifier picks + an upload, run, metrics, download, push)."""
+import zipfile
+
 import gradio as gr
 import pytest
-from gradio_client import Client
+import torch
+from gradio_client import Client, handle_file
+from PIL import Image
 
 import app
+from atu import catalog, session
+from atu.data import image_to_tensor
+from atu.models import load_generator
 
 
-def test_shipped_generators_listed():
-    assert "mnist-dcgan" in app.shipped_generators()
+# --- session functions -----------------------------------------------------------------------------------------
+
+def test_toggle_adds_then_removes():
+    x = torch.zeros(1, 32, 32)
+    one = session.toggle({}, "sample 0/3", x)
+    assert list(one) == ["sample 0/3"] and session.toggle(one, "sample 0/3", x) == {}
 
 
-def test_samples_handler_and_errors():
-    img = app.samples("mnist-dcgan", 0)
-    assert img.size == (8 * 34 * 4, 8 * 34 * 4)
-    with pytest.raises(gr.Error, match="choose a model"):
-        app.samples("", 0)
+def test_image_to_tensor_converts_resizes_and_inverts_light_backgrounds():
+    white = Image.new("RGB", (100, 80), (255, 255, 255))
+    white.paste((0, 0, 0), (40, 30, 60, 50))            # a black blob on white, like a pen drawing
+    x, note = image_to_tensor(white, (1, 32, 32))
+    assert x.shape == (1, 32, 32) and x.min() >= -1 and x.max() <= 1
+    assert "converted RGB to L" in note and "resized 100x80 to 32x32" in note and "inverted" in note
+    assert x[0, 0, 0] == -1 and x[0, 16, 16] > 0.9    # background black, blob white: like the generator's digits
+    rgb, note = image_to_tensor(Image.new("RGB", (64, 64), (200, 10, 10)), (3, 64, 64))
+    assert rgb.shape == (3, 64, 64) and note == "" and abs(float(rgb[0, 0, 0]) - (200 / 255 * 2 - 1)) < 1e-6
 
 
-def test_launched_app_answers_over_http(tmp_path):
-    demo = app.build_demo()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None)
-    try:
-        out = Client(demo.local_url, verbose=False).predict("mnist-dcgan", 3, api_name="/samples")
-        path = out if isinstance(out, str) else out.get("path")
-        assert path and path.endswith(".png")
-    finally:
-        demo.close()
+def test_add_uploads_skips_non_images_and_refuses_when_none_is(tmp_path):
+    png, txt = tmp_path / "eight.png", tmp_path / "notes.txt"
+    Image.new("L", (28, 28), 0).save(png)
+    txt.write_text("not an image")
+    negs, notes = session.add_uploads({}, [str(png), str(txt)], (1, 32, 32))
+    assert list(negs) == ["upload 1: eight.png"] and negs["upload 1: eight.png"].shape == (1, 32, 32)
+    assert any("notes.txt: not an image" in n for n in notes)
+    with pytest.raises(ValueError, match="none of the uploaded files is an image"):
+        session.add_uploads(negs, [str(txt)], (1, 32, 32))
+
+
+def test_run_config_from_preset_and_overrides():
+    m = catalog.get("mnist-dcgan")
+    cfg = session.run_config(m, "digit 4", "fast", "nl2", 2.0, K=None, adapt_steps=40, unlearn_steps=None, seed=3)
+    fast = session.PRESETS["fast"]
+    assert cfg.target == 4 and cfg.unlearn.loss == "nl2" and cfg.unlearn.gamma == 2.0 and cfg.seed == 3
+    assert cfg.adapt.K == fast["K"] and cfg.adapt.steps == 40 and cfg.unlearn.steps == fast["unlearn_steps"]
+    with pytest.raises(ValueError, match="no feature 'digit 11'"):
+        session.run_config(m, "digit 11")
+    with pytest.raises(ValueError, match="no base model 'nope'"):
+        catalog.get("nope")
+
+
+def test_progress_rows_put_both_stages_on_one_axis():
+    cfg = session.run_config(catalog.get("mnist-dcgan"), "digit 8", K=2, adapt_steps=10, unlearn_steps=20)
+    history = [
+        {"stage": "adapt", "model": 1, "step": 10, "d_loss": 1.0, "ewc": 0.5, "neg_rate": 0.4},
+        {"stage": "adapt", "model": 2, "step": 5, "d_loss": 0.9},
+        {"stage": "unlearn", "step": 20, "d_loss": 1.2, "repulsion": 3.0, "neg_rate": 0.05},
+        {"stage": "metrics", "step": 1, "total": 1, "pul": 50.0},
+    ]
+    losses, rates = session.progress_rows(history, cfg)
+    assert [(r["step"], r["series"]) for r in losses] == [(10, "d_loss"), (10, "ewc"), (15, "d_loss"),
+                                                          (40, "d_loss"), (40, "repulsion")]
+    assert rates == [{"step": 10, "value": 0.4, "series": "adapted model"},
+                     {"step": 40, "value": 0.05, "series": "unlearned G (EMA)"}]
+    frac, text = session.describe(history[2], cfg)
+    assert frac == 40 / 45 and "stage 2" in text and "0.050" in text
+
+
+# --- handlers --------------------------------------------------------------------------------------------------
+
+def _select(index):
+    return gr.SelectData(None, {"index": index, "value": None, "selected": True})
+
+
+def test_gallery_clicks_toggle_negatives_and_chosen_clicks_remove():
+    _, st, gallery, count, chosen, seed = app.choose_model("mnist-dcgan", app.new_state())
+    assert len(gallery) == app.N_SAMPLES and "0 negatives" in count and chosen == [] and seed == 0
+    for i in (1, 5, 9):
+        st, gallery, chosen, count = app.click_sample(st, _select(i))
+    assert "3 negatives" in count and "at least 4" in count and gallery[5][1] == "✓ negative"
+    st, gallery, chosen, count = app.click_sample(st, _select(5))            # second click: unchosen
+    assert list(st["negatives"]) == ["sample 0/1", "sample 0/9"] and gallery[5][1] == "#5"
+    st, gallery, count, seed = app.new_samples(st, 1)                        # new samples keep the choice
+    assert seed == 1 and len(st["negatives"]) == 2 and all(c.startswith("#") for _, c in gallery)
+    st, gallery, chosen, count = app.click_chosen(st, _select(0))
+    assert list(st["negatives"]) == ["sample 0/9"] and [c for _, c in chosen] == ["sample 0/9"]
+
+
+def test_bad_input_is_a_clear_message(tmp_path):
+    st = app.new_state()
+    with pytest.raises(gr.Error, match="choose a base model"):
+        app.new_samples(st, 0)
+    _, st, *_ = app.choose_model("mnist-dcgan", st)
+    txt = tmp_path / "x.txt"
+    txt.write_text("hello")
+    with pytest.raises(gr.Error, match="none of the uploaded files is an image"):
+        app.upload(st, [str(txt)])
+    with pytest.raises(gr.Error, match="no base model 'gone'"):
+        app.choose_model("gone", st)
+    with pytest.raises(gr.Error, match="run the unlearning first"):
+        app.push(st, "alice/x", "tok", True)
+
+
+# --- the launched app over HTTP --------------------------------------------------------------------------------
+
+def _path(out):
+    return out if isinstance(out, str) else (out or {}).get("path") or (out or {}).get("value")
+
+
+def test_full_fast_run_over_http(served, hub, tmp_path):
+    """A user's whole path through the API: model, negatives (classifier + upload), run with the fast preset,
+    metrics, before/after, extrapolation, download, push; a second session sees none of it."""
+    c = Client(served, verbose=False)
+    c.predict("mnist-dcgan", api_name="/choose_model")
+    c.predict("digit 8", 8, 0, api_name="/pick")
+    png = tmp_path / "my-eight.png"
+    Image.new("L", (28, 28), 255).save(png)               # a white upload: inverted to black, still an image
+    c.predict([handle_file(str(png))], api_name="/upload")
+    K, a, u = (session.PRESETS["fast"][k] for k in ("K", "adapt_steps", "unlearn_steps"))
+    status, loss_df, rate_df, before, after, table, download = c.predict(
+        "digit 8", "fast", "el2", 1.0, K, a, u, 0, api_name="/run")
+    assert status.startswith("Done in"), status
+    rows = {r[0]: r[1] for r in table["data"]}
+    assert set(rows) >= {"PUL", "FID ratio", "collateral damage", "negative rate"}
+    pul = float(rows["PUL"].split()[0])
+    assert pul > 20, rows                                 # the fast preset removes a good share of the 8s
+    assert _path(before).endswith(".png") and _path(after).endswith(".png")
+    series = {r[2] for r in rate_df["data"]}
+    assert series == {"adapted model", "unlearned G (EMA)"}, series
+
+    with zipfile.ZipFile(_path(download)) as z:
+        names = set(z.namelist())
+        assert {"model.safetensors", "config.json", "README.md", "metrics.json", "before_after.png"} <= names
+        z.extractall(tmp_path / "unzipped")
+    G = load_generator(tmp_path / "unzipped")
+    assert G(torch.randn(2, G.latent_dim)).shape == (2, 1, 32, 32)
+
+    img, text = c.predict(2.0, api_name="/extrapolate")
+    assert _path(img).endswith(".png") and text.startswith("g = 2.00: negative rate")
+
+    with pytest.raises(Exception, match="invalid|token|401"):
+        c.predict("alice/mnist-no-8", "wrong-token", True, api_name="/push")
+    token = next(t for t, user in hub.tokens.items() if user == "alice")
+    msg = c.predict("alice/mnist-no-8", token, True, api_name="/push")
+    assert f"{hub.url}/alice/mnist-no-8" in msg and token not in msg
+    assert "model.safetensors" in hub.files("alice/mnist-no-8")
+
+    other = Client(served, verbose=False)                 # another browser session: its own empty state
+    other.predict("mnist-dcgan", api_name="/choose_model")
+    with pytest.raises(Exception, match="0 negatives chosen"):
+        other.predict("digit 8", "fast", "el2", 1.0, K, a, u, 0, api_name="/run")

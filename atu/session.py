@@ -1,0 +1,246 @@
+"""What one user of the app does, as plain functions (the app only lays them out and wires them):
+
+    choose negatives (gallery clicks, uploads, classifier picks) -> run both stages with streamed progress ->
+    save the run in the user's own folder -> before/after, metrics, extrapolation preview -> zip / push
+
+Negatives are kept as an ordered dict {key: image (C, H, W) in [-1, 1]}: the key says where an image came from
+("sample 3/12" = seed 3, index 12; "upload 1: name.png"; "classifier 0/4"), so a click toggles exactly one image
+and the chosen set can be shown and edited. Nothing here holds global state: each browser session has its
+own dict and its own folder.
+"""
+from __future__ import annotations
+
+import queue
+import shutil
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .adapt import AdaptConfig
+from .baselines import extrapolate
+from .catalog import BaseModel
+from .data import image_to_tensor
+from .feedback import MIN_NEGATIVES, pick_negatives  # noqa: F401  (MIN_NEGATIVES: the app's count)
+from .metrics import classify, neg_rate
+from .pipeline import RunConfig, run_unlearning, save_run
+from .sampling import generate, make_latent_bank, to_pil
+from .train import Cancelled
+from .unlearn import UnlearnConfig
+
+# Presets: "fast" finishes in about a minute on a 2-core CPU (README "App"); "standard" is the CLI's default.
+PRESETS = {
+    "fast": {"K": 2, "adapt_steps": 150, "unlearn_steps": 300, "eval_latents": 2000, "n_positives": 2000,
+             "probe_latents": 200, "eval_every": 25},
+    "standard": {"K": 3, "adapt_steps": 300, "unlearn_steps": 600, "eval_latents": 10_000, "n_positives": 5000,
+                 "probe_latents": 500, "eval_every": 50},
+}
+THETA_FILE = "theta_N.safetensors"   # stage 1's adapted parameters, beside (not inside) the Hub folder
+GRID_LATENTS = 64                    # before/after and extrapolation grids: the first 64 latents of the bank
+PREVIEW_LATENTS = 1000               # the extrapolation preview's negative-rate estimate
+
+
+# --- negatives -------------------------------------------------------------------------------------------------
+
+def toggle(negatives: dict, key: str, image: torch.Tensor) -> dict:
+    """A copy of `negatives` with `key` added (if absent) or removed (if present)."""
+    out = dict(negatives)
+    if key in out:
+        del out[key]
+    else:
+        out[key] = image
+    return out
+
+
+def sample_key(seed: int, index: int) -> str:
+    return f"sample {seed}/{index}"
+
+
+def add_uploads(negatives: dict, paths: list[str], image_shape) -> tuple[dict, list[str]]:
+    """Add uploaded image files (converted to the generator's channels and size). Returns (negatives, notes);
+    files that are not images are skipped with a note. Raises ValueError when none of them is an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    out, notes, added = dict(negatives), [], 0
+    n0 = sum(k.startswith("upload ") for k in out)
+    for path in paths or []:
+        name = Path(path).name
+        try:
+            with Image.open(path) as img:
+                img.load()
+                x, note = image_to_tensor(img, tuple(image_shape))
+        except (UnidentifiedImageError, OSError, ValueError):
+            notes.append(f"{name}: not an image (upload PNG, JPEG, WebP or BMP files)")
+            continue
+        added += 1
+        out[f"upload {n0 + added}: {name}"] = x
+        if note:
+            notes.append(f"{name}: {note}")
+    if paths and not added:
+        raise ValueError("none of the uploaded files is an image: upload PNG, JPEG, WebP or BMP files. "
+                         + "; ".join(notes))
+    return out, notes
+
+
+def add_classifier_picks(negatives: dict, G, C, target: int, n: int, seed: int) -> dict:
+    """Add n samples of G that the classifier labels as the target (the classifier stands in for a user)."""
+    picks = pick_negatives(G, C, target, n, seed=seed)
+    out = dict(negatives)
+    for i, x in enumerate(picks):
+        out[f"classifier {seed}/{i}"] = x
+    return out
+
+
+def stack(negatives: dict) -> torch.Tensor | None:
+    return torch.stack(list(negatives.values())) if negatives else None
+
+
+def source(negatives: dict) -> str:
+    """Where the negatives came from, for the run record: 'gallery', 'upload', 'classifier' or a mix."""
+    kinds = {"sample": "gallery", "upload": "upload", "classifier": "classifier"}
+    return "+".join(sorted({kinds[k.split(" ")[0]] for k in negatives})) or "none"
+
+
+# --- a run -----------------------------------------------------------------------------------------------------
+
+def run_config(model: BaseModel, feature: str, preset: str = "fast", loss: str = "el2", gamma: float = 1.0,
+               K: int | None = None, adapt_steps: int | None = None, unlearn_steps: int | None = None,
+               seed: int = 0, root: Path | None = None) -> RunConfig:
+    """The engine's RunConfig from the app's controls: a preset, with any control that is set overriding it."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    p = PRESETS[preset]
+    K, adapt_steps, unlearn_steps = (int(v) if v else p[k] for v, k in
+                                     ((K, "K"), (adapt_steps, "adapt_steps"), (unlearn_steps, "unlearn_steps")))
+    kw = {"root": root} if root is not None else {}
+    return RunConfig(
+        model=str(model.path(**kw)), classifier=str(model.classifier_path(**kw)), target=model.target(feature),
+        eval_latents=p["eval_latents"], seed=int(seed),
+        adapt=AdaptConfig(K=K, steps=adapt_steps, seed=int(seed)),
+        unlearn=UnlearnConfig(loss=loss, gamma=float(gamma), steps=unlearn_steps, n_positives=p["n_positives"],
+                              eval_every=p["eval_every"], eval_latents=p["probe_latents"], seed=int(seed)))
+
+
+def run_and_save(cfg: RunConfig, negatives: torch.Tensor, negatives_source: str, folder: str | Path,
+                 cancel: threading.Event | None = None, base=None) -> Iterator[dict]:
+    """Both stages in a worker thread; yields their progress events as they come (plain dicts of numbers and
+    strings, so that they can cross a process boundary, e.g. ZeroGPU's), then {"stage": "saved", "folder",
+    "metrics"} once the run folder (Hub folder + theta_N beside it) is written. Setting `cancel`, or closing
+    the generator, stops the run at its next logged step (atu.train.Cancelled) and saves nothing."""
+    cancel = cancel or threading.Event()
+    events: queue.Queue = queue.Queue()
+    folder = Path(folder)
+    outcome: dict = {}
+
+    def on_progress(e):
+        if cancel.is_set():
+            raise Cancelled("stopped by the user")
+        events.put(e)
+
+    def work():
+        try:
+            result = run_unlearning(cfg, negatives, negatives_source, on_progress=on_progress, base=base)
+            save_run(result, folder / "model", overwrite=True)
+            save_file({"theta_N": result.theta_N.contiguous()}, str(folder / THETA_FILE))
+            outcome["metrics"] = result.metrics
+        except BaseException as e:  # noqa: BLE001  (handed to the caller's thread below)
+            outcome["error"] = e
+        finally:
+            events.put(None)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    worker = threading.Thread(target=work, daemon=True, name="atu-run")
+    worker.start()
+    try:
+        while (e := events.get()) is not None:
+            yield e
+    finally:
+        if worker.is_alive():   # the consumer stopped early (Stop, closed tab): stop the worker too
+            cancel.set()
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    yield {"stage": "saved", "folder": str(folder / "model"), "metrics": outcome["metrics"]}
+
+
+def progress_rows(history: list[dict], cfg: RunConfig) -> tuple[list[dict], list[dict]]:
+    """Events -> rows for two line plots: losses and the negative rate, over one step axis that runs through
+    stage 1 (K models one after another) and then stage 2. Rows are {"step", "value", "series"}."""
+    losses, rates = [], []
+    a = cfg.adapt.steps
+    for e in history:
+        if "step" not in e or e["stage"] == "metrics":
+            continue
+        x = (e["model"] - 1) * a + e["step"] if e["stage"] == "adapt" else cfg.adapt.K * a + e["step"]
+        for k in ("d_loss", "g_adv", "ewc", "repulsion"):
+            if k in e:
+                losses.append({"step": x, "value": e[k], "series": k})
+        if "neg_rate" in e:
+            series = "adapted model" if e["stage"] == "adapt" else "unlearned G (EMA)"
+            rates.append({"step": x, "value": e["neg_rate"], "series": series})
+    return losses, rates
+
+
+def describe(event: dict, cfg: RunConfig) -> tuple[float, str]:
+    """(fraction done, a line of text) for a progress event."""
+    a, u, K = cfg.adapt.steps, cfg.unlearn.steps, cfg.adapt.K
+    total = K * a + u + max(u // 4, 1)   # metrics count as a quarter of stage 2
+    s = event.get("stage")
+    if s == "adapt":
+        done = (event["model"] - 1) * a + event.get("step", 0)
+        text = f"stage 1: adapting model {event['model']}/{K} to the negatives, step {event.get('step', 0)}/{a}"
+    elif s == "unlearn":
+        done = K * a + event.get("step", 0)
+        text = f"stage 2: unlearning ({cfg.unlearn.loss}), step {event.get('step', 0)}/{u}"
+    elif s == "metrics":
+        done, text = K * a + u, f"measuring on {cfg.eval_latents} fixed latents"
+    else:
+        done, text = total, "saved"
+    if "neg_rate" in event and s != "metrics":
+        text += f" - negative rate {event['neg_rate']:.3f}"
+    return min(done / total, 1.0), text
+
+
+# --- results ---------------------------------------------------------------------------------------------------
+
+def grid(G, latents: torch.Tensor, scale: int = 3):
+    img = to_pil(generate(G, latents), nrow=8)
+    return img.resize((img.width * scale, img.height * scale), 0)
+
+
+def load_theta(run_folder: str | Path) -> torch.Tensor:
+    return load_file(str(Path(run_folder).parent / THETA_FILE))["theta_N"]
+
+
+def extrapolation_preview(G, theta_N: torch.Tensor, g: float, C, target: int, latents: torch.Tensor,
+                          probe: torch.Tensor):
+    """The parameter-space baseline theta_N + g (theta_G - theta_N) on the grid's latents, and its negative rate
+    on a small fixed bank (an estimate, next to the run's measured metrics)."""
+    Gx = extrapolate(G, theta_N, float(g))
+    return grid(Gx, latents), neg_rate(classify(C, generate(Gx, probe)), target)
+
+
+def preview_latents(G) -> torch.Tensor:
+    return make_latent_bank(PREVIEW_LATENTS, G.latent_dim, seed=4242)
+
+
+def metrics_table(metrics: dict) -> list[list]:
+    """Rows [metric, value, what it means] for the app's table."""
+    return [
+        ["PUL", f"{metrics['pul']:.1f} %", "share of the feature's samples removed (100 = none left)"],
+        ["negative rate", f"{metrics['neg_rate_before']:.3f} -> {metrics['neg_rate_after']:.3f}",
+         f"samples with the feature, on {metrics['n_latents']} fixed latents"],
+        ["FID ratio", f"{metrics['fid_ratio']:.2f}",
+         "FID after / before vs real data without the feature (< 1.3 = quality kept)"],
+        ["collateral damage", f"{metrics['collateral']:.3f}",
+         "change of the other features' mix (total variation; 0 = untouched)"],
+        ["time", f"{metrics['seconds']:.0f} s", "both stages and the metrics"],
+    ]
+
+
+def zip_folder(folder: str | Path) -> Path:
+    """folder.zip beside the folder (replaced if it exists)."""
+    folder = Path(folder)
+    return Path(shutil.make_archive(str(folder.parent / folder.name), "zip", root_dir=folder))
