@@ -166,10 +166,11 @@ def _gpu_seconds(cfg, *args, **kwargs) -> int:
 
 
 @spaces.GPU(duration=_gpu_seconds)
-def train(cfg, negatives, source, folder, cancel=None):
-    """Both stages and the metrics (on the GPU under ZeroGPU; a no-op decorator elsewhere). Yields plain
-    progress dicts, then the saved run folder: all picklable."""
-    yield from session.run_and_save(cfg, negatives, source, folder, cancel)
+def train(cfg, negatives, source, folder, session_key: str):
+    """Both stages and the metrics (on the GPU under ZeroGPU; a no-op decorator elsewhere). Arguments and the
+    yielded progress dicts / saved folder path are all picklable (ZeroGPU runs this in another process, where
+    the Stop flag is not shared: there the Stop button's `cancels=` closes this generator instead)."""
+    yield from session.run_and_save(cfg, negatives, source, folder, CANCEL.get(session_key))
 
 
 def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, adapt_steps: int,
@@ -190,12 +191,12 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
     if st.get("dir") is None or not Path(st["dir"]).is_dir():
         st = {**st, "dir": tempfile.mkdtemp(prefix="atu-session-")}
     folder = Path(st["dir"]) / f"run-{int(time.time() * 1000)}"
-    cancel = CANCEL.setdefault(request.session_hash or "local", threading.Event())
-    cancel.clear()
+    key = request.session_hash or "local"
+    CANCEL.setdefault(key, threading.Event()).clear()
     history, last = [], 0.0
     empty = gr.skip()
     try:
-        for e in train(cfg, negatives, session.source(st["negatives"]), str(folder), cancel):
+        for e in train(cfg, negatives, session.source(st["negatives"]), str(folder), key):
             if e["stage"] == "saved":
                 break
             history.append(e)

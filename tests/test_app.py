@@ -156,3 +156,20 @@ def test_full_fast_run_over_http(served, hub, tmp_path):
     other.predict("mnist-dcgan", api_name="/choose_model")
     with pytest.raises(Exception, match="0 negatives chosen"):
         other.predict("digit 8", "fast", "el2", 1.0, K, a, u, 0, api_name="/run")
+
+
+def test_stop_cancels_a_run_and_saves_nothing(tmp_path):
+    """The Stop flag ends the worker at its next logged step; the run folder is not written."""
+    import threading
+
+    from atu.train import Cancelled
+
+    cfg = session.run_config(catalog.get("mnist-dcgan"), "digit 8", K=1, adapt_steps=40, unlearn_steps=40)
+    negatives = torch.rand(4, 1, 32, 32) * 2 - 1
+    cancel, seen = threading.Event(), []
+    with pytest.raises(Cancelled, match="stopped by the user"):
+        for e in session.run_and_save(cfg, negatives, "upload", tmp_path / "run", cancel):
+            seen.append(e)
+            cancel.set()
+    assert seen[0]["stage"] == "adapt" and len(seen) <= 2   # at most one event already queued
+    assert not (tmp_path / "run" / "model").exists() and not (tmp_path / "run" / session.THETA_FILE).exists()
