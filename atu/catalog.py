@@ -1,7 +1,8 @@
 """The base models atu ships and the features each can forget.
 
-A base model is a generator folder (with its discriminator and latent bank) plus the classifier that labels its
-samples. A feature maps a human name ("digit 8") to the classifier's label (8). The app's model and feature
+A base model is a generator folder (with its latent bank, and its discriminator when it ships one) plus the
+classifiers that label its samples. A feature maps a human name ("digit 8", "eyeglasses") to a classifier and
+its label for "has the feature" (the digit classifier's 8; a face attribute classifier's 1). The app's model and feature
 choices and the CLI's defaults come from here.
 """
 from __future__ import annotations
@@ -13,34 +14,50 @@ CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 @dataclass(frozen=True)
+class Feature:
+    classifier: str                             # folder name in checkpoints/ of the classifier that detects it
+    label: int                                  # the classifier's label for "has the feature"
+
+
+@dataclass(frozen=True)
 class BaseModel:
     name: str                                   # folder name in checkpoints/
     title: str                                  # what the app shows
-    classifier: str                             # folder name in checkpoints/ of the classifier that labels samples
-    features: dict[str, int] = field(default_factory=dict)   # feature name -> the classifier's label
+    features: dict[str, Feature] = field(default_factory=dict)
 
     def path(self, root: Path = CHECKPOINTS) -> Path:
         return root / self.name
 
-    def classifier_path(self, root: Path = CHECKPOINTS) -> Path:
-        return root / self.classifier
+    def feature(self, name: str) -> Feature:
+        if name not in self.features:
+            raise ValueError(f"{self.title} has no feature {name!r}: choose one of {', '.join(self.features)}")
+        return self.features[name]
+
+    def classifier_path(self, feature: str, root: Path = CHECKPOINTS) -> Path:
+        return root / self.feature(feature).classifier
 
     def target(self, feature: str) -> int:
-        if feature not in self.features:
-            raise ValueError(f"{self.title} has no feature {feature!r}: choose one of {', '.join(self.features)}")
-        return self.features[feature]
+        return self.feature(feature).label
 
 
 BASE_MODELS = {
-    "mnist-dcgan": BaseModel("mnist-dcgan", "MNIST digits (DCGAN 32x32)", "mnist-classifier",
-                             {f"digit {d}": d for d in range(10)}),
+    "mnist-dcgan": BaseModel("mnist-dcgan", "MNIST digits (DCGAN 32x32, trained by atu)",
+                             {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)}),
+    "faces-dcgan64": BaseModel("faces-dcgan64", "Faces (DCGAN 64x64 from gan-face-generate)",
+                               {"eyeglasses": Feature("faces-eyeglasses-classifier", 1),
+                                "headwear": Feature("faces-headwear-classifier", 1)}),
 }
+
+
+def by_path(model_path: str | Path) -> BaseModel | None:
+    """The catalogued base model a folder is (by folder name), or None."""
+    return BASE_MODELS.get(Path(model_path).name)
 
 
 def shipped(root: Path = CHECKPOINTS) -> dict[str, BaseModel]:
     """The catalogued base models whose generator and classifier folders exist under `root`."""
-    return {k: m for k, m in BASE_MODELS.items()
-            if (m.path(root) / "config.json").is_file() and (m.classifier_path(root) / "config.json").is_file()}
+    return {k: m for k, m in BASE_MODELS.items() if (m.path(root) / "config.json").is_file()
+            and all((root / f.classifier / "config.json").is_file() for f in m.features.values())}
 
 
 def get(name: str, root: Path = CHECKPOINTS) -> BaseModel:

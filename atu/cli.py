@@ -43,7 +43,7 @@ def _parse_bool(s: str) -> bool:
 
 
 def _commands():
-    from . import pipeline, pretrain
+    from . import faces, pipeline, pretrain
 
     return {
         "unlearn": (pipeline.RunConfig, pipeline.cli_unlearn,
@@ -52,6 +52,12 @@ def _commands():
                              "train the MNIST digit classifier (labels samples; FID features)"),
         "train-gan": (pretrain.GANRunConfig, pretrain.run_train_gan,
                       "train the MNIST DCGAN base model (G, D, EMA G, latent bank)"),
+        "convert-faces": (faces.ConvertFacesConfig, faces.run_convert_faces,
+                          "convert the gan-face-generate 64x64 face DCGAN into an atu generator folder"),
+        "train-face-encoder": (faces.FaceEncoderConfig, faces.run_train_face_encoder,
+                               "train the face feature network on the face generator's own samples"),
+        "train-face-classifiers": (faces.FaceClassifierConfig, faces.run_train_face_classifiers,
+                                   "fit the eyeglasses/headwear classifiers on the hand labels"),
     }
 
 
