@@ -42,9 +42,9 @@ def _generator(name: str):
     return load_generator(catalog.get(name).path())
 
 
-@lru_cache(maxsize=4)
-def _classifier(name: str):
-    return load_model(catalog.get(name).classifier_path(), kind="classifier")
+@lru_cache(maxsize=8)
+def _classifier(name: str, feature: str):
+    return load_model(catalog.get(name).classifier_path(feature), kind="classifier")
 
 
 def _model(name: str) -> catalog.BaseModel:
@@ -140,7 +140,8 @@ def classifier_pick(st: dict, feature: str, n: int, seed: int):
         raise gr.Error("choose a base model first")
     m = _model(st["model"])
     try:
-        negatives = session.add_classifier_picks(st["negatives"], _generator(st["model"]), _classifier(st["model"]),
+        negatives = session.add_classifier_picks(st["negatives"], _generator(st["model"]),
+                                                 _classifier(st["model"], feature),
                                                  m.target(feature), int(n), int(seed or 0))
     except ValueError as e:
         raise gr.Error(str(e)) from None
@@ -252,8 +253,9 @@ def extrapolation(st: dict, g: float):
     m, cfg = _model(st["model"]), st["cfg"]
     G = _generator(st["model"])
     latents = load_latent_bank(m.path())[:session.GRID_LATENTS]
-    img, rate = session.extrapolation_preview(G, session.load_theta(st["run"]), g, _classifier(st["model"]),
-                                              cfg.target, latents, session.preview_latents(G))
+    C = load_model(cfg.classifier, kind="classifier")
+    img, rate = session.extrapolation_preview(G, session.load_theta(st["run"]), g, C, cfg.target, latents,
+                                              session.preview_latents(G))
     return img, f"g = {g:.2f}: negative rate {rate:.3f} on {session.PREVIEW_LATENTS} latents (no training)"
 
 

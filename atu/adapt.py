@@ -27,6 +27,8 @@ class AdaptConfig:
                                       #   freeze G; lambda = 1e3 already held purity at 0.21 (README "Stage 1")
     fisher_samples: int = 32          # generated samples for the Fisher (method.md)
     augment_translate: float = 0.125  # DiffAugment-style random shift of real and fake for D (few-shot D)
+    d_warmup: int = 0                 # D-only steps first; the pipeline sets RunConfig.fresh_d_warmup when the base
+                                      #   model ships no discriminator (a fresh D)
     seed: int = 0
 
 
@@ -42,7 +44,7 @@ def adapt_one(G, D, negatives: torch.Tensor, cfg: AdaptConfig, seed: int, fisher
         return pen, {"ewc": pen.detach()}
 
     tcfg = GANTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr_g=cfg.lr, lr_d=cfg.lr, ema_beta=0.0,
-                          augment_translate=cfg.augment_translate, seed=seed, log_every=max(cfg.steps // 10, 1))
+                          augment_translate=cfg.augment_translate, d_warmup=cfg.d_warmup, seed=seed, log_every=max(cfg.steps // 10, 1))
     return train_gan(G, D, negatives, tcfg, g_extra_loss=ewc, on_log=on_log, desc=f"adapt seed {seed}")
 
 

@@ -89,6 +89,21 @@ def collateral_damage(labels_before: torch.Tensor, labels_after: torch.Tensor, t
                            class_histogram(labels_after, num_classes, target))
 
 
+def color_histogram_tv(images_a: torch.Tensor, images_b: torch.Tensor, bins: int = 16) -> float:
+    """Mean over channels of the TV distance between the two image sets' pixel-value histograms ([-1, 1] in
+    `bins` bins): 0 = the same colours, 1 = disjoint."""
+    tv = []
+    for c in range(images_a.shape[1]):
+        h = [torch.histc(x[:, c].float().clamp(-1, 1), bins, -1, 1).double() for x in (images_a, images_b)]
+        tv.append(total_variation(h[0] / h[0].sum(), h[1] / h[1].sum()))
+    return sum(tv) / len(tv)
+
+
+def brightness_change(images_before: torch.Tensor, images_after: torch.Tensor) -> float:
+    """Change of the mean pixel value, on the [0, 1] scale (images are in [-1, 1])."""
+    return float(images_after.double().mean() - images_before.double().mean()) / 2
+
+
 # --- FID ------------------------------------------------------------------------------------------------------
 
 def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

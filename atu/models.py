@@ -174,6 +174,41 @@ class DigitClassifier(HubModule):
         return self.head(self.body(x))
 
 
+class FaceAttributeClassifier(HubModule):
+    """Binary classifier of one face attribute (label 1 = the face has it) for 3x64x64 images in [-1, 1].
+
+    `body` is an encoder trained without labels to predict the face generator's own intermediate activations
+    from its images (`regress`, atu.faces.train_face_encoder): unlimited training data, and a feature space that
+    knows faces. The attribute `head` is a linear layer trained on hand-labelled samples with the body frozen, so
+    every attribute classifier shares the same body, and `features(x)` (the FID feature space for faces) is
+    the same whichever classifier computes it."""
+
+    family = "face-attributes"
+    kind = "classifier"
+
+    def __init__(self, attribute: str = "eyeglasses", width: int = 32, feature_dim: int = 256,
+                 target_dim: int = 960, input_range: tuple[float, float] = (-1.0, 1.0)):
+        super().__init__()
+        self.attribute, self.input_range, self.num_classes = attribute, tuple(input_range), 2
+        w = width
+        self.body = nn.Sequential(
+            nn.Conv2d(3, w, 4, 2, 1), nn.LeakyReLU(0.2, True),                                       # 32
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2, True),            # 16
+            nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2, True),        # 8
+            nn.Conv2d(4 * w, 8 * w, 4, 2, 1), nn.BatchNorm2d(8 * w), nn.LeakyReLU(0.2, True),        # 4
+            nn.Flatten(), nn.Linear(8 * w * 16, feature_dim), nn.ReLU(True),
+        )
+        self.regress = nn.Linear(feature_dim, target_dim)   # encoder training target: G's pooled activations
+        self.head = nn.Linear(feature_dim, 2)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor, regress: bool = False) -> torch.Tensor:
+        """Attribute logits (B, 2); regress=True gives the encoder's training output instead."""
+        return (self.regress if regress else self.head)(self.body(x))
+
+
 def _dcgan_init(m: nn.Module) -> None:
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(m.weight, 0.0, 0.02)

@@ -24,8 +24,9 @@ from .data import mnist_split
 from .ewc import fisher_diagonal
 from .feedback import check_negatives, pick_negatives, pick_positives
 from .io import atomic_output_dir, write_json
-from .metrics import classifier_features, classify, evaluate, feature_stats, generator_stats, neg_rate
-from .models import load_generator, load_model
+from .metrics import (brightness_change, classifier_features, classify, color_histogram_tv, evaluate, feature_stats,
+                      generator_stats, labels_and_features, neg_rate)
+from .models import DCGANDiscriminator, FaceAttributeClassifier, load_generator, load_model
 from .sampling import before_after_grid, generate, load_latent_bank, make_latent_bank, to_pil
 from .unlearn import UnlearnConfig, unlearn
 
@@ -41,6 +42,8 @@ class RunConfig:
     eval_latents: int = 10_000                        # metrics on the first N latents of the shipped bank
     seed: int = 0                                     # seeds negative/positive draws, stage 1 and stage 2
     out: str = ""                                     # CLI output folder; "" = runs/<model>-<target>-<loss>-s<seed>
+    fresh_d_warmup: int = 200                         # D-only steps before each stage when the base model ships no
+                                                      #   discriminator (a fresh D knows nothing yet)
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
 
@@ -62,21 +65,35 @@ Progress = Callable[[dict], None]
 
 
 def load_base(cfg: RunConfig):
+    """(G, D, C). A base model without a discriminator/ folder (e.g. the converted faces-dcgan64) gets a fresh
+    DCGAN discriminator, marked `atu_fresh` so that each stage warms it up first (RunConfig.fresh_d_warmup)."""
     G = load_generator(cfg.model)
-    D = load_model(Path(cfg.model) / "discriminator", kind="discriminator")
+    d_dir = Path(cfg.model) / "discriminator"
+    if d_dir.is_dir():
+        D = load_model(d_dir, kind="discriminator")
+    else:
+        torch.manual_seed(cfg.seed)
+        D = DCGANDiscriminator(channels=G.image_shape[0], image_size=G.image_shape[1])
+        D.atu_fresh = True
     C = load_model(cfg.classifier, kind="classifier")
     return G, D, C
+
+
+def _warm(stage_cfg, cfg: RunConfig, D):
+    """The stage's config, with the D warm-up switched on when D is fresh."""
+    return dataclasses.replace(stage_cfg, d_warmup=cfg.fresh_d_warmup) if getattr(D, "atu_fresh", False) else stage_cfg
 
 
 def adapt_stage(cfg: RunConfig, base, negatives: torch.Tensor, log: Progress, probe_rate) -> torch.Tensor:
     """Stage 1: K adapted models, each from its own seed; the Fisher is computed once. Returns theta_N (K, P)."""
     G, D, _ = base
     fisher = fisher_diagonal(G, D, cfg.adapt.fisher_samples, seed=cfg.seed)
+    acfg = _warm(cfg.adapt, cfg, D)
     theta_N = []
     for k in range(cfg.adapt.K):
         tag = {"stage": "adapt", "model": k + 1, "of": cfg.adapt.K, "total": cfg.adapt.steps}
         log({**tag, "step": 0})
-        res = adapt_one(G, D, negatives, cfg.adapt, seed=cfg.seed * 1000 + k, fisher=fisher,
+        res = adapt_one(G, D, negatives, acfg, seed=cfg.seed * 1000 + k, fisher=fisher,
                         on_log=lambda s, row, tag=tag: log({**tag, **row}))
         theta_N.append(flatten(res.G))
         log({**tag, "step": cfg.adapt.steps, "done": True, **probe_rate(res.G)})
@@ -89,7 +106,7 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
     if positives is None:
         positives = pick_positives(G, C, cfg.target, cfg.unlearn.n_positives, seed=cfg.seed + 1)
     log({"stage": "unlearn", "step": 0, "total": cfg.unlearn.steps, **probe_rate(G)})
-    res = unlearn(G, D, positives, theta_N, cfg.unlearn, evaluate=probe_rate,
+    res = unlearn(G, D, positives, theta_N, _warm(cfg.unlearn, cfg, D), evaluate=probe_rate,
                   on_log=lambda s, row: log({"stage": "unlearn", "total": cfg.unlearn.steps, **row}))
     return res, positives
 
@@ -137,8 +154,11 @@ _BEFORE_CACHE: dict = {}
 
 def measure(cfg: RunConfig, G_before, G_after, C) -> dict:
     """atu.metrics.evaluate on the base model's shipped latent bank, against held-out digits without the target.
-    The base model's side is computed once per (model, classifier, bank size, target) and cached."""
+    The base model's side is computed once per (model, classifier, bank size, target) and cached.
+    Face attributes (no real data here) go through measure_attributes."""
     latents = load_latent_bank(cfg.model)[:cfg.eval_latents]
+    if getattr(C, "family", "") == FaceAttributeClassifier.family:
+        return measure_attributes(cfg, G_before, G_after, C, latents)
     key = (id(G_before), id(C), cfg.model, cfg.eval_latents, cfg.target)
     if key not in _BEFORE_CACHE:
         real, _ = mnist_split("heldout", exclude_class=cfg.target)
@@ -146,6 +166,38 @@ def measure(cfg: RunConfig, G_before, G_after, C) -> dict:
         _BEFORE_CACHE[key] = (generator_stats(G_before, C, latents), feature_stats(classifier_features(C, real)))
     before, real_stats = _BEFORE_CACHE[key]
     return evaluate(G_before, G_after, C, latents, cfg.target, None, before=before, real_stats=real_stats)
+
+
+REFERENCE_SEED = 99   # faces: the latents of the reference set (base samples without the feature) for FID
+
+
+def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
+    """Feature unlearning on a generator without real data (the faces): PUL from the feature's classifier; FID on
+    the classifiers' shared face features against the base generator's own samples that do not show the feature
+    (another latent bank); collateral = the largest change in another catalogued feature's rate, plus the colour
+    histogram distance and the brightness change of the images on the same latents."""
+    from . import catalog
+
+    key = ("attr", id(G_before), id(C), cfg.model, len(latents), cfg.target)
+    if key not in _BEFORE_CACHE:
+        ref_x = generate(G_before, make_latent_bank(len(latents), G_before.latent_dim, REFERENCE_SEED))
+        ref_y, ref_f = labels_and_features(C, ref_x)
+        base = catalog.by_path(cfg.model)
+        others = {name: load_model(Path(cfg.model).parent / f.classifier, kind="classifier")
+                  for name, f in (base.features.items() if base else [])
+                  if str(Path(cfg.model).parent / f.classifier) != str(Path(cfg.classifier))}
+        x_before = generate(G_before, latents)
+        _BEFORE_CACHE.clear()
+        _BEFORE_CACHE[key] = (generator_stats(G_before, C, latents), feature_stats(ref_f[ref_y != cfg.target]),
+                              others, x_before, {n: neg_rate(classify(o, x_before), 1) for n, o in others.items()})
+    before, ref_stats, others, x_before, rates_before = _BEFORE_CACHE[key]
+    m = evaluate(G_before, G_after, C, latents, cfg.target, None, num_classes=2, before=before, real_stats=ref_stats)
+    x_after = generate(G_after, latents)
+    changes = {n: neg_rate(classify(o, x_after), 1) - rates_before[n] for n, o in others.items()}
+    m.update(collateral=max((abs(v) for v in changes.values()), default=0.0),
+             other_feature_rate_change=changes, color_hist_tv=color_histogram_tv(x_before, x_after),
+             brightness_change=brightness_change(x_before, x_after), fid_reference="base samples without the feature")
+    return m
 
 
 def default_out(cfg: RunConfig) -> str:

@@ -116,7 +116,8 @@ def run_config(model: BaseModel, feature: str, preset: str = "fast", loss: str =
                                      ((K, "K"), (adapt_steps, "adapt_steps"), (unlearn_steps, "unlearn_steps")))
     kw = {"root": root} if root is not None else {}
     return RunConfig(
-        model=str(model.path(**kw)), classifier=str(model.classifier_path(**kw)), target=model.target(feature),
+        model=str(model.path(**kw)), classifier=str(model.classifier_path(feature, **kw)),
+        target=model.target(feature),
         eval_latents=p["eval_latents"], seed=int(seed),
         adapt=AdaptConfig(K=K, steps=adapt_steps, seed=int(seed)),
         unlearn=UnlearnConfig(loss=loss, gamma=float(gamma), steps=unlearn_steps, n_positives=p["n_positives"],

@@ -39,6 +39,8 @@ class GANTrainConfig:
     ema_beta: float = 0.999           # G_ema <- beta * G_ema + (1 - beta) * G after every step; 0 = no EMA
     augment_translate: float = 0.0    # DiffAugment-style random shift (fraction of size) of real and fake for D;
                                       #   > 0 when D sees only a few real images (stage 1)
+    d_warmup: int = 0                 # D-only steps before G trains: a fresh D (the base model shipped none) must
+                                      #   first learn real vs fake, or its early gradients only shake G
     seed: int = 0                     # seeds latents, data order, augmentation
     log_every: int = 50               # steps between logged losses (and `evaluate` calls)
     cpu: bool = False                 # force the CPU even when a GPU is visible
@@ -124,19 +126,24 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
         return random_affine(x, translate=cfg.augment_translate, generator=aug_gen) if cfg.augment_translate else x
 
     history, batches = [], _infinite(loader)
-    bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=_quiet(accelerator), leave=False)
-    for step in bar:
-        (x_real,) = next(batches)
-        b = x_real.shape[0]
 
-        # D step
+    def d_step(x_real):
         requires_grad(D, True)
         with torch.no_grad():
-            fake = G(torch.randn(b, latent_dim, device=accelerator.device))
+            fake = G(torch.randn(x_real.shape[0], latent_dim, device=accelerator.device))
         d_loss = d_logistic_loss(D(aug(x_real)), D(aug(fake)))
         opt_d.zero_grad(set_to_none=True)
         accelerator.backward(d_loss)
         opt_d.step()
+        return d_loss
+
+    for _ in range(cfg.d_warmup):
+        d_step(next(batches)[0])
+    bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=_quiet(accelerator), leave=False)
+    for step in bar:
+        (x_real,) = next(batches)
+        b = x_real.shape[0]
+        d_loss = d_step(x_real)
 
         # G step
         requires_grad(D, False)

@@ -26,7 +26,7 @@ def eights_to_click(n: int = 5, n_samples: int = 32):
     from atu.sampling import generate, make_latent_bank
 
     m = catalog.get("mnist-dcgan")
-    G, C = load_generator(m.path()), load_model(m.classifier_path(), kind="classifier")
+    G, C = load_generator(m.path()), load_model(m.classifier_path("digit 8"), kind="classifier")
     out, seed = [], 0
     while len(out) < n:
         labels = classify(C, generate(G, make_latent_bank(app.N_SAMPLES, G.latent_dim, seed)))

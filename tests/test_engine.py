@@ -103,3 +103,28 @@ def test_bench_rows_and_table_on_tiny_model(tiny_base):
     assert rows[-1]["g"] in (1.25, 1.5, 2.0, 2.5, 3.0)
     table = markdown(summarise(rows + [dict(rows[0], seed=1)]))
     assert "| 4 | el2 | 2 |" in table and "| 4 | extrapolation | 1 |" in table
+
+
+def test_fresh_discriminator_path_warms_up_d_first(tiny_base, tmp_path):
+    """A base model with no discriminator/ (like the converted faces model) gets a fresh D, marked, and each stage
+    first trains D alone for fresh_d_warmup steps; the run still completes and measures."""
+    import shutil
+
+    from atu.pipeline import load_base
+    from atu.train import GANTrainConfig, train_gan
+
+    gan, clf = tiny_base
+    no_d = tmp_path / "gan-no-d"
+    shutil.copytree(gan, no_d, ignore=shutil.ignore_patterns("discriminator"))
+    cfg = _cfg(no_d, clf)
+    cfg.fresh_d_warmup = 3
+    G, D, C = load_base(cfg)
+    assert getattr(D, "atu_fresh", False) and not getattr(load_base(_cfg(*tiny_base))[1], "atu_fresh", False)
+    res = run_unlearning(cfg, base=(G, D, C))
+    assert {"pul", "fid_ratio"} <= set(res.metrics)
+
+    # warm-up trains D only: G is untouched by d_warmup steps alone
+    G0 = DCGANGenerator(latent_dim=8, width=4)
+    g0, d0 = flatten(G0), flatten(D)
+    out = train_gan(G0, D, torch.rand(8, 1, 32, 32) * 2 - 1, GANTrainConfig(steps=0, batch_size=4, d_warmup=5))
+    assert torch.equal(flatten(out.G), g0) and not torch.equal(flatten(out.D), d0)

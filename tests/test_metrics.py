@@ -57,3 +57,13 @@ def test_fid_names_its_features_and_rejects_unknown():
     assert out["fid"] == pytest.approx(0.0, abs=1e-6) and out["fid_features"].startswith("classifier:")
     with pytest.raises(ValueError, match="inception"):
         fid(x, x, C, features="clip")
+
+
+def test_color_histogram_tv_and_brightness_hand_worked():
+    from atu.metrics import brightness_change, color_histogram_tv
+
+    black, white = -torch.ones(2, 3, 4, 4), torch.ones(2, 3, 4, 4)
+    assert color_histogram_tv(black, black) == 0 and color_histogram_tv(black, white) == 1
+    half = torch.cat([black[:1], white[:1]])            # half the pixels moved from black to white: TV 0.5
+    assert abs(color_histogram_tv(black, half) - 0.5) < 1e-12
+    assert brightness_change(black, white) == 1.0 and brightness_change(black, half) == 0.5
