@@ -57,14 +57,15 @@ def _model(name: str) -> catalog.BaseModel:
 # --- step 1: model, feature, negatives --------------------------------------------------------------------------
 
 def new_state() -> dict:
-    return {"model": None, "seed": 0, "negatives": {}, "dir": None, "run": None, "cfg": None, "samples": None}
+    return {"model": None, "seed": 0, "negatives": {}, "shown": {}, "dir": None, "run": None, "cfg": None,
+            "samples": None}
 
 
 def choose_model(name: str, st: dict):
     """A new base model: its features, fresh samples, no negatives (their shape belongs to the old model)."""
     m = _model(name)
     st = {**new_state(), "dir": st.get("dir"), "model": name}
-    feats = list(m.features)
+    feats = session.features_for(m)
     default = feats[8] if len(feats) > 8 else feats[0]
     st, gallery, count, seed = new_samples(st, 0)
     return gr.Dropdown(choices=feats, value=default), st, gallery, count, [], seed
@@ -76,7 +77,9 @@ def new_samples(st: dict, seed: int):
         raise gr.Error("choose a base model first")
     G = _generator(st["model"])
     seed = int(seed or 0)
-    st = {**st, "seed": seed, "samples": session.generate(G, make_latent_bank(N_SAMPLES, G.latent_dim, seed))}
+    x = session.generate(G, make_latent_bank(N_SAMPLES, G.latent_dim, seed))
+    shown = {**st.get("shown", {}), **{session.sample_key(seed, i): xi for i, xi in enumerate(x)}}
+    st = {**st, "seed": seed, "samples": x, "shown": shown}   # shown: a custom feature's "has not" examples
     return st, _gallery(st), _count(st), seed
 
 
@@ -139,6 +142,8 @@ def classifier_pick(st: dict, feature: str, n: int, seed: int):
     if not st.get("model"):
         raise gr.Error("choose a base model first")
     m = _model(st["model"])
+    if feature == session.CUSTOM:
+        raise gr.Error("no classifier knows a custom feature: click the samples that show it in the gallery")
     try:
         negatives = session.add_classifier_picks(st["negatives"], _generator(st["model"]),
                                                  _classifier(st["model"], feature),
@@ -185,13 +190,21 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
     if n < session.MIN_NEGATIVES:
         raise gr.Error(f"{n} negatives chosen: choose at least {session.MIN_NEGATIVES} (click samples that show "
                        f"{feature}, upload images, or let the classifier pick)")
-    try:
-        cfg = session.run_config(m, feature, preset, loss, gamma, K, adapt_steps, unlearn_steps, seed)
-    except ValueError as e:
-        raise gr.Error(str(e)) from None
     if st.get("dir") is None or not Path(st["dir"]).is_dir():
         st = {**st, "dir": tempfile.mkdtemp(prefix="atu-session-")}
     folder = Path(st["dir"]) / f"run-{int(time.time() * 1000)}"
+    settings = dict(preset=preset, loss=loss, gamma=gamma, K=K, adapt_steps=adapt_steps,
+                    unlearn_steps=unlearn_steps, seed=seed)
+    estimate = ""
+    try:
+        if feature == session.CUSTOM:
+            cfg, n = session.custom_run_config(m, folder, st["negatives"], st["shown"], **settings)
+            estimate = (f" (an estimate: measured by a classifier trained on your {n['selected']} selected and "
+                        f"{n['not_selected']} shown-but-not-selected samples)")
+        else:
+            cfg = session.run_config(m, feature, **settings)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
     key = request.session_hash or "local"
     CANCEL.setdefault(key, threading.Event()).clear()
     history, last = [], 0.0
@@ -220,7 +233,8 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
     zip_path = session.zip_folder(e["folder"])
     metrics = e["metrics"]
     text = (f"Done in {metrics['seconds']:.0f} s: {feature} went from "
-            f"{metrics['neg_rate_before']:.1%} to {metrics['neg_rate_after']:.1%} of samples (PUL {metrics['pul']:.1f}).")
+            f"{metrics['neg_rate_before']:.1%} to {metrics['neg_rate_after']:.1%} of samples (PUL {metrics['pul']:.1f})"
+            f"{estimate}.")
     yield (text, *_plots(history, cfg), before, after,
            pd.DataFrame(session.metrics_table(metrics), columns=["metric", "value", "meaning"]),
            gr.DownloadButton(value=str(zip_path), visible=True), st)

@@ -30,6 +30,37 @@ PAPER = {  # method.md, paper Tables 1 and 3 (StyleGAN2, Inception FID): PUL / F
     8: {"el2": (95.22, 8.89), "extrapolation": (90.90, 45.79), "retrain": (99.72, 4.80)},
 }
 PAPER_BASE_FID = 5.4
+PAPER_FACES = {  # method.md, CelebA-HQ (StyleGAN2, pre-trained FID 5.3): PUL / FID; Hat stands for our headwear
+    "headwear": {"el2": (94.40, 9.45), "extrapolation": (94.35, 12.18), "retrain": (98.65, 6.35)},
+    "eyeglasses": {"el2": (93.63, 9.66), "extrapolation": (92.80, 23.70), "retrain": (58.57, 6.50)},
+}
+PAPER_FACES_BASE_FID = 5.3
+
+
+def faces_config(feature: str, seed: int = 0, model: str = "checkpoints/faces-dcgan64") -> RunConfig:
+    """The faces run is the app's "fast" preset on faces-dcgan64 (atu.session.run_config with the model's own
+    overrides, atu.catalog): K = 2 adapted models x 150 steps, 300 stage-2 steps at batch 16, 1,000 positives,
+    metrics on 2,000 latents, a fresh D warmed up for 100 steps before each stage."""
+    from . import catalog, session
+
+    return session.run_config(catalog.BASE_MODELS["faces-dcgan64"], feature, "fast", seed=seed,
+                              root=Path(model).parent)
+
+
+def bench_faces(features, seeds, losses, out: Path) -> list[dict]:
+    rows = []
+    for feat in features:
+        base = load_base(faces_config(feat))
+        for s in seeds:
+            new = bench_class(faces_config(feat, s), base, losses)
+            for r in new:
+                r["feature"] = feat
+                print(f"{feat} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f}  FID x{r['fid_ratio']:.2f}  "
+                      f"collateral {r['collateral']:.3f}  colour TV {r['color_hist_tv']:.3f}  "
+                      f"{r['seconds'] or 0:.0f} s", flush=True)
+            rows += new
+            (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
+    return rows
 G_GRID = (1.25, 1.5, 2.0, 2.5, 3.0)
 
 
@@ -80,7 +111,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     """Mean +- std over seeds per (target, method)."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["target"], r["method"]), []).append(r)
+        groups.setdefault((r.get("feature", r["target"]), r["method"]), []).append(r)
     out = []
     for (t, meth), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         def ms(key):
@@ -89,7 +120,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                 return None, None
             return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
         out.append({"target": t, "method": meth, "n_seeds": len(rs),
-                    **{k: ms(k) for k in ("pul", "fid_ratio", "ret_fid", "collateral", "seconds")}})
+                    **{k: ms(k) for k in ("pul", "fid_ratio", "ret_fid", "collateral", "color_hist_tv", "seconds")}})
     return out
 
 
@@ -108,10 +139,26 @@ def markdown(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def markdown_faces(summary: list[dict]) -> str:
+    def f(v, nd=2):
+        m, s = v
+        return "-" if m is None else (f"{m:.{nd}f}" if not s else f"{m:.{nd}f} ± {s:.{nd}f}")
+
+    lines = ["| feature | method | seeds | PUL % | FID ratio | collateral (other feature) | colour TV | seconds | "
+             "paper CelebA-HQ PUL / FID |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in summary:
+        p = PAPER_FACES.get(r["target"], {}).get(r["method"])
+        paper = f"{p[0]:.2f} / {p[1]:.2f} ({p[1] / PAPER_FACES_BASE_FID:.2f}x)" if p else ""
+        lines.append(f"| {r['target']} | {r['method']} | {r['n_seeds']} | {f(r['pul'])} | {f(r['fid_ratio'])} | "
+                     f"{f(r['collateral'], 3)} | {f(r['color_hist_tv'], 3)} | {f(r['seconds'], 0)} | {paper} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m atu.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", choices=["mnist"])
+    p.add_argument("suite", choices=["mnist", "faces"])
+    p.add_argument("--features", default="eyeglasses,headwear", help="faces: comma list")
     p.add_argument("--quick", action="store_true", help="classes 1,4,8, one seed, el2/none, fewer latents")
     p.add_argument("--classes", default=None, help="comma list (default 0-9; quick: 1,4,8)")
     p.add_argument("--seeds", default="0", help="comma list of seeds for every class")
@@ -123,6 +170,20 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="bench_out/mnist")
     p.add_argument("--dry-run", action="store_true")
     a = p.parse_args(argv)
+    if a.suite == "faces":
+        feats, seeds = a.features.split(","), [int(x) for x in a.seeds.split(",")]
+        losses = (a.losses or ("el2,none" if a.quick else "el2,nl2,il2")).split(",")
+        print(f"faces: {feats} x seeds {seeds} x {losses + ['extrapolation']}")
+        if a.dry_run:
+            return 0
+        out = Path(a.out if a.out != "bench_out/mnist" else "bench_out/faces")
+        out.mkdir(parents=True, exist_ok=True)
+        summary = summarise(bench_faces(feats, seeds, losses, out))
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        table = markdown_faces(summary)
+        (out / "table.md").write_text(table + "\n")
+        print(table)
+        return 0
     classes = [int(c) for c in (a.classes or ("1,4,8" if a.quick else ",".join(map(str, range(10))))).split(",")]
     seeds = [int(s) for s in a.seeds.split(",")]
     extra = [] if a.quick else [int(s) for s in a.extra_seeds.split(",") if s]

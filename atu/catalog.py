@@ -24,6 +24,8 @@ class BaseModel:
     name: str                                   # folder name in checkpoints/
     title: str                                  # what the app shows
     features: dict[str, Feature] = field(default_factory=dict)
+    run_overrides: dict = field(default_factory=dict)   # RunConfig fields ("unlearn.batch_size": 16) for this model
+    custom_features: bool = False   # a feature from the user's clicks (atu.feedback.feedback_classifier) is offered
 
     def path(self, root: Path = CHECKPOINTS) -> Path:
         return root / self.name
@@ -45,7 +47,10 @@ BASE_MODELS = {
                              {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)}),
     "faces-dcgan64": BaseModel("faces-dcgan64", "Faces (DCGAN 64x64 from gan-face-generate)",
                                {"eyeglasses": Feature("faces-eyeglasses-classifier", 1),
-                                "headwear": Feature("faces-headwear-classifier", 1)}),
+                                "headwear": Feature("faces-headwear-classifier", 1)},
+                               # a G step costs ~10x an MNIST one on a CPU: smaller batches, fewer positives
+                               {"fresh_d_warmup": 100, "unlearn.batch_size": 16, "unlearn.n_positives": 1000},
+                               custom_features=True),
 }
 
 

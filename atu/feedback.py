@@ -55,3 +55,64 @@ def check_negatives(negatives: torch.Tensor, G) -> torch.Tensor:
     if negatives.min() < -1.001 or negatives.max() > 1.001:
         raise ValueError("negatives must be in [-1, 1] like the generator's output")
     return negatives
+
+
+# --- a classifier from a user's clicks (features with no shipped classifier) -----------------------------------
+
+def fit_linear_head(f: torch.Tensor, y: torch.Tensor, weight_decay: float, steps: int = 200) -> torch.nn.Linear:
+    """Logistic regression (2 logits, label 1 = has the attribute) on standardised features, by L-BFGS; the
+    standardisation is folded into the returned layer, which takes raw features."""
+    mu, sd = f.mean(0), f.std(0) + 1e-6
+    fs = (f - mu) / sd
+    lin = torch.nn.Linear(f.shape[1], 1)
+    torch.nn.init.zeros_(lin.weight), torch.nn.init.zeros_(lin.bias)
+    opt = torch.optim.LBFGS(lin.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(lin(fs).squeeze(1), y.float()) \
+            + weight_decay * (lin.weight ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    head = torch.nn.Linear(f.shape[1], 2)
+    with torch.no_grad():   # logits (0, s): argmax = (s > 0) = (p > 0.5)
+        w = lin.weight[0] / sd
+        head.weight.zero_(), head.bias.zero_()
+        head.weight[1] = w
+        head.bias[1] = lin.bias[0] - (w * mu).sum()
+    return head
+
+
+def precision_recall(pred: torch.Tensor, y: torch.Tensor) -> dict:
+    tp = int(((pred == 1) & (y == 1)).sum())
+    fp, fn = int(((pred == 1) & (y == 0)).sum()), int(((pred == 0) & (y == 1)).sum())
+    p = tp / max(tp + fp, 1)
+    r = tp / max(tp + fn, 1)
+    return {"precision": p, "recall": r, "f1": 2 * p * r / max(p + r, 1e-12), "tp": tp, "fp": fp, "fn": fn,
+            "positives": int((y == 1).sum()), "n": len(y)}
+
+
+def feedback_classifier(C, has: torch.Tensor, has_not: torch.Tensor, weight_decay: float = 1e-2):
+    """A 2-class classifier (label 1 = has the feature) trained on the spot from a user's clicks: the samples they
+    selected (`has`) and the ones they were shown and did not select (`has_not`). It is C's body, frozen, with a
+    linear head fitted on its features, so it costs a second. Its verdicts are estimates: the app says so."""
+    import copy
+
+    if len(has) < MIN_NEGATIVES or len(has_not) < MIN_NEGATIVES:
+        raise ValueError(f"a classifier from clicks needs at least {MIN_NEGATIVES} selected and {MIN_NEGATIVES} "
+                         f"shown-but-not-selected samples, got {len(has)} and {len(has_not)}")
+    C.eval()
+    with torch.no_grad():
+        f = torch.cat([C.features(has), C.features(has.flip(3)), C.features(has_not), C.features(has_not.flip(3))])
+    y = torch.cat([torch.ones(2 * len(has)), torch.zeros(2 * len(has_not))]).long()
+    head = fit_linear_head(f, y, weight_decay)
+    out = copy.deepcopy(C)
+    if not isinstance(out.head, torch.nn.Linear) or out.head.out_features != 2:
+        raise ValueError(f"{type(C).__name__} has no 2-class linear head: use a face attribute classifier")
+    out.head.load_state_dict(head.state_dict())
+    out.attribute = "custom"
+    if getattr(out, "_hub_mixin_config", None):
+        out._hub_mixin_config = {**out._hub_mixin_config, "attribute": "custom"}
+    return out.eval()

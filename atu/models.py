@@ -186,8 +186,8 @@ class FaceAttributeClassifier(HubModule):
     family = "face-attributes"
     kind = "classifier"
 
-    def __init__(self, attribute: str = "eyeglasses", width: int = 32, feature_dim: int = 256,
-                 target_dim: int = 960, input_range: tuple[float, float] = (-1.0, 1.0)):
+    def __init__(self, attribute: str = "eyeglasses", width: int = 32, feature_dim: int = 512,
+                 target_dim: int = 6144, input_range: tuple[float, float] = (-1.0, 1.0)):
         super().__init__()
         self.attribute, self.input_range, self.num_classes = attribute, tuple(input_range), 2
         w = width

@@ -10,6 +10,7 @@ own dict and its own folder.
 """
 from __future__ import annotations
 
+import dataclasses
 import queue
 import shutil
 import threading
@@ -115,13 +116,25 @@ def run_config(model: BaseModel, feature: str, preset: str = "fast", loss: str =
     K, adapt_steps, unlearn_steps = (int(v) if v else p[k] for v, k in
                                      ((K, "K"), (adapt_steps, "adapt_steps"), (unlearn_steps, "unlearn_steps")))
     kw = {"root": root} if root is not None else {}
-    return RunConfig(
+    return apply_overrides(RunConfig(
         model=str(model.path(**kw)), classifier=str(model.classifier_path(feature, **kw)),
         target=model.target(feature),
         eval_latents=p["eval_latents"], seed=int(seed),
         adapt=AdaptConfig(K=K, steps=adapt_steps, seed=int(seed)),
         unlearn=UnlearnConfig(loss=loss, gamma=float(gamma), steps=unlearn_steps, n_positives=p["n_positives"],
-                              eval_every=p["eval_every"], eval_latents=p["probe_latents"], seed=int(seed)))
+                              eval_every=p["eval_every"], eval_latents=p["probe_latents"], seed=int(seed))),
+        model.run_overrides)
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict) -> RunConfig:
+    """cfg with {"field": v} or {"stage.field": v} replaced (a base model's own settings, atu.catalog)."""
+    for key, value in overrides.items():
+        if "." in key:
+            stage, name = key.split(".", 1)
+            cfg = dataclasses.replace(cfg, **{stage: dataclasses.replace(getattr(cfg, stage), **{name: value})})
+        else:
+            cfg = dataclasses.replace(cfg, **{key: value})
+    return cfg
 
 
 def run_and_save(cfg: RunConfig, negatives: torch.Tensor, negatives_source: str, folder: str | Path,
@@ -202,6 +215,30 @@ def describe(event: dict, cfg: RunConfig) -> tuple[float, str]:
     if "neg_rate" in event and s != "metrics":
         text += f" - negative rate {event['neg_rate']:.3f}"
     return min(done / total, 1.0), text
+
+
+CUSTOM = "custom: the samples I click"   # a feature with no shipped classifier (faces)
+
+
+def features_for(model: BaseModel) -> list[str]:
+    return list(model.features) + ([CUSTOM] if model.custom_features else [])
+
+
+def custom_run_config(model: BaseModel, folder: str | Path, negatives: dict, shown: dict, **kw):
+    """For CUSTOM: a classifier trained from the clicks (selected = has it; shown and not selected = has not),
+    saved beside the run, picks stage 2's positives and estimates PUL. Returns (RunConfig, counts)."""
+    from .feedback import feedback_classifier
+    from .models import load_model
+
+    first = next(iter(model.features))
+    has = stack(negatives)
+    rest = {k: v for k, v in shown.items() if k not in negatives}
+    C = feedback_classifier(load_model(model.classifier_path(first), kind="classifier"), has,
+                            stack(rest) if rest else torch.empty(0))
+    path = Path(folder) / "feedback-classifier"
+    C.save_pretrained(path)
+    cfg = dataclasses.replace(run_config(model, first, **kw), classifier=str(path), target=1)
+    return cfg, {"selected": len(has), "not_selected": len(rest)}
 
 
 # --- results ---------------------------------------------------------------------------------------------------

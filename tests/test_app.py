@@ -11,6 +11,7 @@ from PIL import Image
 import app
 from atu import catalog, session
 from atu.data import image_to_tensor
+from atu.metrics import classify
 from atu.models import load_generator
 
 
@@ -173,3 +174,22 @@ def test_stop_cancels_a_run_and_saves_nothing(tmp_path):
             cancel.set()
     assert seen[0]["stage"] == "adapt" and len(seen) <= 2   # at most one event already queued
     assert not (tmp_path / "run" / "model").exists() and not (tmp_path / "run" / session.THETA_FILE).exists()
+
+
+def test_faces_model_offers_its_features_and_a_custom_one(tmp_path):
+    """The face generator is in the app with eyeglasses, headwear and a feature taught by clicks; a custom run's
+    classifier is trained from the selected vs shown-not-selected samples and saved beside the run."""
+    feats, st, gallery, count, chosen, seed = app.choose_model("faces-dcgan64", app.new_state())
+    assert feats.choices and [c[0] for c in feats.choices] == ["eyeglasses", "headwear", session.CUSTOM]
+    assert len(gallery) == app.N_SAMPLES and len(st["shown"]) == app.N_SAMPLES
+    for i in (0, 3, 7, 11, 20):
+        st, *_ = app.click_sample(st, _select(i))
+    with pytest.raises(gr.Error, match="no classifier knows a custom feature"):
+        app.classifier_pick(st, session.CUSTOM, 8, 0)
+    cfg, n = session.custom_run_config(catalog.get("faces-dcgan64"), tmp_path, st["negatives"], st["shown"])
+    assert n == {"selected": 5, "not_selected": app.N_SAMPLES - 5} and cfg.target == 1
+    assert cfg.classifier == str(tmp_path / "feedback-classifier") and cfg.unlearn.batch_size == 16
+    from atu.models import load_model
+    C = load_model(cfg.classifier, kind="classifier")
+    assert C.attribute == "custom"
+    assert classify(C, session.stack(st["negatives"])).float().mean() >= 0.8   # it learned the clicks

@@ -67,3 +67,28 @@ def test_color_histogram_tv_and_brightness_hand_worked():
     half = torch.cat([black[:1], white[:1]])            # half the pixels moved from black to white: TV 0.5
     assert abs(color_histogram_tv(black, half) - 0.5) < 1e-12
     assert brightness_change(black, white) == 1.0 and brightness_change(black, half) == 0.5
+
+
+def test_fit_linear_head_and_precision_recall():
+    from atu.feedback import fit_linear_head, precision_recall
+
+    f = torch.tensor([[0.0, 5.0], [1.0, 5.0], [4.0, 5.0], [5.0, 5.0]])   # only the first feature separates
+    head = fit_linear_head(f, torch.tensor([0, 0, 1, 1]), weight_decay=1e-3)
+    assert head(f).argmax(1).tolist() == [0, 0, 1, 1] and head(torch.tensor([[9.0, 0.0]])).argmax(1).item() == 1
+    m = precision_recall(torch.tensor([1, 1, 0, 0, 1]), torch.tensor([1, 0, 1, 0, 1]))
+    assert (m["tp"], m["fp"], m["fn"]) == (2, 1, 1) and m["precision"] == 2 / 3 and m["recall"] == 2 / 3
+
+
+def test_feedback_classifier_learns_the_clicks():
+    """Selected = bright faces, shown-not-selected = dark ones: the on-the-spot classifier separates new ones."""
+    from atu.feedback import feedback_classifier
+    from atu.models import FaceAttributeClassifier
+
+    torch.manual_seed(0)
+    C = FaceAttributeClassifier(width=4, feature_dim=16, target_dim=8).eval()
+    bright, dark = torch.rand(12, 3, 64, 64) * 0.5 + 0.5, torch.rand(20, 3, 64, 64) * 0.5 - 1
+    Cf = feedback_classifier(C, bright[:6], dark[:10])
+    assert Cf.attribute == "custom" and Cf is not C and torch.equal(C.body[0].weight, Cf.body[0].weight)
+    assert classify(Cf, bright[6:]).tolist() == [1] * 6 and classify(Cf, dark[10:]).tolist() == [0] * 10
+    with pytest.raises(ValueError, match="at least 4 selected"):
+        feedback_classifier(C, bright[:2], dark)
