@@ -299,7 +299,8 @@ def run_train_face_classifiers(cfg: FaceClassifierConfig, overwrite: bool = Fals
             desc=f"{a} classifier")
         with torch.no_grad():
             pred = C(x[held]).argmax(1)
-        m = {"attribute": a, "heldout": precision_recall(pred, y[held]), "teacher_heldout": teacher_held,
+        m = {"attribute": a, "heldout": precision_recall(pred, y[held]), "heldout_indices": sorted(held.tolist()),
+             "teacher_heldout": teacher_held,
              "teacher_cv_train": cv, "teacher_threshold": t, "n_train": len(train), "n_pseudo": cfg.n_pseudo,
              "pseudo_positive_rate": float(yp.float().mean()), "labelled_positive_rate": float(y.float().mean()),
              "predicted_positive_rate_heldout": float(pred.float().mean())}

@@ -193,7 +193,7 @@ Measured on one fixed bank of latents, the same for the base and the unlearned g
 |---|---|---|
 | PUL | {{ pul }} | percentage of unlearning, 100 x (negatives before - after) / before; higher is better |
 | Negative rate | {{ neg_before }} -> {{ neg_after }} | share of samples the classifier labels {{ feature }} |
-| FID ratio | {{ fid_ratio }} | FID after / FID before, against real data without {{ feature }}; 1 = no quality cost |
+| FID ratio | {{ fid_ratio }} | FID after / FID before, against {{ fid_reference }} without {{ feature }}; 1 = no quality cost |
 | FID | {{ fid_before }} -> {{ fid_after }} | on {{ fid_features }} features{% if classifier_fid %} (comparable with each other, not with published Inception FIDs){% endif %} |
 | Collateral damage | {{ collateral }} | total-variation distance between the other classes' proportions before and after; 0 = unchanged |
 
@@ -285,6 +285,7 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         neg_after=_num(metrics.get("neg_rate_after"), "{:.1%}"), fid_ratio=_num(metrics.get("fid_ratio")),
         fid_before=_num(metrics.get("fid_before"), "{:.2f}"), fid_after=_num(metrics.get("fid_after"), "{:.2f}"),
         fid_features=fid_features, classifier_fid=fid_features.startswith("classifier"),
+        fid_reference="the base generator's own samples" if metrics.get("fid_reference") else "real data",
         collateral=_num(metrics.get("collateral")), grid_image=GRID_IMAGE,
         repo_id=repo, local_dir=repo.split("/")[-1], paper_url=PAPER_URL, bibtex=BIBTEX)
     return str(card).rstrip("\n") + "\n"

@@ -38,6 +38,7 @@ class RunConfig:
     model: str = "checkpoints/mnist-dcgan"            # base generator folder (with discriminator/, latent bank)
     classifier: str = "checkpoints/mnist-classifier"  # labels samples: picks negatives/positives, measures PUL
     target: int = 8                                   # the class (feature) to forget
+    feature: str = ""                                 # its name for cards and records; "" = "digit <target>"
     n_negatives: int = 25                             # negatives the classifier picks (when none are given)
     eval_latents: int = 10_000                        # metrics on the first N latents of the shipped bank
     seed: int = 0                                     # seeds negative/positive draws, stage 1 and stage 2
@@ -201,7 +202,8 @@ def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
 
 
 def default_out(cfg: RunConfig) -> str:
-    return cfg.out or f"runs/{Path(cfg.model).name}-{cfg.target}-{cfg.unlearn.loss}-s{cfg.seed}"
+    name = (cfg.feature or str(cfg.target)).replace(" ", "-").replace(":", "")
+    return cfg.out or f"runs/{Path(cfg.model).name}-{name}-{cfg.unlearn.loss}-s{cfg.seed}"
 
 
 def cli_unlearn(cfg: RunConfig, overwrite: bool = False) -> dict:
@@ -244,7 +246,7 @@ def run_record(result: RunResult) -> dict:
     return {
         "base_model": str(cfg.model),
         "base_model_sha256": sha256_file(base_file) if base_file.is_file() else None,
-        "target": cfg.target, "feature": f"digit {cfg.target}",
+        "target": cfg.target, "feature": cfg.feature or f"digit {cfg.target}",
         "negatives": {"count": len(result.negatives), "source": result.negatives_source},
         "loss": cfg.unlearn.loss, "gamma": cfg.unlearn.gamma, "K": cfg.adapt.K,
         "adapt_steps": cfg.adapt.steps, "unlearn_steps": cfg.unlearn.steps, "seed": cfg.seed,

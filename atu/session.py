@@ -118,7 +118,7 @@ def run_config(model: BaseModel, feature: str, preset: str = "fast", loss: str =
     kw = {"root": root} if root is not None else {}
     return apply_overrides(RunConfig(
         model=str(model.path(**kw)), classifier=str(model.classifier_path(feature, **kw)),
-        target=model.target(feature),
+        target=model.target(feature), feature=feature,
         eval_latents=p["eval_latents"], seed=int(seed),
         adapt=AdaptConfig(K=K, steps=adapt_steps, seed=int(seed)),
         unlearn=UnlearnConfig(loss=loss, gamma=float(gamma), steps=unlearn_steps, n_positives=p["n_positives"],
@@ -237,7 +237,8 @@ def custom_run_config(model: BaseModel, folder: str | Path, negatives: dict, sho
                             stack(rest) if rest else torch.empty(0))
     path = Path(folder) / "feedback-classifier"
     C.save_pretrained(path)
-    cfg = dataclasses.replace(run_config(model, first, **kw), classifier=str(path), target=1)
+    cfg = dataclasses.replace(run_config(model, first, **kw), classifier=str(path), target=1,
+                              feature="a custom feature (taught by clicks)")
     return cfg, {"selected": len(has), "not_selected": len(rest)}
 
 
