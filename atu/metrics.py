@@ -104,6 +104,18 @@ def brightness_change(images_before: torch.Tensor, images_after: torch.Tensor) -
     return float(images_after.double().mean() - images_before.double().mean()) / 2
 
 
+def high_frequency_ratio(images_before: torch.Tensor, images_after: torch.Tensor) -> float:
+    """Mean |discrete Laplacian| of the after images over the before images': 1 = as much fine detail; > 1 = added
+    high-frequency content such as checkerboard artifacts, which a classifier-feature FID can miss."""
+    k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+
+    def energy(x):
+        x = x.float().flatten(0, 1)[:, None]
+        return float(torch.nn.functional.conv2d(x, k).abs().mean())
+
+    return energy(images_after) / max(energy(images_before), 1e-12)
+
+
 # --- FID ------------------------------------------------------------------------------------------------------
 
 def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,7 +25,7 @@ from .ewc import fisher_diagonal
 from .feedback import check_negatives, pick_negatives, pick_positives
 from .io import atomic_output_dir, write_json
 from .metrics import (brightness_change, classifier_features, classify, color_histogram_tv, evaluate, feature_stats,
-                      generator_stats, labels_and_features, neg_rate)
+                      generator_stats, high_frequency_ratio, labels_and_features, neg_rate)
 from .models import DCGANDiscriminator, FaceAttributeClassifier, load_generator, load_model
 from .sampling import before_after_grid, generate, load_latent_bank, make_latent_bank, to_pil
 from .unlearn import UnlearnConfig, unlearn
@@ -197,7 +197,9 @@ def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
     changes = {n: neg_rate(classify(o, x_after), 1) - rates_before[n] for n, o in others.items()}
     m.update(collateral=max((abs(v) for v in changes.values()), default=0.0),
              other_feature_rate_change=changes, color_hist_tv=color_histogram_tv(x_before, x_after),
-             brightness_change=brightness_change(x_before, x_after), fid_reference="base samples without the feature")
+             brightness_change=brightness_change(x_before, x_after),
+             high_frequency_ratio=high_frequency_ratio(x_before, x_after),
+             fid_reference="base samples without the feature")
     return m
 
 

@@ -92,3 +92,15 @@ def test_feedback_classifier_learns_the_clicks():
     assert classify(Cf, bright[6:]).tolist() == [1] * 6 and classify(Cf, dark[10:]).tolist() == [0] * 10
     with pytest.raises(ValueError, match="at least 4 selected"):
         feedback_classifier(C, bright[:2], dark)
+
+
+def test_high_frequency_ratio_hand_worked():
+    from atu.metrics import high_frequency_ratio
+
+    flat = torch.zeros(1, 1, 4, 4)
+    checker = (torch.arange(4)[:, None] + torch.arange(4)[None]) % 2 * 2.0 - 1   # +-1 checkerboard
+    # interior Laplacian of a +-1 checkerboard: |4 * (+-1) - 4 * (-+1)| = 8 everywhere; of a smooth ramp: 0
+    ramp = torch.arange(4.0).repeat(4, 1)[None, None] / 4
+    assert high_frequency_ratio(ramp + 1e-3 * checker, checker[None, None]) == pytest.approx(8 / (8e-3), rel=1e-4)
+    assert high_frequency_ratio(checker[None, None], checker[None, None]) == 1.0
+    assert high_frequency_ratio(checker[None, None], flat) == 0.0
