@@ -44,7 +44,8 @@ def adapt_one(G, D, negatives: torch.Tensor, cfg: AdaptConfig, seed: int, fisher
         return pen, {"ewc": pen.detach()}
 
     tcfg = GANTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr_g=cfg.lr, lr_d=cfg.lr, ema_beta=0.0,
-                          augment_translate=cfg.augment_translate, d_warmup=cfg.d_warmup, seed=seed, log_every=max(cfg.steps // 10, 1))
+                          augment_translate=cfg.augment_translate, d_warmup=cfg.d_warmup, seed=seed,
+                          log_every=max(cfg.steps // 10, 1))
     return train_gan(G, D, negatives, tcfg, g_extra_loss=ewc, on_log=on_log, desc=f"adapt seed {seed}")
 
 

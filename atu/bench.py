@@ -16,7 +16,6 @@ import statistics
 import time
 from pathlib import Path
 
-import torch
 
 from .baselines import extrapolate, retrain
 from .feedback import pick_negatives

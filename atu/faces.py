@@ -272,7 +272,6 @@ def run_train_face_classifiers(cfg: FaceClassifierConfig, overwrite: bool = Fals
     from .train import ClassifierTrainConfig, train_classifier
 
     G = load_generator(cfg.model)
-    E = load_model(cfg.encoder, kind="classifier")
     z, labels, rec = load_labels(cfg.model)
     x, f = generate(G, z), _teacher_features(G, z)
     gen = torch.Generator().manual_seed(cfg.seed)

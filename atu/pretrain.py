@@ -8,11 +8,9 @@ resolved options), metrics.json (the measured quality), README.md (the card) and
 """
 from __future__ import annotations
 
-import dataclasses
 import platform
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
