@@ -80,6 +80,26 @@ def walkthrough(url: str, out: Path, clicks) -> dict:
     return {"status": status, **{k: crop(png, b) for k, b in boxes.items()}}
 
 
+def faces_screenshot(url: str, out: Path) -> None:
+    """The faces model chosen, its feature list open (README "Faces")."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector("#samples img", timeout=60_000)
+            page.get_by_label("1. base model").click()
+            page.get_by_role("option", name="faces-dcgan64").click()
+            page.wait_for_timeout(4000)
+            page.get_by_label("feature to forget").click()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(out / "4-faces.png"), clip={"x": 0, "y": 0, "width": 1400, "height": 900})
+        finally:
+            browser.close()
+
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (the test command installs it)")
 def test_browser_user_path(served, tmp_path):
     seen = walkthrough(served, tmp_path, eights_to_click())
@@ -107,5 +127,6 @@ if __name__ == "__main__":
     demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1")
     try:
         print(walkthrough(demo.local_url, Path(ns.out), eights_to_click())["status"])
+        faces_screenshot(demo.local_url, Path(ns.out))
     finally:
         demo.close()
