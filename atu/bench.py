@@ -158,6 +158,8 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("suite", choices=["mnist", "faces"])
     p.add_argument("--features", default="eyeglasses,headwear", help="faces: comma list")
+    p.add_argument("--merge", default="", help="comma list of rows.json from earlier runs: summarise them together "
+                                                "(e.g. seeds run separately) into --out, without running anything")
     p.add_argument("--quick", action="store_true", help="classes 1,4,8, one seed, el2/none, fewer latents")
     p.add_argument("--classes", default=None, help="comma list (default 0-9; quick: 1,4,8)")
     p.add_argument("--seeds", default="0", help="comma list of seeds for every class")
@@ -169,6 +171,17 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="bench_out/mnist")
     p.add_argument("--dry-run", action="store_true")
     a = p.parse_args(argv)
+    if a.merge:
+        rows = [r for f in a.merge.split(",") for r in json.loads(Path(f).read_text())]
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
+        summary = summarise(rows)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        table = (markdown_faces if a.suite == "faces" else markdown)(summary)
+        (out / "table.md").write_text(table + "\n")
+        print(table)
+        return 0
     if a.suite == "faces":
         feats, seeds = a.features.split(","), [int(x) for x in a.seeds.split(",")]
         losses = (a.losses or ("el2,none" if a.quick else "el2,nl2,il2")).split(",")

@@ -128,3 +128,17 @@ def test_fresh_discriminator_path_warms_up_d_first(tiny_base, tmp_path):
     g0, d0 = flatten(G0), flatten(D)
     out = train_gan(G0, D, torch.rand(8, 1, 32, 32) * 2 - 1, GANTrainConfig(steps=0, batch_size=4, d_warmup=5))
     assert torch.equal(flatten(out.G), g0) and not torch.equal(flatten(out.D), d0)
+
+
+def test_bench_merge_summarises_rows_run_separately(tmp_path, capsys):
+    """Seeds run in separate invocations are summarised together: mean +- std per (feature, method)."""
+    from atu.bench import main
+
+    def row(seed, pul):
+        return {"feature": "eyeglasses", "target": 1, "method": "il2", "seed": seed, "pul": pul, "fid_ratio": 1.0,
+                "collateral": 0.01, "color_hist_tv": 0.02, "seconds": 200.0}
+    (tmp_path / "a.json").write_text(json.dumps([row(0, 40.0)]))
+    (tmp_path / "b.json").write_text(json.dumps([row(1, 50.0), row(2, 60.0)]))
+    assert main(["faces", "--merge", f"{tmp_path / 'a.json'},{tmp_path / 'b.json'}", "--out", str(tmp_path / "m")]) == 0
+    table = (tmp_path / "m" / "table.md").read_text()
+    assert "| eyeglasses | il2 | 3 | 50.00 ± 10.00 | 1.00 |" in table and "93.63" not in table.split("il2")[1]
