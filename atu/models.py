@@ -177,11 +177,11 @@ class DigitClassifier(HubModule):
 class FaceAttributeClassifier(HubModule):
     """Binary classifier of one face attribute (label 1 = the face has it) for 3x64x64 images in [-1, 1].
 
-    `body` is an encoder trained without labels to predict the face generator's own intermediate activations
-    from its images (`regress`, atu.faces.train_face_encoder): unlimited training data, and a feature space that
-    knows faces. The attribute `head` is a linear layer trained on hand-labelled samples with the body frozen, so
-    every attribute classifier shares the same body, and `features(x)` (the FID feature space for faces) is
-    the same whichever classifier computes it."""
+    `body` starts as an encoder trained without labels to predict the face generator's own intermediate
+    activations from its images (`regress`, atu.faces.train_face_encoder: unlimited training data, a feature space
+    that knows faces); each attribute classifier then fine-tunes body and `head` on teacher-labelled samples
+    (atu.faces.run_train_face_classifiers), so `features(x)`, the FID feature space of that feature's runs,
+    differs per attribute. A feedback classifier (atu.feedback) keeps a body frozen and fits only the head."""
 
     family = "face-attributes"
     kind = "classifier"

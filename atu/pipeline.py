@@ -174,9 +174,9 @@ REFERENCE_SEED = 99   # faces: the latents of the reference set (base samples wi
 
 def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
     """Feature unlearning on a generator without real data (the faces): PUL from the feature's classifier; FID on
-    the classifiers' shared face features against the base generator's own samples that do not show the feature
+    that classifier's penultimate features against the base generator's own samples that do not show the feature
     (another latent bank); collateral = the largest change in another catalogued feature's rate, plus the colour
-    histogram distance and the brightness change of the images on the same latents."""
+    histogram distance, the brightness change and the high-frequency ratio of the images on the same latents."""
     from . import catalog
 
     key = ("attr", id(G_before), id(C), cfg.model, len(latents), cfg.target)

@@ -276,7 +276,11 @@ def metrics_table(metrics: dict) -> list[list]:
         ["collateral damage", f"{metrics['collateral']:.3f}",
          "change of the other features' mix (total variation; 0 = untouched)"],
         ["time", f"{metrics['seconds']:.0f} s", "both stages and the metrics"],
-    ]
+    ] + ([  # faces (no real data): image statistics beside the classifier-based numbers
+        ["fine detail", f"{metrics['high_frequency_ratio']:.2f}x",
+         "mean |Laplacian| after / before: > 1 = added texture or artifacts the FID features can miss"],
+        ["colour change", f"{metrics['color_hist_tv']:.3f}", "colour-histogram distance (TV; 0 = same colours)"],
+    ] if "high_frequency_ratio" in metrics else [])
 
 
 def zip_folder(folder: str | Path) -> Path:
