@@ -173,6 +173,9 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.merge:
         rows = [r for f in a.merge.split(",") for r in json.loads(Path(f).read_text())]
+        print(f"merge {len(rows)} rows from {a.merge} into {a.out}")
+        if a.dry_run:
+            return 0
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
