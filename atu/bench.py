@@ -123,34 +123,45 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
-def markdown(summary: list[dict]) -> str:
-    def f(v, nd=2):
+# Table columns per suite: (title, summary key, decimals). The first column names the digit or feature.
+COLUMNS = {
+    "mnist": ("digit", [("PUL %", "pul", 2), ("FID ratio", "fid_ratio", 2), ("Ret-FID", "ret_fid", 2),
+                        ("collateral", "collateral", 3), ("seconds", "seconds", 0)],
+              "paper PUL / FID", PAPER, PAPER_BASE_FID),
+    "faces": ("feature", [("PUL %", "pul", 2), ("FID ratio", "fid_ratio", 2),
+                          ("collateral (other feature)", "collateral", 3), ("colour TV", "color_hist_tv", 3),
+                          ("seconds", "seconds", 0)],
+              "paper CelebA-HQ PUL / FID", PAPER_FACES, PAPER_FACES_BASE_FID),
+}
+
+
+def markdown(summary: list[dict], suite: str = "mnist") -> str:
+    """The summary as a markdown table, with the paper's PUL / FID (and its FID ratio) beside each method."""
+    first, cols, paper_title, paper, base_fid = COLUMNS[suite]
+
+    def f(v, nd):
         m, s = v
         return "-" if m is None else (f"{m:.{nd}f}" if not s else f"{m:.{nd}f} ± {s:.{nd}f}")
 
-    lines = ["| digit | method | seeds | PUL % | FID ratio | Ret-FID | collateral | seconds | paper PUL / FID |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    titles = [first, "method", "seeds", *(c[0] for c in cols), paper_title]
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     for r in summary:
-        p = PAPER.get(r["target"], {}).get(r["method"])
-        paper = f"{p[0]:.2f} / {p[1]:.2f} ({p[1] / PAPER_BASE_FID:.2f}x)" if p else ""
-        lines.append(f"| {r['target']} | {r['method']} | {r['n_seeds']} | {f(r['pul'])} | {f(r['fid_ratio'])} | "
-                     f"{f(r['ret_fid'])} | {f(r['collateral'], 3)} | {f(r['seconds'], 0)} | {paper} |")
+        p = paper.get(r["target"], {}).get(r["method"])
+        cells = [r["target"], r["method"], r["n_seeds"], *(f(r[key], nd) for _, key, nd in cols),
+                 f"{p[0]:.2f} / {p[1]:.2f} ({p[1] / base_fid:.2f}x)" if p else ""]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)
 
 
-def markdown_faces(summary: list[dict]) -> str:
-    def f(v, nd=2):
-        m, s = v
-        return "-" if m is None else (f"{m:.{nd}f}" if not s else f"{m:.{nd}f} ± {s:.{nd}f}")
-
-    lines = ["| feature | method | seeds | PUL % | FID ratio | collateral (other feature) | colour TV | seconds | "
-             "paper CelebA-HQ PUL / FID |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in summary:
-        p = PAPER_FACES.get(r["target"], {}).get(r["method"])
-        paper = f"{p[0]:.2f} / {p[1]:.2f} ({p[1] / PAPER_FACES_BASE_FID:.2f}x)" if p else ""
-        lines.append(f"| {r['target']} | {r['method']} | {r['n_seeds']} | {f(r['pul'])} | {f(r['fid_ratio'])} | "
-                     f"{f(r['collateral'], 3)} | {f(r['color_hist_tv'], 3)} | {f(r['seconds'], 0)} | {paper} |")
-    return "\n".join(lines)
+def write_summary(rows: list[dict], out: Path, suite: str) -> None:
+    """rows.json, summary.json and table.md in `out`; prints the table."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
+    summary = summarise(rows)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    table = markdown(summary, suite)
+    (out / "table.md").write_text(table + "\n")
+    print(table)
 
 
 def main(argv=None) -> int:
@@ -174,16 +185,8 @@ def main(argv=None) -> int:
     if a.merge:
         rows = [r for f in a.merge.split(",") for r in json.loads(Path(f).read_text())]
         print(f"merge {len(rows)} rows from {a.merge} into {a.out}")
-        if a.dry_run:
-            return 0
-        out = Path(a.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
-        summary = summarise(rows)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        table = (markdown_faces if a.suite == "faces" else markdown)(summary)
-        (out / "table.md").write_text(table + "\n")
-        print(table)
+        if not a.dry_run:
+            write_summary(rows, Path(a.out), a.suite)
         return 0
     if a.suite == "faces":
         feats, seeds = a.features.split(","), [int(x) for x in a.seeds.split(",")]
@@ -193,11 +196,7 @@ def main(argv=None) -> int:
             return 0
         out = Path(a.out if a.out != "bench_out/mnist" else "bench_out/faces")
         out.mkdir(parents=True, exist_ok=True)
-        summary = summarise(bench_faces(feats, seeds, losses, out))
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        table = markdown_faces(summary)
-        (out / "table.md").write_text(table + "\n")
-        print(table)
+        write_summary(bench_faces(feats, seeds, losses, out), out, "faces")
         return 0
     classes = [int(c) for c in (a.classes or ("1,4,8" if a.quick else ",".join(map(str, range(10))))).split(",")]
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -227,11 +226,7 @@ def main(argv=None) -> int:
                 print(f"digit {c} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f}  FID x{r['fid_ratio']:.2f}  "
                       f"collateral {r['collateral']:.3f}  {r['seconds'] or 0:.0f} s")
             (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
-    summary = summarise(rows)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    table = markdown(summary)
-    (out / "table.md").write_text(table + "\n")
-    print(table)
+    write_summary(rows, out, "mnist")
     return 0
 
 
