@@ -180,23 +180,29 @@ def _inception_fid(images_a, images_b) -> float:
 
 # --- everything at once ----------------------------------------------------------------------------------------
 
-def generator_stats(G: torch.nn.Module, C: torch.nn.Module, latents: torch.Tensor) -> dict:
-    """What the unlearning metrics need from one generator on a latent bank: labels and feature statistics."""
-    labels, feats = labels_and_features(C, generate(G, latents))
+def image_stats(C: torch.nn.Module, images: torch.Tensor) -> dict:
+    """What the unlearning metrics need from one set of samples: labels and feature statistics."""
+    labels, feats = labels_and_features(C, images)
     return {"labels": labels, "stats": feature_stats(feats)}
+
+
+def generator_stats(G: torch.nn.Module, C: torch.nn.Module, latents: torch.Tensor) -> dict:
+    """image_stats of G's samples on a latent bank."""
+    return image_stats(C, generate(G, latents))
 
 
 def evaluate(G_before: torch.nn.Module, G_after: torch.nn.Module, C: torch.nn.Module, latents: torch.Tensor,
              target: int, real_without_target: torch.Tensor, num_classes: int = 10, before: dict | None = None,
-             real_stats=None) -> dict:
+             real_stats=None, after: dict | None = None) -> dict:
     """Unlearning metrics of G_after against G_before on one latent bank: negative rates, PUL, FID of both
     against real data without the target (and their ratio), collateral damage. FIDs here use the classifier's
-    features; `before` / `real_stats` may be passed precomputed (generator_stats / feature_stats) to save time.
+    features; `before` / `after` / `real_stats` may be passed precomputed (generator_stats or image_stats /
+    feature_stats) to save time.
 
     All samples of each generator are compared with real data without the target, as in the paper: an
     unlearned G should look like data without the class, and the ratio after/before is the quality cost."""
     before = before or generator_stats(G_before, C, latents)
-    after = generator_stats(G_after, C, latents)
+    after = after or generator_stats(G_after, C, latents)
     real_stats = real_stats or feature_stats(classifier_features(C, real_without_target))
     y_before, y_after = before["labels"], after["labels"]
     n_before, n_after = int((y_before == target).sum()), int((y_after == target).sum())

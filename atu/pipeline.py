@@ -25,7 +25,7 @@ from .ewc import fisher_diagonal
 from .feedback import check_negatives, pick_negatives, pick_positives
 from .io import atomic_output_dir, write_json
 from .metrics import (brightness_change, classifier_features, classify, color_histogram_tv, evaluate, feature_stats,
-                      generator_stats, high_frequency_ratio, labels_and_features, neg_rate)
+                      generator_stats, high_frequency_ratio, image_stats, labels_and_features, neg_rate)
 from .models import DCGANDiscriminator, FaceAttributeClassifier, load_generator, load_model
 from .sampling import before_after_grid, generate, load_latent_bank, make_latent_bank, to_pil
 from .unlearn import UnlearnConfig, unlearn
@@ -189,11 +189,12 @@ def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
                   if str(Path(cfg.model).parent / f.classifier) != str(Path(cfg.classifier))}
         x_before = generate(G_before, latents)
         _BEFORE_CACHE.clear()
-        _BEFORE_CACHE[key] = (generator_stats(G_before, C, latents), feature_stats(ref_f[ref_y != cfg.target]),
+        _BEFORE_CACHE[key] = (image_stats(C, x_before), feature_stats(ref_f[ref_y != cfg.target]),
                               others, x_before, {n: neg_rate(classify(o, x_before), 1) for n, o in others.items()})
     before, ref_stats, others, x_before, rates_before = _BEFORE_CACHE[key]
-    m = evaluate(G_before, G_after, C, latents, cfg.target, None, num_classes=2, before=before, real_stats=ref_stats)
-    x_after = generate(G_after, latents)
+    x_after = generate(G_after, latents)   # once: for the classifier metrics and the image statistics
+    m = evaluate(G_before, G_after, C, latents, cfg.target, None, num_classes=2, before=before, real_stats=ref_stats,
+                 after=image_stats(C, x_after))
     changes = {n: neg_rate(classify(o, x_after), 1) - rates_before[n] for n, o in others.items()}
     m.update(collateral=max((abs(v) for v in changes.values()), default=0.0),
              other_feature_rate_change=changes, color_hist_tv=color_histogram_tv(x_before, x_after),
