@@ -4,6 +4,7 @@ the samples gallery, run the fast preset, and check the screenshot for the resul
     python tests/test_browser.py --out docs/screenshots     # the README's screenshots, from this same walk
 """
 import argparse
+import contextlib
 import io
 import shutil
 from pathlib import Path
@@ -41,47 +42,9 @@ def crop(png: bytes, box: dict) -> np.ndarray:
                                 int(box["y"] + box["height"]))), dtype=np.float32) / 255
 
 
-def walkthrough(url: str, out: Path, clicks) -> dict:
-    """Click the given samples, run, wait for the result; saves two screenshots and returns what it saw."""
-    from playwright.sync_api import expect, sync_playwright
-
-    out.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.wait_for_selector("#samples img", timeout=60_000)   # demo.load has filled the gallery
-            shown_seed = 0
-            for k, (seed, index) in enumerate(clicks, 1):
-                while shown_seed < seed:
-                    page.get_by_role("button", name="new samples", exact=True).click()
-                    shown_seed += 1
-                    expect(page.locator("#samples")).to_contain_text("#0", timeout=30_000)
-                    page.wait_for_timeout(500)
-                page.locator("#samples img").nth(index).click()
-                expect(page.locator("#count")).to_contain_text(f"{k} negatives chosen", timeout=30_000)
-            expect(page.locator("#chosen img")).to_have_count(len(clicks))
-            page.screenshot(path=str(out / "1-negatives.png"), full_page=True)
-            page.get_by_role("button", name="Run: adapt, then unlearn", exact=True).click()
-            expect(page.locator("#status")).to_contain_text("Done in", timeout=420_000)
-            page.locator("#after img").wait_for()
-            page.wait_for_timeout(1000)
-            page.screenshot(path=str(out / "2-result.png"), full_page=True)
-            grids = page.locator("#grids")
-            grids.scroll_into_view_if_needed()
-            png = grids.screenshot(path=str(out / "3-result-grids.png"))
-            g = grids.bounding_box()
-            boxes = {k: page.locator(f"#{k} img").bounding_box() for k in ("before", "after")}
-            boxes = {k: {**b, "x": b["x"] - g["x"], "y": b["y"] - g["y"]} for k, b in boxes.items()}
-            status = page.locator("#status").inner_text()
-        finally:
-            browser.close()
-    return {"status": status, **{k: crop(png, b) for k, b in boxes.items()}}
-
-
-def faces_screenshot(url: str, out: Path) -> None:
-    """The faces model chosen, its feature list open (README "Faces")."""
+@contextlib.contextmanager
+def app_page(url: str):
+    """A headless chromium page on the app, once demo.load has filled the samples gallery."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -90,14 +53,52 @@ def faces_screenshot(url: str, out: Path) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
             page.wait_for_selector("#samples img", timeout=60_000)
-            page.get_by_label("1. base model").click()
-            page.get_by_role("option", name="faces-dcgan64").click()
-            page.wait_for_timeout(4000)
-            page.get_by_label("feature to forget").click()
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(out / "4-faces.png"), clip={"x": 0, "y": 0, "width": 1400, "height": 900})
+            yield page
         finally:
             browser.close()
+
+
+def walkthrough(url: str, out: Path, clicks) -> dict:
+    """Click the given samples, run, wait for the result; saves three screenshots and returns what it saw."""
+    from playwright.sync_api import expect
+
+    out.mkdir(parents=True, exist_ok=True)
+    with app_page(url) as page:
+        shown_seed = 0
+        for k, (seed, index) in enumerate(clicks, 1):
+            while shown_seed < seed:
+                page.get_by_role("button", name="new samples", exact=True).click()
+                shown_seed += 1
+                expect(page.locator("#samples")).to_contain_text("#0", timeout=30_000)
+                page.wait_for_timeout(500)
+            page.locator("#samples img").nth(index).click()
+            expect(page.locator("#count")).to_contain_text(f"{k} negatives chosen", timeout=30_000)
+        expect(page.locator("#chosen img")).to_have_count(len(clicks))
+        page.screenshot(path=str(out / "1-negatives.png"), full_page=True)
+        page.get_by_role("button", name="Run: adapt, then unlearn", exact=True).click()
+        expect(page.locator("#status")).to_contain_text("Done in", timeout=420_000)
+        page.locator("#after img").wait_for()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(out / "2-result.png"), full_page=True)
+        grids = page.locator("#grids")
+        grids.scroll_into_view_if_needed()
+        png = grids.screenshot(path=str(out / "3-result-grids.png"))
+        g = grids.bounding_box()
+        boxes = {k: page.locator(f"#{k} img").bounding_box() for k in ("before", "after")}
+        boxes = {k: {**b, "x": b["x"] - g["x"], "y": b["y"] - g["y"]} for k, b in boxes.items()}
+        status = page.locator("#status").inner_text()
+    return {"status": status, **{k: crop(png, b) for k, b in boxes.items()}}
+
+
+def faces_screenshot(url: str, out: Path) -> None:
+    """The faces model chosen, its feature list open (README "Faces")."""
+    with app_page(url) as page:
+        page.get_by_label("1. base model").click()
+        page.get_by_role("option", name="faces-dcgan64").click()
+        page.wait_for_timeout(4000)
+        page.get_by_label("feature to forget").click()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(out / "4-faces.png"), clip={"x": 0, "y": 0, "width": 1400, "height": 900})
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (the test command installs it)")
