@@ -129,7 +129,7 @@ def _hub_errors(folder: Path, repo_id: str, token: str, endpoint: str):
         yield
     except HubError:
         raise
-    except OfflineModeIsEnabled as e:
+    except OfflineModeIsEnabled:
         raise HubError(f"offline mode is on (HF_HUB_OFFLINE=1): unset it to push; {intact}") from None
     except (httpx.TransportError, ConnectionError) as e:
         raise HubError(f"cannot reach the Hub at {endpoint} ({type(e).__name__}: {_scrub(e, token)}): check your "
