@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from .models import channels_last
 from .sampling import generate
 
 
@@ -25,7 +26,8 @@ def classify(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) ->
     _check_range(C, images)
     C.eval()
     device = next(C.parameters()).device
-    return torch.cat([C(x.to(device)).argmax(1).cpu() for x in images.split(batch_size)])
+    with channels_last(C):
+        return torch.cat([C(x.to(device)).argmax(1).cpu() for x in images.split(batch_size)])
 
 
 @torch.no_grad()
@@ -41,10 +43,11 @@ def labels_and_features(C: torch.nn.Module, images: torch.Tensor, batch_size: in
     C.eval()
     device = next(C.parameters()).device
     labels, feats = [], []
-    for x in images.split(batch_size):
-        f = C.features(x.to(device))
-        labels.append(C.head(f).argmax(1).cpu())
-        feats.append(f.double().cpu())
+    with channels_last(C):
+        for x in images.split(batch_size):
+            f = C.features(x.to(device))
+            labels.append(C.head(f).argmax(1).cpu())
+            feats.append(f.double().cpu())
     return torch.cat(labels), torch.cat(feats)
 
 

