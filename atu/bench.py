@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     p.add_argument("--features", default="eyeglasses,headwear", help="faces: comma list")
     p.add_argument("--merge", default="", help="comma list of rows.json from earlier runs: summarise them together "
                                                 "(e.g. seeds run separately) into --out, without running anything")
-    p.add_argument("--quick", action="store_true", help="classes 1,4,8, one seed, el2/none, fewer latents")
+    p.add_argument("--quick", action="store_true", help="classes 1,4,8, one seed, el2/none, no retraining")
     p.add_argument("--classes", default=None, help="comma list (default 0-9; quick: 1,4,8)")
     p.add_argument("--seeds", default="0", help="comma list of seeds for every class")
     p.add_argument("--extra-seeds", default="1,2", help="more seeds for the paper's classes 1, 4, 8")
