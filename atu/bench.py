@@ -123,6 +123,24 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+def across_targets(summary: list[dict]) -> list[dict]:
+    """One row per method: the mean (and std) over targets of each target's seed mean, so every digit counts once
+    however many seeds it has. target = "mean of N"."""
+    by: dict[str, list[dict]] = {}
+    for r in summary:
+        by.setdefault(r["method"], []).append(r)
+    out = []
+    for meth, rs in sorted(by.items()):
+        def ms(key):
+            vals = [r[key][0] for r in rs if r[key][0] is not None]
+            if not vals:
+                return None, None
+            return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+        out.append({"target": f"mean of {len(rs)}", "method": meth, "n_seeds": sum(r["n_seeds"] for r in rs),
+                    **{k: ms(k) for k in ("pul", "fid_ratio", "ret_fid", "collateral", "color_hist_tv", "seconds")}})
+    return out
+
+
 # Table columns per suite: (title, summary key, decimals). The first column names the digit or feature.
 COLUMNS = {
     "mnist": ("digit", [("PUL %", "pul", 2), ("FID ratio", "fid_ratio", 2), ("Ret-FID", "ret_fid", 2),
@@ -160,6 +178,8 @@ def write_summary(rows: list[dict], out: Path, suite: str) -> None:
     summary = summarise(rows)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     table = markdown(summary, suite)
+    if len({r["target"] for r in summary}) > 2:   # many digits: a per-method line over them all, as a second table
+        table += "\n\n" + markdown(across_targets(summary), suite).replace("| seeds |", "| runs |", 1)
     (out / "table.md").write_text(table + "\n")
     print(table)
 

@@ -105,6 +105,22 @@ def test_bench_rows_and_table_on_tiny_model(tiny_base):
     assert "| 4 | el2 | 2 |" in table and "| 4 | extrapolation | 1 |" in table
 
 
+def test_across_targets_counts_each_digit_once_whatever_its_seeds():
+    """Digit 1 has 3 seeds (PUL 10, 20, 30: mean 20), digit 2 one (PUL 60): the per-method line is mean(20, 60) =
+    40 with std sqrt(((20-40)^2 + (60-40)^2) / 1) = 28.28..., not the mean of the 4 runs (30)."""
+    from atu.bench import across_targets, markdown, summarise
+
+    rows = [{"method": "el2", "target": 1, "seed": s, "pul": p, "fid_ratio": 1.0, "collateral": 0.0, "seconds": 1}
+            for s, p in enumerate((10.0, 20.0, 30.0))]
+    rows.append({"method": "el2", "target": 2, "seed": 0, "pul": 60.0, "fid_ratio": 2.0, "collateral": 0.5,
+                 "seconds": 3})
+    (line,) = across_targets(summarise(rows))
+    assert line["target"] == "mean of 2" and line["n_seeds"] == 4
+    assert line["pul"] == (40.0, pytest.approx(800 ** 0.5)) and line["fid_ratio"] == (1.5, pytest.approx(0.5 ** 0.5))
+    assert line["ret_fid"] == (None, None)
+    assert "| mean of 2 | el2 | 4 | 40.00 ± 28.28 |" in markdown([line])
+
+
 def test_fresh_discriminator_path_warms_up_d_first(tiny_base, tmp_path):
     """A base model with no discriminator/ (like the converted faces model) gets a fresh D, marked, and each stage
     first trains D alone for fresh_d_warmup steps; the run still completes and measures."""
