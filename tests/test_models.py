@@ -63,3 +63,27 @@ def test_corrupt_weights_file(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError):
         atu.load_generator(tmp_path)
+
+
+def test_channels_last_gives_the_same_images_and_restores_the_layout(tmp_path):
+    """The faster layout changes only float rounding, and the module comes back contiguous: it still saves to
+    safetensors and flattens with parameters_to_vector. A module already channels-last stays so (nested use)."""
+    from torch.nn.utils import parameters_to_vector
+
+    from atu.models import channels_last
+
+    torch.manual_seed(0)
+    G = DCGANGenerator(latent_dim=8, width=4).eval()
+    z = torch.randn(5, 8)
+    with torch.no_grad():
+        ref = G(z)
+        with channels_last(G):
+            assert G.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+            with channels_last(G):
+                pass
+            assert G.net[0].weight.is_contiguous(memory_format=torch.channels_last)  # the inner exit kept it
+            out = G(z)
+    assert torch.allclose(out, ref, atol=1e-5)
+    assert all(p.is_contiguous() for p in G.parameters())
+    parameters_to_vector(G.parameters())
+    G.save_pretrained(tmp_path / "g")
