@@ -63,8 +63,10 @@ def bench_faces(features, seeds, losses, out: Path) -> list[dict]:
 G_GRID = (1.25, 1.5, 2.0, 2.5, 3.0)
 
 
-def bench_class(cfg: RunConfig, base, losses, retrained=None) -> list[dict]:
-    """All methods for one class and seed: list of rows {method, pul, fid_ratio, ret_fid, collateral, seconds}."""
+def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: float | None = None) -> list[dict]:
+    """All methods for one class and seed: list of rows {method, pul, fid_ratio, ret_fid, collateral, seconds}.
+    `retrained` (trained once per class) gives every row its Ret-FID; its own row comes only with
+    `retrain_seconds` (the class's first seed), so that one model is not counted as three seeds."""
     G, D, C = base
     events: list[dict] = []
     probe_rate = make_probe(cfg, G, C)
@@ -101,8 +103,8 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None) -> list[dict]:
     g_best, _, sec = max(ok, key=lambda c: c[1]["pul"])
     row("extrapolation", extrapolate(G, theta_N, g_best), t_adapt + sec, g=g_best,
         sweep={str(g): {"pul": m["pul"], "fid_ratio": m["fid_ratio"]} for g, m, _ in cands})
-    if retrained is not None:
-        row("retrain", retrained, None)
+    if retrained is not None and retrain_seconds is not None:
+        row("retrain", retrained, retrain_seconds)
     return rows
 
 
@@ -233,14 +235,16 @@ def main(argv=None) -> int:
     base = load_base(base_cfg)
     rows = []
     for c in classes:
-        retrained = None
+        retrained, retrain_seconds = None, None
         if c in retrain_classes:
             t0 = time.time()
             retrained = retrain(a.model, c, a.retrain_steps).G_ema
-            print(f"retrained without {c} in {time.time() - t0:.0f} s")
+            retrain_seconds = time.time() - t0
+            print(f"retrained without {c} in {retrain_seconds:.0f} s")
         for s in [s for (cc, s) in plan if cc == c]:
             cfg = dataclasses.replace(base_cfg, target=c, seed=s)
-            new = bench_class(cfg, base, losses, retrained)
+            new = bench_class(cfg, base, losses, retrained, retrain_seconds)
+            retrain_seconds = None   # the retrained model's own row: once per class
             rows += new
             for r in new:
                 print(f"digit {c} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f}  FID x{r['fid_ratio']:.2f}  "

@@ -104,6 +104,13 @@ def test_bench_rows_and_table_on_tiny_model(tiny_base):
     table = markdown(summarise(rows + [dict(rows[0], seed=1)]))
     assert "| 4 | el2 | 2 |" in table and "| 4 | extrapolation | 1 |" in table
 
+    # a retrained model (here the base G stands in) gives every row a Ret-FID, and its own row only once per class
+    base = load_base(cfg)
+    later_seed = bench_class(cfg, base, [], retrained=base[0])
+    assert [r["method"] for r in later_seed] == ["extrapolation"] and later_seed[0]["ret_fid"] >= 0
+    first_seed = bench_class(cfg, base, [], retrained=base[0], retrain_seconds=7.0)
+    assert [r["method"] for r in first_seed] == ["extrapolation", "retrain"] and first_seed[1]["seconds"] == 7.0
+
 
 def test_across_targets_counts_each_digit_once_whatever_its_seeds():
     """Digit 1 has 3 seeds (PUL 10, 20, 30: mean 20), digit 2 one (PUL 60): the per-method line is mean(20, 60) =
