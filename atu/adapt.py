@@ -9,7 +9,6 @@ import copy
 from dataclasses import dataclass
 
 import torch
-from torch.nn.utils import parameters_to_vector
 
 from .ewc import ewc_penalty, fisher_diagonal
 from .train import GANTrainConfig, train_gan
@@ -51,7 +50,7 @@ def adapt_one(G, D, negatives: torch.Tensor, cfg: AdaptConfig, seed: int, fisher
 
 def flatten(G) -> torch.Tensor:
     """G's parameters as one flat vector (a copy)."""
-    return parameters_to_vector(G.parameters()).detach().clone()
+    return torch.cat([p.detach().reshape(-1) for p in G.parameters()])   # any memory layout (not view(-1))
 
 
 def unflatten(flat: torch.Tensor, like) -> list[torch.Tensor]:

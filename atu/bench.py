@@ -104,15 +104,20 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
     row("extrapolation", extrapolate(G, theta_N, g_best), t_adapt + sec, g=g_best,
         sweep={str(g): {"pul": m["pul"], "fid_ratio": m["fid_ratio"]} for g, m, _ in cands})
     if retrained is not None and retrain_seconds is not None:
-        row("retrain", retrained, retrain_seconds)
+        row("retrain", retrained, retrain_seconds, seed=0)   # baselines.retrain's seed, whatever the run's
     return rows
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """Mean +- std over seeds per (target, method)."""
+    """Mean +- std over seeds per (target, method); a (target, method, seed) seen twice counts once."""
     groups: dict[tuple, list[dict]] = {}
+    seen = set()
     for r in rows:
-        groups.setdefault((r.get("feature", r["target"]), r["method"]), []).append(r)
+        key = (r.get("feature", r["target"]), r["method"])
+        if (*key, r["seed"]) in seen:   # the same run twice (e.g. one retrained model from two merged invocations)
+            continue
+        seen.add((*key, r["seed"]))
+        groups.setdefault(key, []).append(r)
     out = []
     for (t, meth), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         def ms(key):
@@ -135,7 +140,7 @@ def across_targets(summary: list[dict]) -> list[dict]:
     for meth, rs in sorted(by.items()):
         def ms(key):
             vals = [r[key][0] for r in rs if r[key][0] is not None]
-            if not vals:
+            if len(vals) < len(rs):   # e.g. Ret-FID exists only for the retrained digits: no mean over a subset
                 return None, None
             return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
         out.append({"target": f"mean of {len(rs)}", "method": meth, "n_seeds": sum(r["n_seeds"] for r in rs),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .models import channels_last
+from .models import inference_copy
 from .sampling import generate
 
 
@@ -24,10 +24,9 @@ def classify(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) ->
     """Predicted labels. Refuses images outside the range the classifier was trained on (the official code fed
     [-1, 1] images to classifiers trained on [0, 1])."""
     _check_range(C, images)
-    C.eval()
-    device = next(C.parameters()).device
-    with channels_last(C):
-        return torch.cat([C(x.to(device)).argmax(1).cpu() for x in images.split(batch_size)])
+    net = inference_copy(C)
+    device = next(net.parameters()).device
+    return torch.cat([net(x.to(device)).argmax(1).cpu() for x in images.split(batch_size)])
 
 
 @torch.no_grad()
@@ -40,14 +39,13 @@ def classifier_features(C: torch.nn.Module, images: torch.Tensor, batch_size: in
 def labels_and_features(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500):
     """Predicted labels and penultimate features in one pass (the classifier is the costly part of metrics)."""
     _check_range(C, images)
-    C.eval()
-    device = next(C.parameters()).device
+    net = inference_copy(C)
+    device = next(net.parameters()).device
     labels, feats = [], []
-    with channels_last(C):
-        for x in images.split(batch_size):
-            f = C.features(x.to(device))
-            labels.append(C.head(f).argmax(1).cpu())
-            feats.append(f.double().cpu())
+    for x in images.split(batch_size):
+        f = net.features(x.to(device))
+        labels.append(net.head(f).argmax(1).cpu())
+        feats.append(f.double().cpu())
     return torch.cat(labels), torch.cat(feats)
 
 

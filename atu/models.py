@@ -8,6 +8,7 @@ silently half-loaded model.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -25,20 +26,31 @@ _FAMILIES: dict[str, type["HubModule"]] = {}
 
 @contextmanager
 def channels_last(*modules: nn.Module):
-    """Run the modules' convolutions in the channels-last memory layout: on this 2-core CPU a DCGAN training step
-    is 1.4x and the digit classifier 1.7x faster (same values up to float rounding). Modules that were in the
-    standard layout go back to it on exit, because safetensors saves only contiguous tensors and
-    `parameters_to_vector` needs them."""
+    """Train private modules with their convolutions in the channels-last memory layout (on the 2-core CPU we
+    measure on, a DCGAN step is 1.4x faster; values equal up to float rounding), and hand them back in the standard
+    layout; a module already channels-last stays so. It changes the weights' layout in place, so it is only for
+    modules nobody else is using at the same time: shared ones (the app's cached base model) go through
+    `inference_copy`."""
     was = [any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
                for p in m.parameters()) for m in modules]
-    for m in modules:
-        m.to(memory_format=torch.channels_last)
     try:
+        for m in modules:
+            m.to(memory_format=torch.channels_last)
         yield
     finally:
         for m, w in zip(modules, was):
             if not w:
                 m.to(memory_format=torch.contiguous_format)
+
+
+def inference_copy(module: nn.Module) -> nn.Module:
+    """A private eval-mode copy to run inference on, channels-last on the CPU (the digit classifier is 1.7x faster
+    there). The module itself is left alone: the app's sessions share one base generator and one classifier from
+    several threads, so neither its layout nor its train/eval mode may change under them. The copy costs
+    milliseconds for our models."""
+    out = copy.deepcopy(module).eval()
+    on_cpu = next(out.parameters(), torch.empty(0)).device.type == "cpu"
+    return out.to(memory_format=torch.channels_last) if on_cpu else out
 
 
 class CheckpointError(ValueError):

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from .models import channels_last
+from .models import inference_copy
 
 LATENT_BANK_FILE = "latent_bank.safetensors"
 
@@ -34,14 +34,11 @@ def load_latent_bank(folder: str | os.PathLike) -> torch.Tensor:
 
 @torch.no_grad()
 def generate(G: torch.nn.Module, latents: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """G(z) for every latent, in eval mode, on G's device; returns CPU images in [-1, 1]."""
-    was_training = G.training
-    G.eval()
-    device = next(G.parameters()).device
-    with channels_last(G):
-        out = torch.cat([G(z.to(device)).cpu() for z in latents.split(batch_size)])
-    G.train(was_training)
-    return out.contiguous()
+    """G(z) for every latent, in eval mode (on a private copy: G itself is not touched), on G's device; returns
+    CPU images in [-1, 1]."""
+    net = inference_copy(G)
+    device = next(net.parameters()).device
+    return torch.cat([net(z.to(device)).cpu() for z in latents.split(batch_size)]).contiguous()
 
 
 def to_pil(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> Image.Image:

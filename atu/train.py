@@ -11,12 +11,13 @@ import copy
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 import torch.nn as nn
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
@@ -101,7 +102,8 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
     """
     if G_ema is None:
         G_ema = copy.deepcopy(G)
-    with channels_last(G, D, G_ema):   # 1.4x faster steps on the CPU; the modules come back in the standard layout
+    on_cpu = PartialState(cpu=cfg.cpu).device.type == "cpu"   # the layout was measured on the CPU only
+    with channels_last(G, D, G_ema) if on_cpu else nullcontext():   # G, D, G_ema are this run's own
         return _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc)
 
 

@@ -125,6 +125,9 @@ def test_across_targets_counts_each_digit_once_whatever_its_seeds():
     assert line["target"] == "mean of 2" and line["n_seeds"] == 4
     assert line["pul"] == (40.0, pytest.approx(800 ** 0.5)) and line["fid_ratio"] == (1.5, pytest.approx(0.5 ** 0.5))
     assert line["ret_fid"] == (None, None)
+    rows[3]["ret_fid"] = 5.0   # only digit 2 has a Ret-FID: no mean over a subset labelled "mean of 2"
+    assert across_targets(summarise(rows))[0]["ret_fid"] == (None, None)
+    assert summarise(rows + [rows[0]])[0]["n_seeds"] == 3   # a run merged twice counts once
     assert "| mean of 2 | el2 | 4 | 40.00 ± 28.28 |" in markdown([line])
 
 

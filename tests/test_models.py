@@ -85,5 +85,25 @@ def test_channels_last_gives_the_same_images_and_restores_the_layout(tmp_path):
             out = G(z)
     assert torch.allclose(out, ref, atol=1e-5)
     assert all(p.is_contiguous() for p in G.parameters())
-    parameters_to_vector(G.parameters())
-    G.save_pretrained(tmp_path / "g")
+    parameters_to_vector(G.parameters())   # view(-1) inside: raises on a channels-last tensor
+
+
+def test_inference_leaves_a_shared_module_alone():
+    """generate/classify work on a private copy: the caller's module keeps its layout and its train mode (the app
+    shares one base model between sessions' threads), and a channels-last module still flattens."""
+    from atu.adapt import flatten
+    from atu.metrics import classify
+    from atu.models import inference_copy
+    from atu.sampling import generate
+
+    torch.manual_seed(0)
+    G, C = DCGANGenerator(latent_dim=8, width=4).train(), DigitClassifier(width=4, feature_dim=8).train()
+    z = torch.randn(6, 8)
+    x = generate(G, z)
+    classify(C, x)
+    assert G.training and C.training and all(p.is_contiguous() for p in [*G.parameters(), *C.parameters()])
+    copy_ = inference_copy(G)
+    assert not copy_.training and copy_.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert torch.allclose(copy_(z), G.eval()(z), atol=1e-5)
+    assert torch.equal(flatten(copy_), flatten(G))
