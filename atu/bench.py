@@ -83,7 +83,7 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
 
     def row(method, G_after, seconds, **extra):
         m = measure(cfg, G, G_after, C)
-        if ref is not None:
+        if ref is not None and method != "retrain":   # the retrained model against itself is 0 by definition
             m["ret_fid"] = fid(ref, generate(G_after, latents), C)["fid"]
         rows.append({"method": method, "target": cfg.target, "seed": cfg.seed, "seconds": seconds,
                      "stage1_purity": sum(purity) / len(purity), **extra, **m})
