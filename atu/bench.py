@@ -108,6 +108,16 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
     return rows
 
 
+SUMMARY_KEYS = ("pul", "fid_ratio", "ret_fid", "collateral", "color_hist_tv", "seconds")
+
+
+def mean_std(vals: list[float]) -> tuple[float | None, float | None]:
+    """(mean, sample std) of the values; std 0 for one value, (None, None) for none."""
+    if not vals:
+        return None, None
+    return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     """Mean +- std over seeds per (target, method); a (target, method, seed) seen twice counts once."""
     groups: dict[tuple, list[dict]] = {}
@@ -118,34 +128,26 @@ def summarise(rows: list[dict]) -> list[dict]:
             continue
         seen.add((*key, r["seed"]))
         groups.setdefault(key, []).append(r)
-    out = []
-    for (t, meth), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        def ms(key):
-            vals = [r[key] for r in rs if r.get(key) is not None]
-            if not vals:
-                return None, None
-            return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
-        out.append({"target": t, "method": meth, "n_seeds": len(rs),
-                    **{k: ms(k) for k in ("pul", "fid_ratio", "ret_fid", "collateral", "color_hist_tv", "seconds")}})
-    return out
+    return [{"target": t, "method": meth, "n_seeds": len(rs),
+             **{k: mean_std([r[k] for r in rs if r.get(k) is not None]) for k in SUMMARY_KEYS}}
+            for (t, meth), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
 
 
 def across_targets(summary: list[dict]) -> list[dict]:
     """One row per method: the mean (and std) over targets of each target's seed mean, so every digit counts once
-    however many seeds it has. target = "mean of N"."""
+    however many seeds it has. target = "mean of N". A metric only some targets have (Ret-FID exists only for the
+    retrained digits) is left out rather than averaged over that subset."""
     by: dict[str, list[dict]] = {}
     for r in summary:
         by.setdefault(r["method"], []).append(r)
-    out = []
-    for meth, rs in sorted(by.items()):
-        def ms(key):
-            vals = [r[key][0] for r in rs if r[key][0] is not None]
-            if len(vals) < len(rs):   # e.g. Ret-FID exists only for the retrained digits: no mean over a subset
-                return None, None
-            return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
-        out.append({"target": f"mean of {len(rs)}", "method": meth, "n_seeds": sum(r["n_seeds"] for r in rs),
-                    **{k: ms(k) for k in ("pul", "fid_ratio", "ret_fid", "collateral", "color_hist_tv", "seconds")}})
-    return out
+
+    def over(rs, key):
+        vals = [r[key][0] for r in rs if r[key][0] is not None]
+        return mean_std(vals) if len(vals) == len(rs) else (None, None)
+
+    return [{"target": f"mean of {len(rs)}", "method": meth, "n_seeds": sum(r["n_seeds"] for r in rs),
+             **{k: over(rs, k) for k in SUMMARY_KEYS}}
+            for meth, rs in sorted(by.items())]
 
 
 # Table columns per suite: (title, summary key, decimals). The first column names the digit or feature.
