@@ -70,6 +70,35 @@ def pul(n_neg_before: int, n_neg_after: int) -> float:
     return 100.0 * (n_neg_before - n_neg_after) / n_neg_before
 
 
+def detector_rates(tp: int, fp: int, fn: int, n: int) -> tuple[float, float]:
+    """(true positive rate, false positive rate) of a feature classifier from its held-out counts."""
+    if tp + fn <= 0 or n - tp - fn <= 0:
+        raise ValueError("detector rates need held-out samples with and without the feature")
+    return tp / (tp + fn), fp / (n - tp - fn)
+
+
+def corrected_rate(observed: float, tpr: float, fpr: float) -> float:
+    """The true feature rate behind a classifier's observed positive rate (Rogan-Gladen):
+    observed = tpr * p + fpr * (1 - p)  =>  p = (observed - fpr) / (tpr - fpr), clipped to [0, 1]."""
+    if tpr <= fpr:
+        raise ValueError("the classifier is no better than chance (tpr <= fpr): no rate can be inferred")
+    return min(max((observed - fpr) / (tpr - fpr), 0.0), 1.0)
+
+
+def pul_ceiling(rate_before: float, fpr: float) -> float:
+    """The PUL a perfect unlearner would score with this classifier: its false positives stay
+    (fpr on faces without the feature), so 100 * (1 - fpr / rate_before)."""
+    return 100.0 * (1 - fpr / rate_before) if rate_before > 0 else float("nan")
+
+
+def pul_corrected(rate_before: float, rate_after: float, tpr: float, fpr: float) -> float:
+    """PUL on the corrected (true) feature rates: 100 * (1 - p_after / p_before)."""
+    p_before = corrected_rate(rate_before, tpr, fpr)
+    if p_before <= 0:
+        return float("nan")
+    return 100.0 * (1 - corrected_rate(rate_after, tpr, fpr) / p_before)
+
+
 def class_histogram(labels: torch.Tensor, num_classes: int, exclude: int | None = None) -> torch.Tensor:
     """Class frequencies (float64, summing to 1), renormalised over the classes other than `exclude`."""
     h = torch.bincount(labels, minlength=num_classes).double()

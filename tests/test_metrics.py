@@ -104,3 +104,35 @@ def test_high_frequency_ratio_hand_worked():
     assert high_frequency_ratio(ramp + 1e-3 * checker, checker[None, None]) == pytest.approx(8 / (8e-3), rel=1e-4)
     assert high_frequency_ratio(checker[None, None], checker[None, None]) == 1.0
     assert high_frequency_ratio(checker[None, None], flat) == 0.0
+
+
+def test_classifier_error_corrections_hand_worked():
+    from atu.metrics import corrected_rate, detector_rates, pul_ceiling, pul_corrected
+
+    # held out: 100 samples, 20 with the feature; the classifier finds 10 of them and flags 8 of the 80 others
+    tpr, fpr = detector_rates(tp=10, fp=8, fn=10, n=100)
+    assert (tpr, fpr) == (0.5, 0.1)
+    # true rate 0.2 -> observed 0.5 * 0.2 + 0.1 * 0.8 = 0.18; the correction inverts it
+    assert corrected_rate(0.18, tpr, fpr) == pytest.approx(0.2)
+    assert corrected_rate(0.05, tpr, fpr) == 0.0           # below the false-positive floor: clipped
+    # a perfect unlearner leaves the false positives: observed 0.1 -> raw PUL 100 * (1 - 0.1 / 0.18)
+    assert pul_ceiling(0.18, fpr) == pytest.approx(100 * 8 / 18)
+    assert pul_corrected(0.18, 0.1, tpr, fpr) == pytest.approx(100.0)
+    # observed 0.14 -> true 0.1: half the feature is gone
+    assert pul_corrected(0.18, 0.14, tpr, fpr) == pytest.approx(50.0)
+    with pytest.raises(ValueError, match="chance"):
+        corrected_rate(0.2, 0.1, 0.1)
+    with pytest.raises(ValueError, match="held-out"):
+        detector_rates(0, 0, 0, 10)
+
+
+def test_classifier_error_view_reads_heldout_counts(tmp_path):
+    import json
+
+    from atu.pipeline import classifier_error_view
+
+    assert classifier_error_view(str(tmp_path), 0.18, 0.1) == {}      # no metrics.json (e.g. a click classifier)
+    (tmp_path / "metrics.json").write_text(json.dumps({"heldout": {"tp": 10, "fp": 8, "fn": 10, "n": 100}}))
+    v = classifier_error_view(str(tmp_path), 0.18, 0.14)
+    assert (v["classifier_tpr"], v["classifier_fpr"]) == (0.5, 0.1)
+    assert v["pul_corrected"] == pytest.approx(50.0) and v["feature_rate_after_corrected"] == pytest.approx(0.1)
