@@ -169,6 +169,32 @@ class DCGANDiscriminator(HubModule):
         return self.net(x).view(-1)
 
 
+class FeatureDiscriminator(nn.Module):
+    """The discriminator for a base model that ships none (the faces): a copy of the feature classifier's network
+    (`body`: image -> features) with a fresh one-logit head, all of it trained as D. A DCGAN D started from random
+    weights stayed at chance (d_loss ~1.4-1.5) through a whole faces stage 2, so G only drifted; this one starts
+    out seeing the feature, the one thing that tells the positives from the base's samples (README "Faces").
+    Never saved: it lives for one run."""
+
+    def __init__(self, body: nn.Module, image_shape: tuple[int, int, int]):
+        super().__init__()
+        self.body = body
+        with torch.no_grad():
+            was = body.training
+            dim = body.eval()(torch.zeros(2, *image_shape)).shape[1]
+            body.train(was)
+        self.logit = nn.Linear(dim, 1)
+
+    @classmethod
+    def from_classifier(cls, C: nn.Module, image_shape: tuple[int, int, int]) -> "FeatureDiscriminator":
+        if not isinstance(getattr(C, "body", None), nn.Module):
+            raise TypeError(f"{type(C).__name__} has no `body` network to start a discriminator from")
+        return cls(copy.deepcopy(C.body).requires_grad_(True), image_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logit(self.body(x)).view(-1)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Classifiers
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn as nn
 
 from . import __version__
 from .adapt import AdaptConfig, adapt_one, flatten
@@ -24,9 +25,10 @@ from .data import mnist_split
 from .ewc import fisher_diagonal
 from .feedback import check_negatives, pick_negatives, pick_positives
 from .io import atomic_output_dir, write_json
-from .metrics import (brightness_change, classifier_features, classify, color_histogram_tv, evaluate, feature_stats,
-                      generator_stats, high_frequency_ratio, image_stats, labels_and_features, neg_rate)
-from .models import DCGANDiscriminator, FaceAttributeClassifier, load_generator, load_model
+from .metrics import (brightness_change, classifier_features, classify, color_histogram_tv, corrected_rate,
+                      detector_rates, evaluate, feature_stats, generator_stats, high_frequency_ratio, image_stats,
+                      labels_and_features, neg_rate, pul_ceiling, pul_corrected)
+from .models import DCGANDiscriminator, FaceAttributeClassifier, FeatureDiscriminator, load_generator, load_model
 from .sampling import before_after_grid, generate, load_latent_bank, make_latent_bank, to_pil
 from .unlearn import UnlearnConfig, unlearn
 
@@ -45,6 +47,10 @@ class RunConfig:
     out: str = ""                                     # CLI output folder; "" = runs/<model>-<target>-<loss>-s<seed>
     fresh_d_warmup: int = 200                         # D-only steps before each stage when the base model ships no
                                                       #   discriminator (a fresh D knows nothing yet)
+    fresh_d: str = "auto"                             # that fresh D: "classifier" = the classifier's network (`body`)
+                                                      #   with a new logit head (models.FeatureDiscriminator), "dcgan"
+                                                      #   = a DCGAN D from random weights, "auto" = "classifier" when
+                                                      #   the classifier has a body, else "dcgan" (README "Faces")
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
 
@@ -67,16 +73,21 @@ Progress = Callable[[dict], None]
 
 def load_base(cfg: RunConfig):
     """(G, D, C). A base model without a discriminator/ folder (e.g. the converted faces-dcgan64) gets a fresh
-    DCGAN discriminator, marked `atu_fresh` so that each stage warms it up first (RunConfig.fresh_d_warmup)."""
+    discriminator (RunConfig.fresh_d), marked `atu_fresh` so that each stage warms it up first
+    (RunConfig.fresh_d_warmup)."""
     G = load_generator(cfg.model)
+    C = load_model(cfg.classifier, kind="classifier")
     d_dir = Path(cfg.model) / "discriminator"
     if d_dir.is_dir():
-        D = load_model(d_dir, kind="discriminator")
+        return G, load_model(d_dir, kind="discriminator"), C
+    if cfg.fresh_d not in ("auto", "classifier", "dcgan"):
+        raise ValueError(f"fresh_d must be 'auto', 'classifier' or 'dcgan', got {cfg.fresh_d!r}")
+    torch.manual_seed(cfg.seed)
+    if cfg.fresh_d == "classifier" or (cfg.fresh_d == "auto" and isinstance(getattr(C, "body", None), nn.Module)):
+        D = FeatureDiscriminator.from_classifier(C, G.image_shape)
     else:
-        torch.manual_seed(cfg.seed)
         D = DCGANDiscriminator(channels=G.image_shape[0], image_size=G.image_shape[1])
-        D.atu_fresh = True
-    C = load_model(cfg.classifier, kind="classifier")
+    D.atu_fresh = True
     return G, D, C
 
 
@@ -201,7 +212,26 @@ def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
              brightness_change=brightness_change(x_before, x_after),
              high_frequency_ratio=high_frequency_ratio(x_before, x_after),
              fid_reference="base samples without the feature")
+    m.update(classifier_error_view(cfg.classifier, m["neg_rate_before"], m["neg_rate_after"]))
     return m
+
+
+def classifier_error_view(classifier: str, rate_before: float, rate_after: float) -> dict:
+    """What the feature classifier's own errors do to PUL, from its held-out counts (metrics.json "heldout",
+    written by train-face-classifiers; {} for a classifier without them, e.g. one trained from clicks):
+    pul_ceiling, the PUL of a perfect unlearner (the classifier's false positives remain), and pul_corrected,
+    the PUL of the feature rates corrected for its recall and false-positive rate (atu.metrics.corrected_rate)."""
+    import json
+
+    f = Path(classifier) / "metrics.json"
+    h = json.loads(f.read_text()).get("heldout", {}) if f.is_file() else {}
+    if not all(k in h for k in ("tp", "fp", "fn", "n")):
+        return {}
+    tpr, fpr = detector_rates(h["tp"], h["fp"], h["fn"], h["n"])
+    return {"classifier_tpr": tpr, "classifier_fpr": fpr, "pul_ceiling": pul_ceiling(rate_before, fpr),
+            "pul_corrected": pul_corrected(rate_before, rate_after, tpr, fpr),
+            "feature_rate_before_corrected": corrected_rate(rate_before, tpr, fpr),
+            "feature_rate_after_corrected": corrected_rate(rate_after, tpr, fpr)}
 
 
 def default_out(cfg: RunConfig) -> str:

@@ -1,4 +1,5 @@
 """The unlearning engine end to end on tiny models (seconds), plus its pieces."""
+import dataclasses
 import json
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 from atu.adapt import AdaptConfig, flatten, unflatten
 from atu.baselines import extrapolate
 from atu.feedback import MIN_NEGATIVES, check_negatives
-from atu.models import DCGANGenerator, load_generator
+from atu.models import DCGANDiscriminator, DCGANGenerator, FeatureDiscriminator, load_generator
 from atu.pipeline import RunConfig, run_unlearning, save_run
 from atu.unlearn import UnlearnConfig
 
@@ -146,7 +147,16 @@ def test_fresh_discriminator_path_warms_up_d_first(tiny_base, tmp_path):
     cfg.fresh_d_warmup = 3
     G, D, C = load_base(cfg)
     assert getattr(D, "atu_fresh", False) and not getattr(load_base(_cfg(*tiny_base))[1], "atu_fresh", False)
+    # the default fresh D starts from the classifier's network (a copy: training D leaves C alone)
+    assert isinstance(D, FeatureDiscriminator) and D.body is not C.body
+    assert all(torch.equal(a, b) for a, b in zip(D.body.state_dict().values(), C.body.state_dict().values()))
+    assert D(torch.rand(5, 1, 32, 32) * 2 - 1).shape == (5,)
+    assert isinstance(load_base(dataclasses.replace(cfg, fresh_d="dcgan"))[1], DCGANDiscriminator)
+    with pytest.raises(ValueError, match="fresh_d"):
+        load_base(dataclasses.replace(cfg, fresh_d="stylegan"))
+    c_before = flatten(C)
     res = run_unlearning(cfg, base=(G, D, C))
+    assert torch.equal(flatten(C), c_before)
     assert {"pul", "fid_ratio"} <= set(res.metrics)
 
     # warm-up trains D only: G is untouched by d_warmup steps alone

@@ -19,6 +19,9 @@ class MeanBucketClassifier(HubModule):
         self.input_range, self.num_classes = (-1.0, 1.0), num_classes
         self.register_buffer("centres", torch.linspace(lo, hi, num_classes))
         self.dummy = torch.nn.Parameter(torch.zeros(1))
+        # a trunk like a real classifier's (image -> features), unused by its labels: the fresh-D path starts a
+        # discriminator from it (atu.models.FeatureDiscriminator)
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 4, 4), torch.nn.LeakyReLU(0.2), torch.nn.Flatten())
 
     def features(self, x):
         m = x.mean((1, 2, 3))
