@@ -43,6 +43,8 @@ class GANTrainConfig:
                                       #   > 0 when D sees only a few real images (stage 1)
     d_warmup: int = 0                 # D-only steps before G trains: a fresh D (the base model shipped none) must
                                       #   first learn real vs fake, or its early gradients only shake G
+    g_bn_frozen: bool = False         # G's BatchNorm layers normalise with their running statistics and keep them
+                                      #   (fine-tuning: train = inference, no small-batch statistics, README "Faces")
     seed: int = 0                     # seeds latents, data order, augmentation
     log_every: int = 50               # steps between logged losses (and `evaluate` calls)
     cpu: bool = False                 # force the CPU even when a GPU is visible
@@ -115,6 +117,10 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc) -> 
     set_seed(cfg.seed)
     G_ema.eval().requires_grad_(False)
     G.train(), D.train()
+    if cfg.g_bn_frozen:
+        for m in G.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
     latent_dim = G.latent_dim
 
     min_len = cfg.batch_size * accelerator.num_processes

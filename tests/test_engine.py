@@ -166,6 +166,25 @@ def test_fresh_discriminator_path_warms_up_d_first(tiny_base, tmp_path):
     assert torch.equal(flatten(out.G), g0) and not torch.equal(flatten(out.D), d0)
 
 
+def test_g_bn_frozen_keeps_batchnorm_running_statistics():
+    """g_bn_frozen: G's BatchNorm layers use and keep their running statistics (G still learns its weights);
+    without it the same run moves them."""
+    from atu.train import GANTrainConfig, train_gan
+
+    def bn_stats(G):
+        return {k: v.clone() for k, v in G.state_dict().items() if "running" in k}
+
+    real = torch.rand(16, 1, 32, 32) * 2 - 1
+    for frozen in (True, False):
+        torch.manual_seed(0)
+        G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+        stats, weights = bn_stats(G), flatten(G)
+        out = train_gan(G, D, real, GANTrainConfig(steps=3, batch_size=8, g_bn_frozen=frozen))
+        after = bn_stats(out.G)
+        assert stats and not torch.equal(flatten(out.G), weights)
+        assert all(torch.equal(stats[k], after[k]) for k in stats) == frozen
+
+
 def test_bench_merge_summarises_rows_run_separately(tmp_path, capsys):
     """Seeds run in separate invocations are summarised together: mean +- std per (feature, method)."""
     from atu.bench import main
