@@ -39,7 +39,8 @@ PAPER_FACES_BASE_FID = 5.3
 def faces_config(feature: str, seed: int = 0, model: str = "checkpoints/faces-dcgan64") -> RunConfig:
     """The faces run is the app's "fast" preset on faces-dcgan64 (atu.session.run_config with the model's own
     overrides, atu.catalog): K = 2 adapted models x 150 steps, 300 stage-2 steps at batch 16, 1,000 positives,
-    metrics on 2,000 latents, a fresh D warmed up for 100 steps before each stage."""
+    metrics on 2,000 latents, a fresh D started from the feature classifier's network (RunConfig.fresh_d) and
+    warmed up for 100 steps before each stage, G's BatchNorm statistics kept fixed in stage 2 (g_bn_frozen)."""
     from . import catalog, session
 
     return session.run_config(catalog.BASE_MODELS["faces-dcgan64"], feature, "fast", seed=seed,
@@ -54,9 +55,10 @@ def bench_faces(features, seeds, losses, out: Path) -> list[dict]:
             new = bench_class(faces_config(feat, s), base, losses)
             for r in new:
                 r["feature"] = feat
-                print(f"{feat} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f}  FID x{r['fid_ratio']:.2f}  "
+                print(f"{feat} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f} (corrected "
+                      f"{r.get('pul_corrected', float('nan')):6.2f})  FID x{r['fid_ratio']:.2f}  "
                       f"collateral {r['collateral']:.3f}  colour TV {r['color_hist_tv']:.3f}  "
-                      f"{r['seconds'] or 0:.0f} s", flush=True)
+                      f"HF x{r['high_frequency_ratio']:.2f}  {r['seconds'] or 0:.0f} s", flush=True)
             rows += new
             (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
     return rows
@@ -108,7 +110,8 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
     return rows
 
 
-SUMMARY_KEYS = ("pul", "fid_ratio", "ret_fid", "collateral", "color_hist_tv", "seconds")
+SUMMARY_KEYS = ("pul", "neg_rate_after", "fid_ratio", "ret_fid", "collateral", "color_hist_tv", "high_frequency_ratio",
+                "seconds")
 
 
 def mean_std(vals: list[float]) -> tuple[float | None, float | None]:
@@ -155,9 +158,9 @@ COLUMNS = {
     "mnist": ("digit", [("PUL %", "pul", 2), ("FID ratio", "fid_ratio", 2), ("Ret-FID", "ret_fid", 2),
                         ("collateral", "collateral", 3), ("seconds", "seconds", 0)],
               "paper PUL / FID", PAPER, PAPER_BASE_FID),
-    "faces": ("feature", [("PUL %", "pul", 2), ("FID ratio", "fid_ratio", 2),
+    "faces": ("feature", [("PUL %", "pul", 1), ("feature rate after", "neg_rate_after", 3), ("FID ratio", "fid_ratio", 2),
                           ("collateral (other feature)", "collateral", 3), ("colour TV", "color_hist_tv", 3),
-                          ("seconds", "seconds", 0)],
+                          ("HF ratio", "high_frequency_ratio", 2), ("seconds", "seconds", 0)],
               "paper CelebA-HQ PUL / FID", PAPER_FACES, PAPER_FACES_BASE_FID),
 }
 

@@ -191,9 +191,10 @@ def test_bench_merge_summarises_rows_run_separately(tmp_path, capsys):
 
     def row(seed, pul):
         return {"feature": "eyeglasses", "target": 1, "method": "il2", "seed": seed, "pul": pul, "fid_ratio": 1.0,
-                "collateral": 0.01, "color_hist_tv": 0.02, "seconds": 200.0}
+                "neg_rate_after": pul / 1000, "collateral": 0.01, "color_hist_tv": 0.02, "high_frequency_ratio": 1.5,
+                "seconds": 200.0}
     (tmp_path / "a.json").write_text(json.dumps([row(0, 40.0)]))
     (tmp_path / "b.json").write_text(json.dumps([row(1, 50.0), row(2, 60.0)]))
     assert main(["faces", "--merge", f"{tmp_path / 'a.json'},{tmp_path / 'b.json'}", "--out", str(tmp_path / "m")]) == 0
     table = (tmp_path / "m" / "table.md").read_text()
-    assert "| eyeglasses | il2 | 3 | 50.00 ± 10.00 | 1.00 |" in table and "93.63" not in table.split("il2")[1]
+    assert "| eyeglasses | il2 | 3 | 50.0 ± 10.0 | 0.050 ± 0.010 | 1.00 | 0.010 | 0.020 | 1.50 | 200 |" in table and "93.63" not in table.split("il2")[1]
