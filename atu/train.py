@@ -45,6 +45,7 @@ class GANTrainConfig:
                                       #   first learn real vs fake, or its early gradients only shake G
     g_bn_frozen: bool = False         # G's BatchNorm layers normalise with their running statistics and keep them
                                       #   (fine-tuning: train = inference, no small-batch statistics, README "Faces")
+    g_frozen: str = ""                # comma list of G parameter-name prefixes kept fixed ("net.9,net.12"), "" = none
     seed: int = 0                     # seeds latents, data order, augmentation
     log_every: int = 50               # steps between logged losses (and `evaluate` calls)
     cpu: bool = False                 # force the CPU even when a GPU is visible
@@ -109,6 +110,13 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
         return _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc)
 
 
+def frozen_names(model: nn.Module, prefixes: str) -> list[str]:
+    """Names of the parameters under the comma-separated module prefixes ("net.9,net.12" matches net.9.weight and
+    net.12.weight, not net.90.weight)."""
+    pre = [p.strip() for p in prefixes.split(",") if p.strip()]
+    return [n for n, _ in model.named_parameters() if any(n == p or n.startswith(p + ".") for p in pre)]
+
+
 def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc) -> GANTrainResult:
     if len(real) == 0:
         raise ValueError("train_gan needs at least one real image")
@@ -121,6 +129,10 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc) -> 
         for m in G.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.eval()
+    names = set(frozen_names(G, cfg.g_frozen))
+    frozen = [p for n, p in G.named_parameters() if n in names]
+    for p in frozen:
+        p.requires_grad_(False)
     latent_dim = G.latent_dim
 
     min_len = cfg.batch_size * accelerator.num_processes
@@ -169,7 +181,8 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc) -> 
             extra, logs = g_extra_loss(G_raw)
             g_loss = g_adv + extra
             if log_now and extra.requires_grad:  # how hard the extra term pulls, next to the adversarial loss
-                grads = torch.autograd.grad(extra, [p for p in G_raw.parameters()], retain_graph=True,
+                grads = torch.autograd.grad(extra, [p for p in G_raw.parameters() if p.requires_grad],
+                                            retain_graph=True,
                                             allow_unused=True)
                 logs["extra_grad_norm"] = float(torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None)))
             elif log_now:
@@ -196,6 +209,8 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc) -> 
     G_out = accelerator.unwrap_model(G).cpu().eval()
     D_out = accelerator.unwrap_model(D).cpu().eval()
     requires_grad(D_out, True)
+    for p in frozen:   # g_frozen holds only for this run
+        p.requires_grad_(True)
     accelerator.free_memory()
     return GANTrainResult(G_out, D_out, G_ema.cpu().eval(), history, time.time() - t0)
 

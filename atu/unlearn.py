@@ -32,6 +32,7 @@ class UnlearnConfig:
     n_positives: int = 5000           # positives (G's samples without the feature) used as real data
     d_warmup: int = 0                 # D-only steps first (set by the pipeline when D is fresh, see AdaptConfig)
     g_bn_frozen: bool = False         # G's BatchNorm keeps its running statistics (atu.train.GANTrainConfig)
+    g_frozen: str = ""                # G parameters kept fixed, by name prefix (atu.train.GANTrainConfig)
     eval_every: int = 50              # steps between negative-rate probes on a small latent bank
     eval_latents: int = 500           # size of that probe bank
     seed: int = 0
@@ -55,8 +56,8 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
         return term, {"distance": r.detach(), "repulsion": term.detach()}
 
     tcfg = GANTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr_g=cfg.lr, lr_d=cfg.lr_d or cfg.lr,
-                          ema_beta=cfg.ema_beta, d_warmup=cfg.d_warmup, g_bn_frozen=cfg.g_bn_frozen, seed=cfg.seed,
-                          log_every=cfg.eval_every)
+                          ema_beta=cfg.ema_beta, d_warmup=cfg.d_warmup, g_bn_frozen=cfg.g_bn_frozen,
+                          g_frozen=cfg.g_frozen, seed=cfg.seed, log_every=cfg.eval_every)
     res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn")
     res.d0 = d0
     return res

@@ -185,6 +185,26 @@ def test_g_bn_frozen_keeps_batchnorm_running_statistics():
         assert all(torch.equal(stats[k], after[k]) for k in stats) == frozen
 
 
+def test_g_frozen_keeps_the_named_generator_layers():
+    """g_frozen: the G parameters under the given name prefixes come out unchanged (and trainable again), the
+    others train."""
+    from atu.train import GANTrainConfig, frozen_names, train_gan
+
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    before = {k: v.clone() for k, v in G.named_parameters()}
+    last = [k for k in before if k.startswith("net.")][-1].rsplit(".", 1)[0]   # the to-image layer
+    out = train_gan(G, D, torch.rand(16, 1, 32, 32) * 2 - 1,
+                    GANTrainConfig(steps=3, batch_size=8, g_frozen=f" {last} ,"),
+                    g_extra_loss=lambda g: (sum(p.sum() for p in g.parameters()) * 0, {}))
+    after = dict(out.G.named_parameters())
+    for k in before:
+        assert torch.equal(before[k], after[k]) == k.startswith(last), k
+    assert all(p.requires_grad for p in out.G.parameters())
+    # a prefix names whole modules: "1" is layer 1, not layer 10
+    assert frozen_names(torch.nn.Sequential(*[torch.nn.Linear(1, 1) for _ in range(11)]), "1") == ["1.weight", "1.bias"]
+
+
 def test_bench_merge_summarises_rows_run_separately(tmp_path, capsys):
     """Seeds run in separate invocations are summarised together: mean +- std per (feature, method)."""
     from atu.bench import main
