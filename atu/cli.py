@@ -58,6 +58,8 @@ def _commands():
                                "train the face feature network on the face generator's own samples"),
         "train-face-classifiers": (faces.FaceClassifierConfig, faces.run_train_face_classifiers,
                                    "fit the eyeglasses/headwear classifiers on the hand labels"),
+        "labelled-grid": (faces.LabelledGridConfig, faces.run_labelled_grid,
+                          "draw the hand-labelled samples with a feature before / after unlearning, to check by eye"),
     }
 
 

@@ -334,3 +334,46 @@ The teacher on the same held-out set: precision {th['precision']:.3f}, recall {t
 Labels: {rec['n']} samples G(z), z from seed {rec['latent_seed']}, labelled by looking ({rec.get('protocol', '')}),
 in `checkpoints/faces-dcgan64/labels.json`. Every PUL on faces is only as good as these numbers.
 """
+
+
+# --- checking an unlearned model by looking ----------------------------------------------------------------------
+
+@dataclass
+class LabelledGridConfig:
+    run: str = ""                              # the unlearned model's folder (a run folder or any generator folder)
+    feature: str = "eyeglasses"                # the hand-labelled feature whose samples are shown
+    model: str = "checkpoints/faces-dcgan64"   # the base generator, holding labels.json
+    n: int = 48                                # how many of the samples labelled with the feature (the first n)
+    out: str = ""                              # the PNG to write
+
+
+def labelled_grid(G_before, G_after, model_dir: str | Path, feature: str, n: int = 48):
+    """The first n hand-labelled samples that have `feature`, drawn by both generators on their latents: rows
+    alternate before / after, 8 faces a row, each pixel drawn 2x2. Counting the faces that still show the feature in the
+    after rows gives a removal rate that no classifier decides. Returns (PIL image, label indices)."""
+    from PIL import Image
+
+    if feature not in ATTRIBUTES:
+        raise ValueError(f"feature must be one of {', '.join(ATTRIBUTES)}, got {feature!r}")
+    z, labels, _ = load_labels(model_dir)
+    idx = labels[feature].nonzero().flatten()[:n]
+    before, after = generate(G_before, z[idx]), generate(G_after, z[idx])
+    rows = [half for i in range(0, len(idx), 8) for half in (before[i:i + 8], after[i:i + 8])]
+    img = to_pil(torch.cat(rows), nrow=8, padding=3)
+    return img.resize((img.width * 2, img.height * 2), Image.NEAREST), idx.tolist()   # pixels as drawn
+
+
+def run_labelled_grid(cfg: LabelledGridConfig, overwrite: bool = False) -> dict:
+    from .models import load_generator
+
+    out = Path(cfg.out)
+    if not cfg.run or not cfg.out:
+        raise ValueError("give --run (the unlearned model's folder) and --out (the PNG to write)")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists: choose another --out or pass --overwrite")
+    img, idx = labelled_grid(load_generator(cfg.model), load_generator(cfg.run), cfg.model, cfg.feature, cfg.n)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    img.save(tmp, format="PNG")
+    os.replace(tmp, out)
+    return {"out": str(out), "feature": cfg.feature, "label_indices": idx}

@@ -70,3 +70,25 @@ def test_faces_model_labels_and_classifiers_as_their_cards_say():
         m = precision_recall(classify(C, x[held]), y[held])
         assert (m["tp"], m["fp"], m["fn"]) == tuple(card["heldout"][k] for k in ("tp", "fp", "fn")), (a, m)
         assert m["precision"] >= 0.7 and m["recall"] >= 0.5, (a, m)
+
+
+def test_labelled_grid_draws_the_labelled_positives_before_and_after(tmp_path):
+    """`python -m atu labelled-grid`: the first n samples hand-labelled with the feature, base row over unlearned
+    row on the same latents (here the base model twice, so the rows are equal); it never overwrites silently."""
+    import numpy as np
+    from PIL import Image
+
+    from atu.cli import main
+    from atu.faces import load_labels
+
+    out = tmp_path / "grid.png"
+    args = ["labelled-grid", "--run", str(CK / "faces-dcgan64"), "--model", str(CK / "faces-dcgan64"),
+            "--feature", "headwear", "--n", "8", "--out", str(out)]
+    assert main(args) == 0
+    img = np.asarray(Image.open(out))
+    assert img.shape == (2 * (2 * 67 + 3), 2 * (8 * 67 + 3), 3)   # 2 rows of 8 faces (64 + 3 padding), 2x
+    assert np.array_equal(img[2 * 3:2 * 67], img[2 * 70:2 * 134])   # faces of row 1 == row 2, pixel for pixel
+    assert not np.array_equal(img[2 * 3:2 * 35], img[2 * 35:2 * 67])
+    _, labels, _ = load_labels(CK / "faces-dcgan64")
+    assert int(labels["headwear"].sum()) >= 8
+    assert main(args) == 2 and main(args + ["--overwrite"]) == 0
