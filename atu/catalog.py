@@ -48,8 +48,11 @@ BASE_MODELS = {
     "faces-dcgan64": BaseModel("faces-dcgan64", "Faces (DCGAN 64x64 from gan-face-generate)",
                                {"eyeglasses": Feature("faces-eyeglasses-classifier", 1),
                                 "headwear": Feature("faces-headwear-classifier", 1)},
-                               # a G step costs ~10x an MNIST one on a CPU: smaller batches, fewer positives
-                               {"fresh_d_warmup": 100, "unlearn.batch_size": 16, "unlearn.n_positives": 1000},
+                               # a G step costs ~10x an MNIST one on a CPU: smaller batches, fewer positives;
+                               # G's BatchNorm keeps its statistics and its last two (32x32, 64x64) layers stay
+                               # fixed in stage 2: training them drew a checkerboard on every face (README "Faces")
+                               {"fresh_d_warmup": 100, "unlearn.batch_size": 16, "unlearn.n_positives": 1000,
+                                "unlearn.g_bn_frozen": True, "unlearn.g_frozen": "net.9,net.10,net.12"},
                                custom_features=True),
 }
 
