@@ -322,7 +322,7 @@ def build_demo() -> gr.Blocks:
         with gr.Accordion("3. Settings", open=False):
             with gr.Row():
                 preset = gr.Radio(list(session.PRESETS), value="fast", label="preset",
-                                  info="fast: ~1 min on a 2-core CPU for MNIST, ~4 min for faces; standard: the CLI's defaults")
+                                  info="fast: ~1 min on a 2-core CPU for MNIST, ~3 min for faces; standard: the CLI's defaults")
                 loss = gr.Radio(["el2", "nl2", "il2", "none"], value="el2", label="repulsion loss",
                                 info="el2 (best in the paper), nl2, il2; none = plain fine-tuning (a baseline)")
                 gamma = gr.Number(1.0, label="gamma", info="strength of the push from the adapted models")

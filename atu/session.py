@@ -280,7 +280,11 @@ def metrics_table(metrics: dict) -> list[list]:
         ["fine detail", f"{metrics['high_frequency_ratio']:.2f}x",
          "mean |Laplacian| after / before: > 1 = added texture or artifacts the FID features can miss"],
         ["colour change", f"{metrics['color_hist_tv']:.3f}", "colour-histogram distance (TV; 0 = same colours)"],
-    ] if "high_frequency_ratio" in metrics else [])
+    ] if "high_frequency_ratio" in metrics else []) + ([  # a shipped classifier with held-out counts
+        ["classifier's limit", f"PUL {metrics['pul_ceiling']:.0f} %",
+         f"what a perfect unlearner scores: the classifier calls {metrics['classifier_fpr']:.1%} of faces without the "
+         f"feature positive; a rate after below that means G fools the classifier, so check the grids by eye"],
+    ] if "pul_ceiling" in metrics else [])
 
 
 def zip_folder(folder: str | Path) -> Path:

@@ -136,3 +136,13 @@ def test_classifier_error_view_reads_heldout_counts(tmp_path):
     v = classifier_error_view(str(tmp_path), 0.18, 0.14)
     assert (v["classifier_tpr"], v["classifier_fpr"]) == (0.5, 0.1)
     assert v["pul_corrected"] == pytest.approx(50.0) and v["feature_rate_after_corrected"] == pytest.approx(0.1)
+
+
+def test_app_metrics_table_shows_the_classifier_limit_only_when_known():
+    from atu.session import metrics_table
+
+    m = {"pul": 90.0, "neg_rate_before": 0.14, "neg_rate_after": 0.01, "n_latents": 2000, "fid_ratio": 0.5,
+         "collateral": 0.01, "seconds": 170.0}
+    assert [r[0] for r in metrics_table(m)] == ["PUL", "negative rate", "FID ratio", "collateral damage", "time"]
+    rows = metrics_table({**m, "pul_ceiling": 73.09, "classifier_fpr": 0.0373})
+    assert rows[-1][:2] == ["classifier's limit", "PUL 73 %"] and "3.7%" in rows[-1][2]
