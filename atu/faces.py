@@ -12,6 +12,7 @@ package ships no discriminator: the engine trains a fresh one (atu.pipeline.load
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .feedback import fit_linear_head, precision_recall
-from .io import atomic_output_dir, write_json
+from .io import atomic_output_dir, atomic_write_bytes, write_json
 from .models import DCGANGenerator
 from .sampling import generate, make_latent_bank, save_latent_bank, to_pil
 
@@ -373,7 +374,7 @@ def run_labelled_grid(cfg: LabelledGridConfig, overwrite: bool = False) -> dict:
         raise FileExistsError(f"{out} exists: choose another --out or pass --overwrite")
     img, idx = labelled_grid(load_generator(cfg.model), load_generator(cfg.run), cfg.model, cfg.feature, cfg.n)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, out)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    atomic_write_bytes(out, buf.getvalue())
     return {"out": str(out), "feature": cfg.feature, "label_indices": idx}

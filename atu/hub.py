@@ -17,9 +17,9 @@ import logging
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from .io import atomic_write_bytes
 from .models import CheckpointError, read_config
 
 logger = logging.getLogger(__name__)
@@ -304,8 +304,8 @@ def write_model_card(folder: str | os.PathLike, record: dict, base_model: str | 
         raise HubError(f"{readme} was edited (or not written by atu): it is kept. Pass overwrite=True "
                        "(--overwrite-card) to replace it with a freshly generated card, or leave it as it is")
     data = text.encode("utf-8")
-    _atomic_write(readme, data)
-    _atomic_write(marker, (hashlib.sha256(data).hexdigest() + "\n").encode())
+    atomic_write_bytes(readme, data)
+    atomic_write_bytes(marker, (hashlib.sha256(data).hexdigest() + "\n").encode())
     return readme
 
 
@@ -330,18 +330,6 @@ def _mixin_default_card() -> str:
 
 def _normalise(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").strip().split("\n"))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def refresh_card(folder: Path, repo_id: str) -> None:

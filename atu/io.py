@@ -33,6 +33,20 @@ def atomic_output_dir(out: str | os.PathLike, overwrite: bool = False):
         shutil.rmtree(old, ignore_errors=True)
 
 
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file through a temporary file beside it and one rename: `path` is either untouched or complete."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
     """JSON with dataclasses expanded, sorted keys, trailing newline."""
     if dataclasses.is_dataclass(obj):
