@@ -55,8 +55,8 @@ def bench_faces(features, seeds, losses, out: Path) -> list[dict]:
             new = bench_class(faces_config(feat, s), base, losses)
             for r in new:
                 r["feature"] = feat
-                print(f"{feat} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f} (corrected "
-                      f"{r.get('pul_corrected', float('nan')):6.2f})  FID x{r['fid_ratio']:.2f}  "
+                print(f"{feat} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f} (rate after "
+                      f"{r['neg_rate_after']:.3f})  FID x{r['fid_ratio']:.2f}  "
                       f"collateral {r['collateral']:.3f}  colour TV {r['color_hist_tv']:.3f}  "
                       f"HF x{r['high_frequency_ratio']:.2f}  {r['seconds'] or 0:.0f} s", flush=True)
             rows += new

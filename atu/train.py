@@ -182,8 +182,7 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc) -> 
             g_loss = g_adv + extra
             if log_now and extra.requires_grad:  # how hard the extra term pulls, next to the adversarial loss
                 grads = torch.autograd.grad(extra, [p for p in G_raw.parameters() if p.requires_grad],
-                                            retain_graph=True,
-                                            allow_unused=True)
+                                            retain_graph=True, allow_unused=True)
                 logs["extra_grad_norm"] = float(torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None)))
             elif log_now:
                 logs["extra_grad_norm"] = 0.0
