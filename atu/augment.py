@@ -28,3 +28,17 @@ def random_affine(x: torch.Tensor, rotate_deg: float = 0.0, translate: float = 0
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     # grid_sample pads with 0; shift so that the padding is the background value -1
     return F.grid_sample(x + 1, grid, padding_mode="zeros", align_corners=False) - 1
+
+
+def random_cutout(x: torch.Tensor, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """DiffAugment's cutout (Zhao et al. 2020): each image gets one square of side `ratio` x its size, centred at a
+    uniformly drawn pixel (clipped at the border), set to 0 (mid-grey in [-1, 1], never confused with a stroke or
+    the background). A mask product, so gradients flow to the uncut pixels."""
+    b, _, h, w = x.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    cy = torch.randint(0, h, (b, 1, 1), generator=generator).to(x.device)
+    cx = torch.randint(0, w, (b, 1, 1), generator=generator).to(x.device)
+    ys = torch.arange(h, device=x.device).view(1, h, 1) - (cy - ch // 2)
+    xs = torch.arange(w, device=x.device).view(1, 1, w) - (cx - cw // 2)
+    cut = (ys >= 0) & (ys < ch) & (xs >= 0) & (xs < cw)
+    return x * (~cut).unsqueeze(1).to(x.dtype)

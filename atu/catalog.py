@@ -26,6 +26,8 @@ class BaseModel:
     features: dict[str, Feature] = field(default_factory=dict)
     run_overrides: dict = field(default_factory=dict)   # RunConfig fields ("unlearn.batch_size": 16) for this model
     custom_features: bool = False   # a feature from the user's clicks (atu.feedback.feedback_classifier) is offered
+    evaluator: str = ""             # folder in checkpoints/ of the independent evaluator: a classifier no training
+                                    #   path touches, that re-counts the target in every measurement (pul_independent)
 
     def path(self, root: Path = CHECKPOINTS) -> Path:
         return root / self.name
@@ -44,7 +46,8 @@ class BaseModel:
 
 BASE_MODELS = {
     "mnist-dcgan": BaseModel("mnist-dcgan", "MNIST digits (DCGAN 32x32, trained by atu)",
-                             {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)}),
+                             {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)},
+                             evaluator="mnist-classifier-b"),
     "faces-dcgan64": BaseModel("faces-dcgan64", "Faces (DCGAN 64x64 from gan-face-generate)",
                                {"eyeglasses": Feature("faces-eyeglasses-classifier", 1),
                                 "headwear": Feature("faces-headwear-classifier", 1)},

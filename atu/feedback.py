@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .metrics import classify
+from .metrics import class_probabilities, classify
 from .sampling import generate, make_latent_bank
 
 MIN_NEGATIVES = 4   # below this, stage 1 has too little to adapt to: refuse with a clear message
@@ -34,13 +34,29 @@ def pick_negatives(G, C, target: int, n: int, seed: int = 0) -> torch.Tensor:
     return neg
 
 
-def pick_positives(G, C, target: int, n: int, seed: int = 0) -> torch.Tensor:
-    """n samples of G that the classifier labels as anything but the target (stage 2's real data)."""
-    pos = sample_by_label(G, C, target, n, False, seed)
+def confident_mask(probs: torch.Tensor, target: int, max_target_prob: float, min_top_prob: float) -> torch.Tensor:
+    """Which samples are confident positives: labelled as something other than the target, with
+    p(target) < max_target_prob and top probability > min_top_prob (1.0 / 0.0: every sample not labelled as the
+    target). probs: (N, classes) softmax outputs."""
+    top, label = probs.max(1)
+    return (label != target) & (probs[:, target] < max_target_prob) & (top > min_top_prob)
+
+
+def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: float = 1.0,
+                   min_top_prob: float = 0.0, chunk: int = 1000, max_draws: int = 100_000) -> tuple[torch.Tensor, int]:
+    """(n samples of G that the classifier confidently labels as anything but the target, the number of samples
+    drawn to find them): stage 2's real data. Thresholds as in `confident_mask`."""
+    found, drawn, i = [], 0, 0
+    while sum(len(f) for f in found) < n and drawn < max_draws:
+        x = generate(G, make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i))
+        found.append(x[confident_mask(class_probabilities(C, x), target, max_target_prob, min_top_prob)])
+        drawn, i = drawn + chunk, i + 1
+    pos = torch.cat(found)[:n]
     if len(pos) < n // 2:
-        raise ValueError(f"only {len(pos)} positives found for target {target}: the classifier labels almost "
-                         "every sample as the target")
-    return pos
+        raise ValueError(f"only {len(pos)} positives found for target {target} in {drawn} samples: the classifier "
+                         "labels almost every sample as the target, or is rarely confident (lower "
+                         "unlearn.pos_min_top_prob or raise unlearn.pos_max_target_prob)")
+    return pos, drawn
 
 
 def check_negatives(negatives: torch.Tensor, G) -> torch.Tensor:

@@ -22,6 +22,12 @@ def d_logistic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tor
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
+def d_negative_loss(neg_logits: torch.Tensor) -> torch.Tensor:
+    """-log(1 - sigmoid(D(x_neg))), averaged: D calls the negatives (samples showing the feature) fake, the third
+    term of a negative-aware D (Rumi-GAN, Asokan & Seelamantula 2020; Kong & Chaudhuri 2023)."""
+    return F.softplus(neg_logits).mean()
+
+
 def g_nonsaturating_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """-log sigmoid(D(G(z))), averaged."""
     return F.softplus(-fake_logits).mean()

@@ -30,6 +30,15 @@ def classify(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) ->
 
 
 @torch.no_grad()
+def class_probabilities(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Softmax of the classifier's logits, (N, num_classes)."""
+    _check_range(C, images)
+    net = inference_copy(C)
+    device = next(net.parameters()).device
+    return torch.cat([net(x.to(device)).softmax(1).cpu() for x in images.split(batch_size)])
+
+
+@torch.no_grad()
 def classifier_features(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Penultimate-layer features (float64), the classifier's FID feature space."""
     return labels_and_features(C, images, batch_size)[1]
@@ -68,6 +77,20 @@ def pul(n_neg_before: int, n_neg_after: int) -> float:
     if n_neg_before <= 0:
         raise ValueError("PUL is undefined: the original generator produced no negatives on this latent bank")
     return 100.0 * (n_neg_before - n_neg_after) / n_neg_before
+
+
+def agreement(labels_a: torch.Tensor, labels_b: torch.Tensor) -> float:
+    """Fraction of samples on which two classifiers give the same label."""
+    return float((labels_a == labels_b).float().mean()) if len(labels_a) else float("nan")
+
+
+def independent_view(labels_before: torch.Tensor, labels_after: torch.Tensor, target: int) -> dict:
+    """PUL and feature rates as counted by the independent evaluator (a classifier no training path touches),
+    reported beside the training classifier's `pul`: a gap means one of them is being fooled or is unsure."""
+    n_before, n_after = int((labels_before == target).sum()), int((labels_after == target).sum())
+    n = max(len(labels_before), 1)
+    return {"pul_independent": pul(n_before, n_after), "neg_rate_before_independent": n_before / n,
+            "neg_rate_after_independent": n_after / n}
 
 
 def detector_rates(tp: int, fp: int, fn: int, n: int) -> tuple[float, float]:

@@ -148,22 +148,29 @@ class DCGANGenerator(Generator):
 
 
 class DCGANDiscriminator(HubModule):
-    """DCGAN discriminator: strided convs halving the size down to 4x4, BN after the first, LeakyReLU; returns
-    one raw logit per image (shape (B,))."""
+    """DCGAN discriminator: strided convs halving the size down to 4x4, LeakyReLU; returns one raw logit per image
+    (shape (B,)). By default BN after every conv but the first (DCGAN); `spectral_norm=True` replaces BN by
+    spectral normalisation of every conv (Miyato et al. 2018), which keeps D Lipschitz and, with augmentation,
+    stops it from memorising a small training set (the MNIST base model: README "Shipped models")."""
 
     family = "dcgan-d"
     kind = "discriminator"
 
-    def __init__(self, channels: int = 1, image_size: int = 32, width: int = 32):
+    def __init__(self, channels: int = 1, image_size: int = 32, width: int = 32, spectral_norm: bool = False):
         super().__init__()
         n_down = int(math.log2(image_size)) - 2
-        layers, ch = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)], width
+        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
+        layers, ch = [sn(nn.Conv2d(channels, width, 4, 2, 1)), nn.LeakyReLU(0.2, True)], width
         for _ in range(n_down - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
+            if spectral_norm:
+                layers += [sn(nn.Conv2d(ch, ch * 2, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+            else:
+                layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
-        layers += [nn.Conv2d(ch, 1, 4, 1, 0)]
+        layers += [sn(nn.Conv2d(ch, 1, 4, 1, 0))]
         self.net = nn.Sequential(*layers)
-        self.apply(_dcgan_init)
+        if not spectral_norm:
+            self.apply(_dcgan_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).view(-1)
@@ -223,6 +230,49 @@ class DigitClassifier(HubModule):
             nn.Flatten(), nn.Linear(4 * w * 16, feature_dim), nn.ReLU(True),
         )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(feature_dim, num_classes))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.norm1 = nn.GroupNorm(8, cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.norm2 = nn.GroupNorm(8, cout)
+        self.skip = nn.Identity() if stride == 1 and cin == cout else nn.Conv2d(cin, cout, 1, stride, bias=False)
+
+    def forward(self, x):
+        h = nn.functional.gelu(self.norm1(self.conv1(x)))
+        return nn.functional.gelu(self.norm2(self.conv2(h)) + self.skip(x))
+
+
+class DigitResNet(HubModule):
+    """The independent digit evaluator: a small ResNet (strided residual blocks, GroupNorm, GELU, global average
+    pooling) for 1x32x32 digits in [-1, 1]. Unlike `DigitClassifier` (plain convs, BatchNorm, max pooling, a
+    dense 4x4 read-out) it is trained by a different recipe and seed, and no training path ever touches it: it
+    never picks negatives or positives and never starts a D. It only re-counts the target in every MNIST
+    measurement (`pul_independent`), so that a G that fools the training classifier is caught."""
+
+    family = "digit-resnet"
+    kind = "classifier"
+
+    def __init__(self, num_classes: int = 10, width: int = 24, input_range: tuple[float, float] = (-1.0, 1.0)):
+        super().__init__()
+        self.input_range = tuple(input_range)
+        self.num_classes = num_classes
+        w = width
+        self.body = nn.Sequential(
+            nn.Conv2d(1, w, 3, 1, 1, bias=False), nn.GroupNorm(8, w), nn.GELU(),
+            _ResBlock(w, w, 1), _ResBlock(w, 2 * w, 2), _ResBlock(2 * w, 4 * w, 2), _ResBlock(4 * w, 4 * w, 2),  # 4
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.head = nn.Linear(4 * w, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)

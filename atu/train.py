@@ -21,8 +21,8 @@ from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from .augment import random_affine
-from .losses import d_logistic_loss, g_nonsaturating_loss
+from .augment import random_affine, random_cutout
+from .losses import d_logistic_loss, d_negative_loss, g_nonsaturating_loss
 from .models import channels_last
 
 
@@ -41,11 +41,15 @@ class GANTrainConfig:
     ema_beta: float = 0.999           # G_ema <- beta * G_ema + (1 - beta) * G after every step; 0 = no EMA
     augment_translate: float = 0.0    # DiffAugment-style random shift (fraction of size) of real and fake for D;
                                       #   > 0 when D sees only a few real images (stage 1)
+    augment_cutout: float = 0.0       # DiffAugment cutout: one square of this fraction of the size, per image, set
+                                      #   to 0 in both real and fake for D; 0 = off (base training: 0.5)
     d_warmup: int = 0                 # D-only steps before G trains: a fresh D (the base model shipped none) must
                                       #   first learn real vs fake, or its early gradients only shake G
     g_bn_frozen: bool = False         # G's BatchNorm layers normalise with their running statistics and keep them
                                       #   (fine-tuning: train = inference, no small-batch statistics, README "Faces")
     g_frozen: str = ""                # comma list of G parameter-name prefixes kept fixed ("net.9,net.12"), "" = none
+    neg_weight: float = 0.0           # weight of D's negative term softplus(D(x_neg)) (losses.d_negative_loss), on
+                                      #   half a batch from `negatives`; 0 = off (the source is never called)
     seed: int = 0                     # seeds latents, data order, augmentation
     log_every: int = 50               # steps between logged losses (and `evaluate` calls)
     cpu: bool = False                 # force the CPU even when a GPU is visible
@@ -61,6 +65,7 @@ class GANTrainResult:
 
 
 ExtraLoss = Callable[[nn.Module], tuple[torch.Tensor, dict]]
+NegativeSource = Callable[[int], torch.Tensor]   # n -> n images (in [-1, 1]) that D must call fake
 
 
 def requires_grad(model: nn.Module, flag: bool) -> None:
@@ -95,19 +100,22 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
               g_extra_loss: ExtraLoss | None = None,
               evaluate: Callable[[nn.Module], dict] | None = None,
               on_log: Callable[[int, dict], None] | None = None,
-              G_ema: nn.Module | None = None, desc: str = "gan") -> GANTrainResult:
+              G_ema: nn.Module | None = None, desc: str = "gan",
+              negatives: NegativeSource | None = None) -> GANTrainResult:
     """Train G and D as a GAN whose real data are `real` (N, C, H, W in [-1, 1]).
 
     g_extra_loss(G) -> (loss, logs) is added to G's adversarial loss (EWC in stage 1, repulsion in stage 2); its
     gradient norm is logged. evaluate(G_ema) -> dict runs every `log_every` steps (e.g. the negative rate) and
     on_log(step, logs) receives each logged dict (raise Cancelled there to stop).
+    negatives(n) -> n images that D's loss also calls fake, weighted by cfg.neg_weight (stage 2's negative-aware D);
+    its mean term is logged as `d_neg`.
     G and D are trained in place; G_ema defaults to a copy of G.
     """
     if G_ema is None:
         G_ema = copy.deepcopy(G)
     on_cpu = PartialState(cpu=cfg.cpu).device.type == "cpu"   # the layout was measured on the CPU only
     with channels_last(G, D, G_ema) if on_cpu else nullcontext():   # G, D, G_ema are this run's own
-        return _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc)
+        return _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives)
 
 
 def frozen_names(model: nn.Module, prefixes: str) -> list[str]:
@@ -117,7 +125,7 @@ def frozen_names(model: nn.Module, prefixes: str) -> list[str]:
     return [n for n, _ in model.named_parameters() if any(n == p or n.startswith(p + ".") for p in pre)]
 
 
-def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc) -> GANTrainResult:
+def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives) -> GANTrainResult:
     if len(real) == 0:
         raise ValueError("train_gan needs at least one real image")
     t0 = time.time()
@@ -148,20 +156,32 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc) -> 
     G_raw = accelerator.unwrap_model(G)
     aug_gen = torch.Generator().manual_seed(cfg.seed + accelerator.process_index + 1)
 
-    def aug(x):
-        return random_affine(x, translate=cfg.augment_translate, generator=aug_gen) if cfg.augment_translate else x
+    def aug(x):  # the same random transforms for real and fake (DiffAugment): D never sees an unaugmented image
+        if cfg.augment_translate:
+            x = random_affine(x, translate=cfg.augment_translate, generator=aug_gen)
+        if cfg.augment_cutout:
+            x = random_cutout(x, cfg.augment_cutout, generator=aug_gen)
+        return x
 
     history, batches = [], _infinite(loader)
+
+    use_neg = negatives is not None and cfg.neg_weight > 0
 
     def d_step(x_real):
         requires_grad(D, True)
         with torch.no_grad():
             fake = G(torch.randn(x_real.shape[0], latent_dim, device=accelerator.device))
         d_loss = d_logistic_loss(D(aug(x_real)), D(aug(fake)))
+        d_neg = None
+        if use_neg:
+            with torch.no_grad():
+                x_neg = negatives(max(x_real.shape[0] // 2, 1)).to(accelerator.device)
+            d_neg = d_negative_loss(D(aug(x_neg)))
+            d_loss = d_loss + cfg.neg_weight * d_neg
         opt_d.zero_grad(set_to_none=True)
         accelerator.backward(d_loss)
         opt_d.step()
-        return d_loss
+        return d_loss, d_neg
 
     for _ in range(cfg.d_warmup):
         d_step(next(batches)[0])
@@ -169,7 +189,7 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc) -> 
     for step in bar:
         (x_real,) = next(batches)
         b = x_real.shape[0]
-        d_loss = d_step(x_real)
+        d_loss, d_neg = d_step(x_real)
 
         # G step
         requires_grad(D, False)
@@ -196,6 +216,7 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc) -> 
 
         if log_now:
             row = {"step": step, "d_loss": float(d_loss.detach()), "g_adv": float(g_adv.detach()),
+                   **({"d_neg": float(d_neg.detach())} if d_neg is not None else {}),
                    **{k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in logs.items()}}
             if evaluate is not None:
                 row.update(evaluate(G_ema))
@@ -227,6 +248,8 @@ class ClassifierTrainConfig:
     rotate_deg: float = 12.0          # augmentation: random rotation, shift and zoom per image
     translate: float = 0.1
     scale: float = 0.1
+    label_smoothing: float = 0.0      # cross-entropy label smoothing
+    optimizer: str = "adamw"          # "adamw" | "sgd" (Nesterov momentum 0.9); either with a one-cycle schedule
     seed: int = 0
     cpu: bool = False
 
@@ -239,7 +262,12 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Cl
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=cfg.batch_size,
                                          shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(cfg.seed))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {cfg.optimizer!r}")
     total = cfg.epochs * (len(loader) // accelerator.num_processes)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.15)
     model, opt, loader, sched = accelerator.prepare(model, opt, loader, sched)
@@ -249,7 +277,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Cl
     for _ in bar:
         for xb, yb in loader:
             xb = random_affine(xb, cfg.rotate_deg, cfg.translate, cfg.scale, generator=gen)
-            loss = nn.functional.cross_entropy(model(xb), yb)
+            loss = nn.functional.cross_entropy(model(xb), yb, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             opt.step()

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 import torch
 
 from .adapt import unflatten
+from .augment import random_affine
 from .losses import REPULSIONS, parameter_distance, repulsion
-from .train import GANTrainConfig, train_gan
+from .train import GANTrainConfig, NegativeSource, train_gan
+
+NEG_SOURCES = ("adapted", "user")
 
 
 @dataclass
@@ -30,6 +33,13 @@ class UnlearnConfig:
     lr_d: float = 0.0                 # Adam lr of D; 0 = same as lr
     ema_beta: float = 0.99            # EMA of G (the evaluated model); 0.99 ~ 70-step half-life for short runs
     n_positives: int = 5000           # positives (G's samples without the feature) used as real data
+    pos_max_target_prob: float = 0.01 # confident positives: the classifier's p(feature) below this ...
+    pos_min_top_prob: float = 0.9     #   ... and its top class probability above this (1.0 / 0.0 = any sample
+                                      #   not labelled as the feature; feedback.confident_mask)
+    neg_weight: float = 1.0           # negative-aware D: weight of softplus(D(x_neg)), negatives called fake (Rumi-GAN,
+                                      #   Kong & Chaudhuri 2023); 0 = off, the paper's stage 2 (README "Stage 2")
+    neg_source: str = "adapted"       # those negatives: "adapted" = fresh samples of the K stage-1 generators
+                                      #   (theta_N, in memory), "user" = the few negatives, randomly shifted/rotated
     d_warmup: int = 0                 # D-only steps first (set by the pipeline when D is fresh, see AdaptConfig)
     g_bn_frozen: bool = False         # G's BatchNorm keeps its running statistics (atu.train.GANTrainConfig)
     g_frozen: str = ""                # G parameters kept fixed, by name prefix (atu.train.GANTrainConfig)
@@ -40,10 +50,53 @@ class UnlearnConfig:
     def __post_init__(self):
         if self.loss not in REPULSIONS:
             raise ValueError(f"loss must be one of {REPULSIONS}, got {self.loss!r}")
+        if self.neg_source not in NEG_SOURCES:
+            raise ValueError(f"neg_source must be one of {NEG_SOURCES}, got {self.neg_source!r}")
+        if self.neg_weight < 0:
+            raise ValueError(f"neg_weight must be >= 0, got {self.neg_weight}")
 
 
-def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnConfig, evaluate=None, on_log=None):
-    """Returns atu.train.GANTrainResult; G_ema is the unlearned generator. theta_N: (K, P) flat vectors."""
+def adapted_sampler(G, theta_N: torch.Tensor, seed: int) -> NegativeSource:
+    """n -> n samples of the K adapted generators (each sample from a randomly drawn k), with no copy of theta_N and
+    nothing read from disk: one private copy of G runs with each adapted parameter vector swapped in
+    (torch.func.functional_call). BatchNorm uses the batch's statistics, as during stage 1, where the adapted
+    models were trained in train mode."""
+    net = copy.deepcopy(G).train().requires_grad_(False)
+    names = [n for n, _ in net.named_parameters()]
+    params = [dict(zip(names, unflatten(t, net))) for t in theta_N]
+    gen = torch.Generator().manual_seed(seed)
+
+    def sample(n: int) -> torch.Tensor:
+        k = torch.randint(len(params), (n,), generator=gen)
+        z = torch.randn(n, net.latent_dim, generator=gen)
+        out = torch.empty(n, *net.image_shape)
+        for j in k.unique().tolist():
+            idx = (k == j).nonzero().view(-1)
+            if len(idx) < 2:   # BatchNorm in train mode needs two samples: draw one more and drop it
+                out[idx] = torch.func.functional_call(net, params[j], (torch.cat([z[idx], z[idx]]),))[:1]
+            else:
+                out[idx] = torch.func.functional_call(net, params[j], (z[idx],))
+        return out
+
+    return sample
+
+
+def user_sampler(negatives: torch.Tensor, seed: int, rotate_deg: float = 10.0, translate: float = 0.08,
+                 scale: float = 0.1) -> NegativeSource:
+    """n -> n of the user's few negatives, drawn with replacement, each randomly rotated, shifted and zoomed."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def sample(n: int) -> torch.Tensor:
+        x = negatives[torch.randint(len(negatives), (n,), generator=gen)]
+        return random_affine(x, rotate_deg, translate, scale, generator=gen)
+
+    return sample
+
+
+def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnConfig, evaluate=None, on_log=None,
+            negatives: torch.Tensor | None = None):
+    """Returns atu.train.GANTrainResult; G_ema is the unlearned generator. theta_N: (K, P) flat vectors;
+    `negatives` (the user's few) are needed only for neg_source="user"."""
     G, D = copy.deepcopy(G), copy.deepcopy(D)
     adapted = [unflatten(t, G) for t in theta_N]
     d0 = float(parameter_distance([p.detach() for p in G.parameters()], adapted))
@@ -57,7 +110,15 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
 
     tcfg = GANTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr_g=cfg.lr, lr_d=cfg.lr_d or cfg.lr,
                           ema_beta=cfg.ema_beta, d_warmup=cfg.d_warmup, g_bn_frozen=cfg.g_bn_frozen,
-                          g_frozen=cfg.g_frozen, seed=cfg.seed, log_every=cfg.eval_every)
-    res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn")
+                          g_frozen=cfg.g_frozen, seed=cfg.seed, log_every=cfg.eval_every, neg_weight=cfg.neg_weight)
+    source = None
+    if cfg.neg_weight > 0 and cfg.neg_source == "adapted":
+        source = adapted_sampler(G, theta_N, seed=cfg.seed + 17)
+    elif cfg.neg_weight > 0:
+        if negatives is None or len(negatives) == 0:
+            raise ValueError('neg_source="user" needs the negatives: pass them to unlearn(..., negatives=...)')
+        source = user_sampler(negatives, seed=cfg.seed + 17)
+    res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn",
+                    negatives=source)
     res.d0 = d0
     return res

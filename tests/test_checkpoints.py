@@ -28,6 +28,19 @@ def test_classifier_heldout_accuracy(C):
     assert acc == pytest.approx(card["heldout_accuracy"], abs=1e-6)
 
 
+def test_independent_evaluator_heldout_accuracy_as_its_card_says(C):
+    """classifier B (the independent evaluator): its held-out accuracy re-measured equals its card, and it is a
+    different network from the training classifier (another family), so their agreement is a real check."""
+    B = load_model(CK / "mnist-classifier-b", kind="classifier")
+    assert B.family != C.family
+    x, y = mnist_split("heldout")
+    acc = float((classify(B, x) == y).float().mean())
+    assert acc >= 0.98
+    card = json.loads((CK / "mnist-classifier-b/metrics.json").read_text())
+    assert acc == pytest.approx(card["heldout_accuracy"], abs=1e-6)
+    assert f"{acc * 100:.2f}%" in (CK / "mnist-classifier-b/README.md").read_text()
+
+
 def test_gan_class_balance_and_card(C):
     G = atu.load_generator(CK / "mnist-dcgan")
     bank = load_latent_bank(CK / "mnist-dcgan")

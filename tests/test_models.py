@@ -4,14 +4,17 @@ import pytest
 import torch
 
 import atu
-from atu.models import (CheckpointError, DCGANDiscriminator, DCGANGenerator, DigitClassifier, load_model)
+from atu.models import (CheckpointError, DCGANDiscriminator, DCGANGenerator, DigitClassifier, DigitResNet,
+                        load_model)
 
 
 @pytest.mark.parametrize("make, inp", [
     (lambda: DCGANGenerator(latent_dim=16, width=8), lambda: torch.randn(4, 16)),
     (lambda: DCGANGenerator(latent_dim=16, channels=3, image_size=64, width=8), lambda: torch.randn(4, 16)),
     (lambda: DCGANDiscriminator(width=8), lambda: torch.rand(4, 1, 32, 32) * 2 - 1),
+    (lambda: DCGANDiscriminator(width=8, spectral_norm=True), lambda: torch.rand(4, 1, 32, 32) * 2 - 1),
     (lambda: DigitClassifier(width=8, feature_dim=16), lambda: torch.rand(4, 1, 32, 32) * 2 - 1),
+    (lambda: DigitResNet(width=8), lambda: torch.rand(4, 1, 32, 32) * 2 - 1),
 ])
 def test_save_load_round_trip_identical(tmp_path, make, inp):
     torch.manual_seed(0)
@@ -107,3 +110,12 @@ def test_inference_leaves_a_shared_module_alone():
     with torch.no_grad():
         assert torch.allclose(copy_(z), G.eval()(z), atol=1e-5)
     assert torch.equal(flatten(copy_), flatten(G))
+
+
+def test_spectral_norm_discriminator_has_no_batchnorm_and_unit_norm_weights():
+    D = DCGANDiscriminator(width=8, spectral_norm=True).train()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
+    for _ in range(30):   # power iterations converge in train mode
+        D(torch.rand(2, 1, 32, 32))
+    w = D.net[0].weight.detach().flatten(1)
+    assert torch.linalg.matrix_norm(w, ord=2) == pytest.approx(1.0, abs=0.05)

@@ -68,3 +68,14 @@ def test_atomic_output_dir_keeps_old_on_failure(tmp_path):
     with atomic_output_dir(out, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("new")
     assert [p.name for p in out.iterdir()] == ["new.txt"]
+
+
+def test_random_cutout_masks_one_square_per_image():
+    from atu.augment import random_cutout
+
+    x = torch.ones(5, 1, 8, 8, requires_grad=True)
+    out = random_cutout(x, 0.5, generator=torch.Generator().manual_seed(0))
+    zeros = (out == 0).sum((1, 2, 3))
+    assert ((zeros > 0) & (zeros <= 16)).all()   # a 4x4 square, clipped at the border
+    out.sum().backward()
+    assert torch.equal(x.grad, (out != 0).float())   # gradients flow to the uncut pixels only

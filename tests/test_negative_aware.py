@@ -1,0 +1,110 @@
+"""Stage 2's negative-aware D, confident positives and the independent evaluator's view, on tiny tensors."""
+import math
+
+import pytest
+import torch
+
+from atu.adapt import flatten
+from atu.feedback import confident_mask
+from atu.losses import d_negative_loss
+from atu.metrics import agreement, independent_view
+from atu.models import DCGANDiscriminator, DCGANGenerator
+from atu.train import GANTrainConfig, train_gan
+from atu.unlearn import UnlearnConfig, adapted_sampler, unlearn, user_sampler
+
+
+def test_d_negative_loss_hand_values():
+    # softplus(0) = ln 2; softplus(ln(e - 1)) = ln(e) = 1
+    logits = torch.tensor([0.0, math.log(math.e - 1)])
+    assert float(d_negative_loss(logits)) == pytest.approx((math.log(2) + 1) / 2, abs=1e-6)
+
+
+def test_confident_mask_against_hand_made_probabilities():
+    probs = torch.tensor([
+        [0.95, 0.045, 0.005],   # label 0, p(target=2) 0.005, top 0.95: confident positive
+        [0.90, 0.095, 0.005],   # top 0.90 is not > 0.9
+        [0.50, 0.49, 0.01],     # p(target) 0.01 is not < 0.01
+        [0.02, 0.01, 0.97],     # labelled as the target
+        [0.001, 0.994, 0.005],  # label 1, confident
+    ])
+    assert confident_mask(probs, 2, 0.01, 0.9).tolist() == [True, False, False, False, True]
+    # no thresholds: every sample not labelled as the target
+    assert confident_mask(probs, 2, 1.0, 0.0).tolist() == [True, True, True, False, True]
+
+
+def test_independent_view_and_agreement_hand_values():
+    before = torch.tensor([8, 8, 8, 8, 1, 2, 3, 4, 5, 6])   # 4 eights in 10
+    after = torch.tensor([8, 1, 1, 1, 1, 2, 3, 4, 5, 6])    # 1 eight in 10
+    v = independent_view(before, after, 8)
+    assert v["pul_independent"] == pytest.approx(75.0)
+    assert v["neg_rate_before_independent"] == pytest.approx(0.4)
+    assert v["neg_rate_after_independent"] == pytest.approx(0.1)
+    assert agreement(before, after) == pytest.approx(0.7)
+
+
+def _tiny(seed=0, neg_weight=0.0, source=None, steps=8):
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    real = torch.rand(16, 1, 32, 32) * 2 - 1
+    cfg = GANTrainConfig(steps=steps, batch_size=8, log_every=4, seed=seed, cpu=True, neg_weight=neg_weight)
+    return train_gan(G, D, real, cfg, negatives=source)
+
+
+def test_negative_term_off_changes_nothing_and_never_draws():
+    calls = []
+
+    def source(n):
+        calls.append(n)
+        return torch.zeros(n, 1, 32, 32)
+
+    a, b = _tiny(), _tiny(neg_weight=0.0, source=source)
+    assert not calls
+    for pa, pb in zip(a.D.state_dict().values(), b.D.state_dict().values()):
+        assert torch.equal(pa, pb)
+    assert "d_neg" not in a.history[0]
+
+
+def test_negative_term_on_teaches_d_to_call_negatives_fake():
+    torch.manual_seed(1)
+    neg = torch.rand(32, 1, 32, 32) * 2 - 1   # a fixed set of "feature" images
+    gen = torch.Generator().manual_seed(0)
+    source = lambda n: neg[torch.randint(len(neg), (n,), generator=gen)]  # noqa: E731
+    off, on = _tiny(steps=20), _tiny(neg_weight=1.0, source=source, steps=20)
+    assert "d_neg" in on.history[-1] and on.history[-1]["d_neg"] > 0
+    with torch.no_grad():   # D's loss on the negatives, softplus(D(x_neg)), falls only when the term is on
+        loss_off = float(d_negative_loss(off.D.eval()(neg)))
+        loss_on = float(d_negative_loss(on.D.eval()(neg)))
+    assert loss_on < loss_off
+
+
+def test_adapted_sampler_runs_each_adapted_vector_without_copying_theta():
+    torch.manual_seed(0)
+    G, G2 = DCGANGenerator(latent_dim=8, width=4), DCGANGenerator(latent_dim=8, width=4)
+    theta_N = flatten(G2)[None]   # K = 1: the "adapted" generator is G2
+    x = adapted_sampler(G, theta_N, seed=5)(6)
+    gen = torch.Generator().manual_seed(5)
+    torch.randint(1, (6,), generator=gen)
+    z = torch.randn(6, 8, generator=gen)
+    with torch.no_grad():
+        expected = G2.train()(z)
+    assert torch.allclose(x, expected, atol=1e-6)
+    assert not torch.equal(x, G.train()(z).detach())
+
+
+def test_user_sampler_draws_augmented_negatives_and_unlearn_needs_them():
+    neg = torch.full((4, 1, 32, 32), -1.0)
+    neg[:, :, 8:24, 14:18] = 1.0
+    x = user_sampler(neg, seed=0)(10)
+    assert x.shape == (10, 1, 32, 32) and x.min() >= -1.001 and x.max() <= 1.001
+    assert not torch.equal(x[0], neg[0])   # shifted / rotated
+    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    with pytest.raises(ValueError, match="needs the negatives"):
+        unlearn(G, D, torch.rand(8, 1, 32, 32) * 2 - 1, flatten(G)[None] + 0.1,
+                UnlearnConfig(steps=1, batch_size=4, neg_source="user"))
+
+
+def test_bad_negative_settings_are_refused():
+    with pytest.raises(ValueError, match="neg_source"):
+        UnlearnConfig(neg_source="disk")
+    with pytest.raises(ValueError, match="neg_weight"):
+        UnlearnConfig(neg_weight=-1)
