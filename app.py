@@ -233,10 +233,13 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
     zip_path = session.zip_folder(e["folder"])
     metrics = e["metrics"]
     text = (f"Done in {metrics['seconds']:.0f} s: {feature} went from "
-            f"{metrics['neg_rate_before']:.1%} to {metrics['neg_rate_after']:.1%} of samples (PUL {metrics['pul']:.1f})"
+            f"{metrics['neg_rate_before']:.1%} to {metrics['neg_rate_after']:.1%} of samples (PUL {metrics['pul']:.1f}"
+            + (f"; independent evaluator: PUL {metrics['pul_independent']:.1f}" if "pul_independent" in metrics else "")
+            + ")"
             f"{estimate}.")
-    yield (text, *_plots(history, cfg), before, after,
-           pd.DataFrame(session.metrics_table(metrics), columns=["metric", "value", "meaning"]),
+    label_before, label_after = session.grid_labels(metrics, feature)
+    yield (text, *_plots(history, cfg), gr.Image(value=before, label=label_before),
+           gr.Image(value=after, label=label_after), pd.DataFrame(session.metrics_table(metrics), columns=["metric", "value", "meaning"]),
            gr.DownloadButton(value=str(zip_path), visible=True), st)
 
 

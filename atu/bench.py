@@ -65,6 +65,16 @@ def bench_faces(features, seeds, losses, out: Path) -> list[dict]:
 G_GRID = (1.25, 1.5, 2.0, 2.5, 3.0)
 
 
+def method_config(cfg: RunConfig, method: str) -> RunConfig:
+    """A stage-2 method by name: a repulsion loss ("el2", "none", ...) with the run's stage 2 as it is (the
+    negative-aware D included), or "<loss>-noneg" for the same without the negative-aware D (neg_weight 0)."""
+    loss, _, variant = method.partition("-")
+    if variant not in ("", "noneg"):
+        raise ValueError(f"unknown method {method!r}: a repulsion loss, optionally with -noneg")
+    u = dataclasses.replace(cfg.unlearn, loss=loss, **({"neg_weight": 0.0} if variant else {}))
+    return dataclasses.replace(cfg, unlearn=u)
+
+
 def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: float | None = None) -> list[dict]:
     """All methods for one class and seed: list of rows {method, pul, fid_ratio, ret_fid, collateral, seconds}.
     `retrained` (trained once per class) gives every row its Ret-FID; its own row comes only with
@@ -90,11 +100,11 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
         rows.append({"method": method, "target": cfg.target, "seed": cfg.seed, "seconds": seconds,
                      "stage1_purity": sum(purity) / len(purity), **extra, **m})
 
-    for loss in losses:
-        c = dataclasses.replace(cfg, unlearn=dataclasses.replace(cfg.unlearn, loss=loss))
+    for method in losses:
+        c = method_config(cfg, method)
         t1 = time.time()   # no probes during stage 2 here (nothing draws them): they would cost ~10% of its time
-        res, positives = unlearn_stage(c, base, theta_N, log, lambda g: {}, positives)
-        row(loss, res.G_ema, t_adapt + time.time() - t1, d_end=res.history[-1].get("distance"))
+        res, positives = unlearn_stage(c, base, theta_N, log, lambda g: {}, positives, negatives=negatives)
+        row(method, res.G_ema, t_adapt + time.time() - t1, d_end=res.history[-1].get("distance"))
     cands = []
     for g in G_GRID:
         t1 = time.time()
@@ -110,8 +120,9 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
     return rows
 
 
-SUMMARY_KEYS = ("pul", "neg_rate_after", "fid_ratio", "ret_fid", "collateral", "color_hist_tv", "high_frequency_ratio",
-                "seconds")
+SUMMARY_KEYS = ("pul", "pul_independent", "neg_rate_after", "fid_ratio", "ret_fid", "collateral", "color_hist_tv",
+                "high_frequency_ratio", "classifier_agreement_after", "seconds")
+PUL_GAP_FLAG = 3.0   # points: a row whose two PULs differ by more is flagged (one classifier is fooled or unsure)
 
 
 def mean_std(vals: list[float]) -> tuple[float | None, float | None]:
@@ -155,7 +166,8 @@ def across_targets(summary: list[dict]) -> list[dict]:
 
 # Table columns per suite: (title, summary key, decimals). The first column names the digit or feature.
 COLUMNS = {
-    "mnist": ("digit", [("PUL %", "pul", 2), ("FID ratio", "fid_ratio", 2), ("Ret-FID", "ret_fid", 2),
+    "mnist": ("digit", [("PUL %", "pul", 2), ("PUL % (evaluator B)", "pul_independent", 2),
+                        ("FID ratio", "fid_ratio", 2), ("Ret-FID", "ret_fid", 2),
                         ("collateral", "collateral", 3), ("seconds", "seconds", 0)],
               "paper PUL / FID", PAPER, PAPER_BASE_FID),
     "faces": ("feature", [("PUL %", "pul", 1), ("feature rate after", "neg_rate_after", 3), ("FID ratio", "fid_ratio", 2),
@@ -163,6 +175,12 @@ COLUMNS = {
                           ("HF ratio", "high_frequency_ratio", 2), ("seconds", "seconds", 0)],
               "paper CelebA-HQ PUL / FID", PAPER_FACES, PAPER_FACES_BASE_FID),
 }
+
+
+def pul_gap(r: dict) -> float | None:
+    """PUL by the training classifier minus PUL by the independent evaluator (summary row: seed means)."""
+    a, b = r.get("pul", (None,))[0], r.get("pul_independent", (None,))[0]
+    return None if a is None or b is None else a - b
 
 
 def markdown(summary: list[dict], suite: str = "mnist") -> str:
@@ -173,11 +191,15 @@ def markdown(summary: list[dict], suite: str = "mnist") -> str:
         m, s = v
         return "-" if m is None else (f"{m:.{nd}f}" if not s else f"{m:.{nd}f} ± {s:.{nd}f}")
 
-    titles = [first, "method", "seeds", *(c[0] for c in cols), paper_title]
+    flags = any(r.get("pul_independent", (None,))[0] is not None for r in summary)
+    titles = [first, "method", "seeds", *(c[0] for c in cols), *(["PULs differ"] if flags else []), paper_title]
     lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     for r in summary:
         p = paper.get(r["target"], {}).get(r["method"])
+        gap = pul_gap(r)
         cells = [r["target"], r["method"], r["n_seeds"], *(f(r[key], nd) for _, key, nd in cols),
+                 *([f"**{gap:+.1f}**" if abs(gap) > PUL_GAP_FLAG else ""] if flags and gap is not None else
+                   [""] if flags else []),
                  f"{p[0]:.2f} / {p[1]:.2f} ({p[1] / base_fid:.2f}x)" if p else ""]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)
@@ -207,7 +229,9 @@ def main(argv=None) -> int:
     p.add_argument("--classes", default=None, help="comma list (default 0-9; quick: 1,4,8)")
     p.add_argument("--seeds", default="0", help="comma list of seeds for every class")
     p.add_argument("--extra-seeds", default="1,2", help="more seeds for the paper's classes 1, 4, 8")
-    p.add_argument("--losses", default=None, help="comma list (default el2,nl2,il2,none; quick: el2,none)")
+    p.add_argument("--losses", default=None, help="comma list of stage-2 methods: a repulsion loss, or loss-noneg "
+                                                  "without the negative-aware D (default el2,none,el2-noneg; "
+                                                  "quick: el2,none)")
     p.add_argument("--retrain", default="1,4,8", help="classes to retrain from scratch ('' = none)")
     p.add_argument("--retrain-steps", type=int, default=None, help="default: the base model's own schedule")
     p.add_argument("--model", default="checkpoints/mnist-dcgan")
@@ -233,7 +257,7 @@ def main(argv=None) -> int:
     classes = [int(c) for c in (a.classes or ("1,4,8" if a.quick else ",".join(map(str, range(10))))).split(",")]
     seeds = [int(s) for s in a.seeds.split(",")]
     extra = [] if a.quick else [int(s) for s in a.extra_seeds.split(",") if s]
-    losses = (a.losses or ("el2,none" if a.quick else "el2,nl2,il2,none")).split(",")
+    losses = (a.losses or ("el2,none" if a.quick else "el2,none,el2-noneg")).split(",")
     retrain_classes = [] if a.quick and a.retrain == "1,4,8" else [int(c) for c in a.retrain.split(",") if c]
     plan = [(c, s) for c in classes for s in seeds + (extra if c in (1, 4, 8) else [])]
     print(f"{len(plan)} (class, seed) runs x methods {losses + ['extrapolation']}; retrain {retrain_classes}")
@@ -257,7 +281,8 @@ def main(argv=None) -> int:
             retrain_seconds = None   # the retrained model's own row: once per class
             rows += new
             for r in new:
-                print(f"digit {c} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f}  FID x{r['fid_ratio']:.2f}  "
+                print(f"digit {c} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f} / B {r.get('pul_independent', -1):6.2f}"
+                      f"  FID x{r['fid_ratio']:.2f}  "
                       f"collateral {r['collateral']:.3f}  {r['seconds'] or 0:.0f} s")
             (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
     write_summary(rows, out, "mnist")

@@ -191,8 +191,9 @@ Measured on one fixed bank of latents, the same for the base and the unlearned g
 
 | Metric | Value | What it means |
 |---|---|---|
-| PUL | {{ pul }} | percentage of unlearning, 100 x (negatives before - after) / before; higher is better |
-| Negative rate | {{ neg_before }} -> {{ neg_after }} | share of samples the classifier labels {{ feature }} |
+| PUL | {{ pul }} | percentage of unlearning, 100 x (negatives before - after) / before, counted by the classifier that also picked the samples; higher is better |
+{% if pul_independent %}| PUL (independent evaluator) | {{ pul_independent }} | the same, counted by `{{ evaluator }}`, a classifier no training path touched; a gap to PUL means one of them is fooled or unsure |
+{% endif %}| Negative rate | {{ neg_before }} -> {{ neg_after }} | share of samples the classifier labels {{ feature }} |
 | FID ratio | {{ fid_ratio }} | FID after / FID before, against {{ fid_reference }} without {{ feature }}; 1 = no quality cost |
 | FID | {{ fid_before }} -> {{ fid_after }} | on {{ fid_features }} features{% if classifier_fid %} (comparable with each other, not with published Inception FIDs){% endif %} |
 | Collateral damage | {{ collateral }} | total-variation distance between the other classes' proportions before and after; 0 = unchanged |
@@ -262,7 +263,8 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
     eval_results = [
         EvalResult(task_type=task, dataset_type="generated", dataset_name=data, metric_type=key, metric_name=label,
                    metric_value=float(metrics[key]))
-        for key, label in (("pul", "PUL (%)"), ("fid_ratio", "FID ratio (after/before)"),
+        for key, label in (("pul", "PUL (%)"), ("pul_independent", "PUL, independent evaluator (%)"),
+                           ("fid_ratio", "FID ratio (after/before)"),
                            ("collateral", "Collateral damage (TV distance)"))
         if _finite(metrics.get(key))
     ]
@@ -281,7 +283,9 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         negatives_source=_SOURCES.get(negatives.get("source"), f"source: {negatives.get('source', 'unknown')}"),
         loss_text=_LOSSES.get(loss, loss),
         versions=", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "not recorded",
-        pul=_num(metrics.get("pul"), "{:.1f} %"), neg_before=_num(metrics.get("neg_rate_before"), "{:.1%}"),
+        pul=_num(metrics.get("pul"), "{:.1f} %"),
+        pul_independent=_num(metrics["pul_independent"], "{:.1f} %") if _finite(metrics.get("pul_independent")) else "",
+        evaluator=metrics.get("evaluator", "the independent evaluator"), neg_before=_num(metrics.get("neg_rate_before"), "{:.1%}"),
         neg_after=_num(metrics.get("neg_rate_after"), "{:.1%}"), fid_ratio=_num(metrics.get("fid_ratio")),
         fid_before=_num(metrics.get("fid_before"), "{:.2f}"), fid_after=_num(metrics.get("fid_after"), "{:.2f}"),
         fid_features=fid_features, classifier_fid=fid_features.startswith("classifier"),

@@ -181,16 +181,18 @@ def run_and_save(cfg: RunConfig, negatives: torch.Tensor, negatives_source: str,
 
 def progress_rows(history: list[dict], cfg: RunConfig) -> tuple[list[dict], list[dict]]:
     """Events -> rows for two line plots: losses and the negative rate, over one step axis that runs through
-    stage 1 (K models one after another) and then stage 2. Rows are {"step", "value", "series"}."""
+    stage 1 (K models one after another) and then stage 2. Rows are {"step", "value", "series"}; loss series are
+    named by stage ("stage 1 d_loss", "stage 2 d_loss"): the two stages' D and G are different runs."""
     losses, rates = [], []
     a = cfg.adapt.steps
     for e in history:
         if "step" not in e or e["stage"] == "metrics":
             continue
         x = (e["model"] - 1) * a + e["step"] if e["stage"] == "adapt" else cfg.adapt.K * a + e["step"]
-        for k in ("d_loss", "g_adv", "ewc", "repulsion"):
+        stage = "stage 1" if e["stage"] == "adapt" else "stage 2"
+        for k in ("d_loss", "g_adv", "ewc", "repulsion", "d_neg"):
             if k in e:
-                losses.append({"step": x, "value": e[k], "series": k})
+                losses.append({"step": x, "value": e[k], "series": f"{stage} {k}"})
         if "neg_rate" in e:
             series = "adapted model" if e["stage"] == "adapt" else "unlearned G (EMA)"
             rates.append({"step": x, "value": e["neg_rate"], "series": series})
@@ -265,10 +267,25 @@ def preview_latents(G) -> torch.Tensor:
     return make_latent_bank(PREVIEW_LATENTS, G.latent_dim, seed=4242)
 
 
+def grid_labels(metrics: dict, feature: str) -> tuple[str, str]:
+    """Captions of the before / after grids: the feature's rate on each side and PUL by both classifiers (the one
+    that picked the samples, and the independent evaluator where the base model has one)."""
+    before = f"before: {feature} in {metrics['neg_rate_before']:.1%} of samples"
+    pul = f"PUL {metrics['pul']:.1f}"
+    if "pul_independent" in metrics:
+        pul += f" (classifier) / {metrics['pul_independent']:.1f} (independent evaluator)"
+    return before, f"after: {metrics['neg_rate_after']:.1%}, {pul}"
+
+
 def metrics_table(metrics: dict) -> list[list]:
     """Rows [metric, value, what it means] for the app's table."""
     return [
-        ["PUL", f"{metrics['pul']:.1f} %", "share of the feature's samples removed (100 = none left)"],
+        ["PUL", f"{metrics['pul']:.1f} %", "share of the feature's samples removed (100 = none left), counted by the "
+                                           "classifier that also picked the samples"],
+    ] + ([
+        ["PUL, independent", f"{metrics['pul_independent']:.1f} %",
+         "the same, counted by a second classifier that no training path touched; a gap means one is fooled"],
+    ] if "pul_independent" in metrics else []) + [
         ["negative rate", f"{metrics['neg_rate_before']:.3f} -> {metrics['neg_rate_after']:.3f}",
          f"samples with the feature, on {metrics['n_latents']} fixed latents"],
         ["FID ratio", f"{metrics['fid_ratio']:.2f}",

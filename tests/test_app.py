@@ -62,12 +62,13 @@ def test_progress_rows_put_both_stages_on_one_axis():
     history = [
         {"stage": "adapt", "model": 1, "step": 10, "d_loss": 1.0, "ewc": 0.5, "neg_rate": 0.4},
         {"stage": "adapt", "model": 2, "step": 5, "d_loss": 0.9},
-        {"stage": "unlearn", "step": 20, "d_loss": 1.2, "repulsion": 3.0, "neg_rate": 0.05},
+        {"stage": "unlearn", "step": 20, "d_loss": 1.2, "repulsion": 3.0, "d_neg": 0.7, "neg_rate": 0.05},
         {"stage": "metrics", "step": 1, "total": 1, "pul": 50.0},
     ]
     losses, rates = session.progress_rows(history, cfg)
-    assert [(r["step"], r["series"]) for r in losses] == [(10, "d_loss"), (10, "ewc"), (15, "d_loss"),
-                                                          (40, "d_loss"), (40, "repulsion")]
+    assert [(r["step"], r["series"]) for r in losses] == [
+        (10, "stage 1 d_loss"), (10, "stage 1 ewc"), (15, "stage 1 d_loss"),
+        (40, "stage 2 d_loss"), (40, "stage 2 repulsion"), (40, "stage 2 d_neg")]
     assert rates == [{"step": 10, "value": 0.4, "series": "adapted model"},
                      {"step": 40, "value": 0.05, "series": "unlearned G (EMA)"}]
     frac, text = session.describe(history[2], cfg)

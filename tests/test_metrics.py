@@ -146,3 +146,15 @@ def test_app_metrics_table_shows_the_classifier_limit_only_when_known():
     assert [r[0] for r in metrics_table(m)] == ["PUL", "negative rate", "FID ratio", "collateral damage", "time"]
     rows = metrics_table({**m, "pul_ceiling": 73.09, "classifier_fpr": 0.0373})
     assert rows[-1][:2] == ["classifier's limit", "PUL 73 %"] and "3.7%" in rows[-1][2]
+
+
+def test_app_shows_pul_by_both_classifiers_when_there_is_an_evaluator():
+    from atu.session import grid_labels, metrics_table
+
+    m = {"pul": 90.0, "neg_rate_before": 0.108, "neg_rate_after": 0.0108, "n_latents": 2000, "fid_ratio": 0.5,
+         "collateral": 0.01, "seconds": 70.0}
+    assert grid_labels(m, "digit 8") == ("before: digit 8 in 10.8% of samples", "after: 1.1%, PUL 90.0")
+    m2 = {**m, "pul_independent": 85.25}
+    assert grid_labels(m2, "digit 8")[1] == "after: 1.1%, PUL 90.0 (classifier) / 85.2 (independent evaluator)"
+    rows = metrics_table(m2)
+    assert [r[0] for r in rows][:2] == ["PUL", "PUL, independent"] and rows[1][1] == "85.2 %"
