@@ -34,5 +34,6 @@ def retrain(model_dir: str, target: int, steps: int | None = None, seed: int = 0
     x, _ = mnist_split("train", exclude_class=target)
     torch.manual_seed(seed)
     G = type(base)(**{k: v for k, v in base._hub_mixin_config.items() if k not in ("family", "kind")})
-    D = DCGANDiscriminator(G.image_shape[0], G.image_shape[1], run_cfg.get("width", 32))
+    D = DCGANDiscriminator(G.image_shape[0], G.image_shape[1], run_cfg.get("d_width") or run_cfg.get("width", 32),
+                           spectral_norm=run_cfg.get("d_spectral_norm", False))
     return train_gan(G, D, x, tcfg, desc=f"retrain without {target}")

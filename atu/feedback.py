@@ -42,16 +42,51 @@ def confident_mask(probs: torch.Tensor, target: int, max_target_prob: float, min
     return (label != target) & (probs[:, target] < max_target_prob) & (top > min_top_prob)
 
 
+def class_quotas(label_counts: torch.Tensor, target: int, n: int) -> torch.Tensor:
+    """How many positives of each class, so that they keep the base generator's mix of the other classes:
+    n split in proportion to label_counts with the target left out (largest remainders, summing to n)."""
+    counts = label_counts.double().clone()
+    counts[target] = 0
+    if counts.sum() <= 0:
+        raise ValueError("no sample of G is labelled as anything but the target: nothing to keep")
+    share = counts / counts.sum() * n
+    quota = share.floor().long()
+    rest = n - int(quota.sum())
+    if rest > 0:
+        quota[torch.argsort(share - quota, descending=True, stable=True)[:rest]] += 1
+    return quota
+
+
 def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: float = 1.0,
-                   min_top_prob: float = 0.0, chunk: int = 1000, max_draws: int = 100_000) -> tuple[torch.Tensor, int]:
+                   min_top_prob: float = 0.0, balance: bool = True, chunk: int = 1000,
+                   max_draws: int = 100_000) -> tuple[torch.Tensor, int]:
     """(n samples of G that the classifier confidently labels as anything but the target, the number of samples
-    drawn to find them): stage 2's real data. Thresholds as in `confident_mask`."""
-    found, drawn, i = [], 0, 0
-    while sum(len(f) for f in found) < n and drawn < max_draws:
+    drawn to find them): stage 2's real data. Thresholds as in `confident_mask`. With `balance`, the positives
+    keep the base generator's mix of the other classes (class_quotas over every label drawn): a confidence
+    filter alone favours the classes the classifier is sure of, and that shift of the mix is collateral damage."""
+    xs, labels, drawn, i = [], [], 0, 0
+    counts = None
+
+    def enough():
+        have = torch.bincount(torch.cat(labels), minlength=len(counts))
+        return bool((have >= class_quotas(counts, target, n)).all()) if balance else int(have.sum()) >= n
+
+    while drawn < max_draws:
         x = generate(G, make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i))
-        found.append(x[confident_mask(class_probabilities(C, x), target, max_target_prob, min_top_prob)])
+        probs = class_probabilities(C, x)
+        lab = probs.argmax(1)
+        counts = torch.bincount(lab, minlength=probs.shape[1]) + (0 if counts is None else counts)
+        keep = confident_mask(probs, target, max_target_prob, min_top_prob)
+        xs.append(x[keep]), labels.append(lab[keep])
         drawn, i = drawn + chunk, i + 1
-    pos = torch.cat(found)[:n]
+        if enough():
+            break
+    x, lab = torch.cat(xs), torch.cat(labels)
+    if balance:   # each class's first `quota` confident samples (fewer if max_draws did not hold them)
+        quota = class_quotas(counts, target, n)
+        pos = torch.cat([x[lab == c][:int(q)] for c, q in enumerate(quota)])
+    else:
+        pos = x[:n]
     if len(pos) < n // 2:
         raise ValueError(f"only {len(pos)} positives found for target {target} in {drawn} samples: the classifier "
                          "labels almost every sample as the target, or is rarely confident (lower "

@@ -125,7 +125,8 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
     draws = None
     if positives is None:
         positives, draws = pick_positives(G, C, cfg.target, u.n_positives, seed=cfg.seed + 1,
-                                          max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob)
+                                          max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob,
+                                          balance=u.pos_balance)
     log({"stage": "unlearn", "step": 0, "total": u.steps, "positives": len(positives), "positive_draws": draws,
          **probe_rate(G)})
     res = unlearn(G, D, positives, theta_N, _warm(u, cfg, D), evaluate=probe_rate,

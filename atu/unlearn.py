@@ -36,6 +36,7 @@ class UnlearnConfig:
     pos_max_target_prob: float = 0.01 # confident positives: the classifier's p(feature) below this ...
     pos_min_top_prob: float = 0.9     #   ... and its top class probability above this (1.0 / 0.0 = any sample
                                       #   not labelled as the feature; feedback.confident_mask)
+    pos_balance: bool = True          # positives keep the base's mix of the other classes (feedback.class_quotas)
     neg_weight: float = 1.0           # negative-aware D: weight of softplus(D(x_neg)), negatives called fake (Rumi-GAN,
                                       #   Kong & Chaudhuri 2023); 0 = off, the paper's stage 2 (README "Stage 2")
     neg_source: str = "adapted"       # those negatives: "adapted" = fresh samples of the K stage-1 generators

@@ -108,3 +108,33 @@ def test_bad_negative_settings_are_refused():
         UnlearnConfig(neg_source="disk")
     with pytest.raises(ValueError, match="neg_weight"):
         UnlearnConfig(neg_weight=-1)
+
+
+def test_class_quotas_keep_the_mix_of_the_other_classes():
+    from atu.feedback import class_quotas
+
+    counts = torch.tensor([30, 10, 50, 10])   # target 2 is left out: 30 / 10 / 10 of 50
+    assert class_quotas(counts, 2, 10).tolist() == [6, 2, 0, 2]
+    assert class_quotas(counts, 2, 7).tolist() == [4, 2, 0, 1]   # 4.2 / 1.4 / 1.4: a tie of remainders, the first wins
+    assert int(class_quotas(torch.tensor([3, 3, 3, 1]), 3, 100).sum()) == 100
+    with pytest.raises(ValueError, match="nothing to keep"):
+        class_quotas(torch.tensor([0, 5]), 1, 10)
+
+
+def test_pick_positives_confident_and_balanced_on_a_tiny_model(tmp_path):
+    from atu.feedback import class_quotas, pick_positives
+    from atu.metrics import class_probabilities, classify
+    from atu.models import load_generator, load_model
+    from tiny import make_tiny_base
+
+    gan, clf = make_tiny_base(tmp_path)
+    G, C = load_generator(gan), load_model(clf)
+    pos, drawn = pick_positives(G, C, 4, 60, seed=0, max_target_prob=0.01, min_top_prob=0.9)
+    probs = class_probabilities(C, pos)
+    assert len(pos) == 60 and drawn >= 60
+    assert (probs[:, 4] < 0.01).all() and (probs.max(1).values > 0.9).all()
+    labels = classify(C, pos)
+    assert not (labels == 4).any()
+    all_labels = classify(C, torch.cat([G.eval()(torch.randn(2000, 8)).detach()]))
+    expected = class_quotas(torch.bincount(all_labels, minlength=10), 4, 60)
+    assert (torch.bincount(labels, minlength=10) - expected).abs().max() <= 3   # the base's mix, up to sampling
