@@ -25,6 +25,19 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, prefix: str = "", a
             parser.add_argument(*flags, dest=name, type=typ if typ in (int, float, str) else str, default=default)
 
 
+def dataclass_flags(cfg, default, prefix: str = "") -> list[str]:
+    """The command-line options (`--train.steps 20000`) that turn `default` into `cfg`, in field order."""
+    out = []
+    for f in dataclasses.fields(cfg):
+        v, d = getattr(cfg, f.name), getattr(default, f.name)
+        if dataclasses.is_dataclass(v):
+            out += dataclass_flags(v, d, prefix + f.name + ".")
+        elif v != d:
+            out += [f"--{prefix}{f.name}", str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float)
+                    else str(v)]
+    return out
+
+
 def build_dataclass(cls, ns: argparse.Namespace, prefix: str = ""):
     hints = typing.get_type_hints(cls)
     kwargs = {}

@@ -200,7 +200,8 @@ Measured on one fixed bank of latents, the same for the base and the unlearned g
 
 ## Samples
 
-Same latents, base generator (left) and unlearned generator (right):
+Same latents, base generator (left) and unlearned generator (right){% if pul_independent %}; PUL {{ pul }} by the
+classifier that picked the samples, {{ pul_independent }} by the independent evaluator{% endif %}:
 
 ![before (left) and after (right)]({{ grid_image }})
 

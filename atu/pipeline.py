@@ -116,6 +116,21 @@ def adapt_stage(cfg: RunConfig, base, negatives: torch.Tensor, log: Progress, pr
     return torch.stack(theta_N)
 
 
+NEG_POOL = 1000   # neg_source="classifier": how many of the base G's confident negatives D sees (augmented)
+
+
+def confident_negatives(G, C, target: int, n: int, seed: int, min_prob: float = 0.9) -> torch.Tensor:
+    """Up to n samples of G that C labels as the target with probability > min_prob."""
+    from .metrics import class_probabilities
+
+    found, i = [], 0
+    while sum(len(f) for f in found) < n and i < 100:
+        x = generate(G, make_latent_bank(1000, G.latent_dim, seed * 100_003 + i))
+        found.append(x[class_probabilities(C, x)[:, target] > min_prob])
+        i += 1
+    return torch.cat(found)[:n]
+
+
 def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, probe_rate, positives=None,
                   negatives: torch.Tensor | None = None):
     """Stage 2 on confident positives picked by the classifier (or given); `negatives` (the user's) are used only
@@ -129,6 +144,8 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
                                           balance=u.pos_balance)
     log({"stage": "unlearn", "step": 0, "total": u.steps, "positives": len(positives), "positive_draws": draws,
          **probe_rate(G)})
+    if u.neg_weight > 0 and u.neg_source == "classifier":
+        negatives = confident_negatives(G, C, cfg.target, NEG_POOL, seed=cfg.seed + 2)
     res = unlearn(G, D, positives, theta_N, _warm(u, cfg, D), evaluate=probe_rate,
                   on_log=lambda s, row: log({"stage": "unlearn", "total": u.steps, **row}), negatives=negatives)
     res.positive_draws = draws

