@@ -20,7 +20,7 @@ import pandas as pd
 import spaces
 
 from atu import catalog, session
-from atu.hub import HubError, push_run, refresh_card
+from atu.hub import check_repo_id, HubError, push_run, refresh_card
 from atu.models import CheckpointError, load_generator, load_model
 from atu.sampling import load_latent_bank, make_latent_bank, to_pil
 from atu.train import Cancelled
@@ -279,9 +279,8 @@ def extrapolation(st: dict, g: float):
 def push(st: dict, repo_id: str, token: str, private: bool):
     if not st.get("run"):
         raise gr.Error("nothing to push yet: run the unlearning first")
-    if not repo_id or "/" not in repo_id:
-        raise gr.Error("repo id must look like user/name")
     try:
+        check_repo_id((repo_id or "").strip())
         refresh_card(Path(st["run"]), repo_id.strip())
         url = push_run(st["run"], repo_id.strip(), token=(token or "").strip() or None, private=bool(private))
     except HubError as e:

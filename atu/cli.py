@@ -118,9 +118,10 @@ def main(argv: list[str] | None = None) -> int:
 def _push(ns) -> int:
     from pathlib import Path
 
-    from .hub import HubError, push_run, refresh_card
+    from .hub import HubError, check_repo_id, push_run, refresh_card
 
     try:
+        check_repo_id(ns.repo_id)
         refresh_card(Path(ns.run_dir), ns.repo_id)
         url = push_run(ns.run_dir, ns.repo_id, token=ns.token, private=ns.private)
     except HubError as e:

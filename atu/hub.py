@@ -70,13 +70,27 @@ def resolve_token(token: str | None = None) -> str:
 # Push
 
 
+def check_repo_id(repo_id: str) -> str:
+    """A repo id the Hub accepts ("user/name"), checked by huggingface_hub's own validator (no "..", "--",
+    leading or trailing "-" or ".", at most 96 characters); a HubError saying what is wrong otherwise."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1:
+        raise HubError(f"repo id must look like user/name, got {repo_id!r}")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise HubError(f"repo id {repo_id!r} is not one the Hub accepts: {str(e).splitlines()[0]}") from None
+    return repo_id
+
+
 def push_run(folder: str | os.PathLike, repo_id: str, token: str | None = None, private: bool = False) -> str:
     """Push a run folder (model.safetensors + config.json, and the card/record/grid beside them) to the Hub repo
     `repo_id` ("user/name"), creating it if needed. Returns the repo URL. The folder is only read."""
     folder = Path(folder).expanduser().resolve()
     _check_run_folder(folder)
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id or ""):
-        raise HubError(f"repo id must look like user/name, got {repo_id!r}")
+    check_repo_id(repo_id)
     if not (folder / "README.md").is_file():
         logger.warning("%s has no README.md: the repo will have no model card (write one with write_model_card)",
                        folder)

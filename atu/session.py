@@ -59,9 +59,13 @@ def sample_key(seed: int, index: int) -> str:
     return f"sample {seed}/{index}"
 
 
+BLANK_STD = 0.05   # an upload whose pixels (in [-1, 1]) vary less than this shows nothing: refused
+
+
 def add_uploads(negatives: dict, paths: list[str], image_shape) -> tuple[dict, list[str]]:
     """Add uploaded image files (converted to the generator's channels and size). Returns (negatives, notes);
-    files that are not images are skipped with a note. Raises ValueError when none of them is an image."""
+    files that are not images, or are blank (one colour) once converted, are skipped with a note. Raises ValueError
+    when none of them is usable."""
     from PIL import Image, UnidentifiedImageError
 
     out, notes, added = dict(negatives), [], 0
@@ -75,13 +79,17 @@ def add_uploads(negatives: dict, paths: list[str], image_shape) -> tuple[dict, l
         except (UnidentifiedImageError, OSError, ValueError):
             notes.append(f"{name}: not an image (upload PNG, JPEG, WebP or BMP files)")
             continue
+        if float(x.std()) < BLANK_STD:
+            notes.append(f"{name}: blank or nearly one colour after converting to {tuple(image_shape)} (upload an "
+                         "image that shows the feature)")
+            continue
         added += 1
         out[f"upload {n0 + added}: {name}"] = x
         if note:
             notes.append(f"{name}: {note}")
     if paths and not added:
-        raise ValueError("none of the uploaded files is an image: upload PNG, JPEG, WebP or BMP files. "
-                         + "; ".join(notes))
+        raise ValueError("none of the uploaded files is a usable image: upload PNG, JPEG, WebP or BMP files that "
+                         "show the feature. " + "; ".join(notes))
     return out, notes
 
 

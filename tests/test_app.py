@@ -6,7 +6,7 @@ import gradio as gr
 import pytest
 import torch
 from gradio_client import Client, handle_file
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import app
 from atu import catalog, session
@@ -34,15 +34,26 @@ def test_image_to_tensor_converts_resizes_and_inverts_light_backgrounds():
     assert rgb.shape == (3, 64, 64) and note == "" and abs(float(rgb[0, 0, 0]) - (200 / 255 * 2 - 1)) < 1e-6
 
 
-def test_add_uploads_skips_non_images_and_refuses_when_none_is(tmp_path):
-    png, txt = tmp_path / "eight.png", tmp_path / "notes.txt"
-    Image.new("L", (28, 28), 0).save(png)
+def _drawing(path, size=28):
+    """A white stroke on black, like a digit."""
+    img = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(img).ellipse((size // 4, size // 6, 3 * size // 4, 5 * size // 6), outline=255, width=3)
+    img.save(path)
+    return path
+
+
+def test_add_uploads_skips_non_images_and_blank_ones_and_refuses_when_none_is_usable(tmp_path):
+    png, txt, blank, dot = tmp_path / "eight.png", tmp_path / "notes.txt", tmp_path / "white.png", tmp_path / "dot.png"
+    _drawing(png)
     txt.write_text("not an image")
-    negs, notes = session.add_uploads({}, [str(png), str(txt)], (1, 32, 32))
+    Image.new("L", (28, 28), 255).save(blank)             # blank white: black after inverting, shows nothing
+    Image.new("RGB", (1, 1), (255, 255, 255)).save(dot)   # a 1x1 white PNG: the same after resizing
+    negs, notes = session.add_uploads({}, [str(png), str(txt), str(blank), str(dot)], (1, 32, 32))
     assert list(negs) == ["upload 1: eight.png"] and negs["upload 1: eight.png"].shape == (1, 32, 32)
     assert any("notes.txt: not an image" in n for n in notes)
-    with pytest.raises(ValueError, match="none of the uploaded files is an image"):
-        session.add_uploads(negs, [str(txt)], (1, 32, 32))
+    assert any("white.png: blank" in n for n in notes) and any("dot.png: blank" in n for n in notes)
+    with pytest.raises(ValueError, match="none of the uploaded files is a usable image"):
+        session.add_uploads(negs, [str(txt), str(dot)], (1, 32, 32))
 
 
 def test_run_config_from_preset_and_overrides():
@@ -102,7 +113,7 @@ def test_bad_input_is_a_clear_message(tmp_path):
     _, st, *_ = app.choose_model("mnist-dcgan", st)
     txt = tmp_path / "x.txt"
     txt.write_text("hello")
-    with pytest.raises(gr.Error, match="none of the uploaded files is an image"):
+    with pytest.raises(gr.Error, match="none of the uploaded files is a usable image"):
         app.upload(st, [str(txt)])
     with pytest.raises(gr.Error, match="no base model 'gone'"):
         app.choose_model("gone", st)
@@ -123,7 +134,7 @@ def test_full_fast_run_over_http(served, hub, tmp_path):
     c.predict("mnist-dcgan", api_name="/choose_model")
     c.predict("digit 8", 8, 0, api_name="/pick")
     png = tmp_path / "my-eight.png"
-    Image.new("L", (28, 28), 255).save(png)               # a white upload: inverted to black, still an image
+    _drawing(png)                                         # a drawn stroke, uploaded beside the classifier's picks
     c.predict([handle_file(str(png))], api_name="/upload")
     K, a, u = (session.PRESETS["fast"][k] for k in ("K", "adapt_steps", "unlearn_steps"))
     status, loss_df, rate_df, before, after, table, download = c.predict(

@@ -269,6 +269,15 @@ def test_push_refuses_a_folder_without_safetensors(hub, tmp_path):
     assert not hub.repos
 
 
+@pytest.mark.parametrize("bad", ["../x", "a/b/c", "", "alice/x--y", "alice/-x", "alice/" + "n" * 97])
+def test_push_refuses_repo_ids_the_hub_would_refuse(hub, tmp_path, bad):
+    run = tmp_path / "run"
+    make_run(run)
+    with pytest.raises(HubError, match="repo id"):
+        push_run(run, bad, token=token_of(hub, "alice"))
+    assert not hub.repos
+
+
 def test_repo_with_only_a_pickle_is_refused(hub, tmp_path):
     from huggingface_hub import HfApi
 
