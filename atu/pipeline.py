@@ -326,12 +326,26 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def public_path(path: str | Path) -> str:
+    """How a record or a card names a local model folder: relative to the project ("checkpoints/mnist-dcgan") when
+    it lies inside it, else by its folder name only, never by an absolute path of the machine that ran it."""
+    from .catalog import CHECKPOINTS
+
+    p = Path(path)
+    if not p.is_absolute():
+        return str(path)
+    try:
+        return str(p.resolve().relative_to(CHECKPOINTS.parent))
+    except ValueError:
+        return p.name
+
+
 def run_record(result: RunResult) -> dict:
     """The machine-readable record of a run (run.json): what was unlearned, how, with what result."""
     cfg = result.config
     base_file = Path(cfg.model) / "model.safetensors"
     return {
-        "base_model": str(cfg.model),
+        "base_model": public_path(cfg.model),
         "base_model_sha256": sha256_file(base_file) if base_file.is_file() else None,
         "target": cfg.target, "feature": cfg.feature or f"digit {cfg.target}",
         "negatives": {"count": len(result.negatives), "source": result.negatives_source},

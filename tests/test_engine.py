@@ -218,3 +218,12 @@ def test_bench_merge_summarises_rows_run_separately(tmp_path, capsys):
     assert main(["faces", "--merge", f"{tmp_path / 'a.json'},{tmp_path / 'b.json'}", "--out", str(tmp_path / "m")]) == 0
     table = (tmp_path / "m" / "table.md").read_text()
     assert "| eyeglasses | il2 | 3 | 50.0 ± 10.0 | 0.050 ± 0.010 | 1.00 | 0.010 | 0.020 | 1.50 | 200 |" in table and "93.63" not in table.split("il2")[1]
+
+
+def test_records_never_name_a_model_by_an_absolute_path(tmp_path):
+    from atu.catalog import CHECKPOINTS
+    from atu.pipeline import public_path
+
+    assert public_path(CHECKPOINTS / "mnist-dcgan") == "checkpoints/mnist-dcgan"
+    assert public_path("checkpoints/mnist-dcgan") == "checkpoints/mnist-dcgan"
+    assert public_path(tmp_path / "somewhere" / "my-gan") == "my-gan"
