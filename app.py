@@ -161,8 +161,9 @@ def clear_negatives(st: dict):
 
 # --- step 2: settings and the run --------------------------------------------------------------------------------
 
-def apply_preset(preset: str):
-    p = session.PRESETS[preset]
+def apply_preset(preset: str, st: dict):
+    """The preset's K and steps for the chosen base model (the faces keep their own: atu.catalog)."""
+    p = session.preset_values(_model(st["model"]) if st.get("model") else None, preset)
     return p["K"], p["adapt_steps"], p["unlearn_steps"]
 
 
@@ -363,7 +364,7 @@ def build_demo() -> gr.Blocks:
 
         pick_out = [st, gallery, chosen, count]
         model.input(choose_model, [model, st], [feature, st, gallery, count, chosen, sample_seed],
-                    api_name="choose_model")
+                    api_name="choose_model").then(apply_preset, [preset, st], [K, adapt_steps, unlearn_steps])
         more.click(lambda s: new_samples(s, s["seed"] + 1), st, [st, gallery, count, sample_seed])
         sample_seed.submit(new_samples, [st, sample_seed], [st, gallery, count, sample_seed], api_name="samples")
         # every edit of the negatives reads and writes the session's state: one at a time, in click order
@@ -373,7 +374,7 @@ def build_demo() -> gr.Blocks:
         files.upload(upload, [st, files], [*pick_out, files], api_name="upload", **one)
         pick.click(classifier_pick, [st, feature, n_pick, seed], pick_out, api_name="pick", **one)
         clear.click(clear_negatives, st, pick_out, api_name="clear", **one)
-        preset.change(apply_preset, preset, [K, adapt_steps, unlearn_steps])
+        preset.change(apply_preset, [preset, st], [K, adapt_steps, unlearn_steps])
         job = go.click(run, [st, feature, preset, loss, gamma, K, adapt_steps, unlearn_steps, seed],
                        [status, loss_plot, rate_plot, before, after, table, download, st],
                        api_name="run", concurrency_limit=1, concurrency_id="train")
@@ -381,7 +382,8 @@ def build_demo() -> gr.Blocks:
         halt.click(stop, None, status, cancels=[job], api_name="stop")
         g.release(extrapolation, [st, g], [extra_img, extra_txt], api_name="extrapolate")
         send.click(push, [st, repo, token, private], url, api_name="push")
-        demo.load(choose_model, [model, st], [feature, st, gallery, count, chosen, sample_seed])
+        demo.load(choose_model, [model, st], [feature, st, gallery, count, chosen, sample_seed]).then(
+            apply_preset, [preset, st], [K, adapt_steps, unlearn_steps])
     return demo
 
 

@@ -26,6 +26,7 @@ class BaseModel:
     features: dict[str, Feature] = field(default_factory=dict)
     run_overrides: dict = field(default_factory=dict)   # RunConfig fields ("unlearn.batch_size": 16) for this model
     custom_features: bool = False   # a feature from the user's clicks (atu.feedback.feedback_classifier) is offered
+    presets: dict = field(default_factory=dict)   # this model's changes to atu.session.PRESETS: {"fast": {"K": 2}}
     evaluator: str = ""             # folder in checkpoints/ of the independent evaluator: a classifier no training
                                     #   path touches, that re-counts the target in every measurement (pul_independent)
 
@@ -60,7 +61,10 @@ BASE_MODELS = {
                                 "unlearn.g_bn_frozen": True, "unlearn.g_frozen": "net.9,net.10,net.12",
                                 "unlearn.neg_weight": 0.0, "unlearn.pos_max_target_prob": 1.0,
                                 "unlearn.pos_min_top_prob": 0.0},
-                               custom_features=True),
+                               custom_features=True,
+                               # the presets the faces benchmark and examples were measured with (MNIST's changed)
+                               presets={"fast": {"K": 2, "unlearn_steps": 300, "eval_every": 25},
+                                        "standard": {"K": 3, "adapt_steps": 300, "eval_every": 50}}),
 }
 
 

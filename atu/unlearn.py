@@ -32,7 +32,8 @@ class UnlearnConfig:
     lr: float = 2e-4                  # Adam lr of G
     lr_d: float = 0.0                 # Adam lr of D; 0 = same as lr
     ema_beta: float = 0.99            # EMA of G (the evaluated model); 0.99 ~ 70-step half-life for short runs
-    n_positives: int = 5000           # positives (G's samples without the feature) used as real data
+    n_positives: int = 2000           # positives (G's samples without the feature) used as real data (5,000 removed
+                                      #   no more on the first base model, and cost more draws)
     pos_max_target_prob: float = 0.01 # confident positives: the classifier's p(feature) below this ...
     pos_min_top_prob: float = 0.9     #   ... and its top class probability above this (1.0 / 0.0 = any sample
                                       #   not labelled as the feature; feedback.confident_mask)
