@@ -7,24 +7,32 @@ from __future__ import annotations
 
 import torch
 
-from .metrics import class_probabilities, classify
+from .metrics import class_probabilities
 from .sampling import generate, make_latent_bank
 
 MIN_NEGATIVES = 4   # below this, stage 1 has too little to adapt to: refuse with a clear message
 
 
-def sample_by_label(G, C, target: int, n: int, want_target: bool, seed: int, chunk: int = 1000,
-                    max_draws: int = 50_000) -> torch.Tensor:
-    """Up to n samples of G that C labels as `target` (want_target=True) or as anything else, drawn from latents
-    seeded by `seed`. Returns fewer if `max_draws` samples do not hold n."""
+def sample_where(G, C, keep, n: int, seed: int, chunk: int = 1000, max_draws: int = 50_000) -> torch.Tensor:
+    """Up to n samples of G for which keep(class probabilities (B, classes)) is True, drawn from latents seeded by
+    `seed`. Returns fewer if `max_draws` samples do not hold n."""
     found, drawn, i = [], 0, 0
     while sum(len(f) for f in found) < n and drawn < max_draws:
-        z = make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i)
-        x = generate(G, z)
-        keep = (classify(C, x) == target) == want_target
-        found.append(x[keep])
+        x = generate(G, make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i))
+        found.append(x[keep(class_probabilities(C, x))])
         drawn, i = drawn + chunk, i + 1
     return torch.cat(found)[:n]
+
+
+def sample_by_label(G, C, target: int, n: int, want_target: bool, seed: int, chunk: int = 1000,
+                    max_draws: int = 50_000) -> torch.Tensor:
+    """Up to n samples of G that C labels as `target` (want_target=True) or as anything else."""
+    return sample_where(G, C, lambda p: (p.argmax(1) == target) == want_target, n, seed, chunk, max_draws)
+
+
+def confident_negatives(G, C, target: int, n: int, seed: int, min_prob: float = 0.9) -> torch.Tensor:
+    """Up to n samples of G that C labels as the target with probability > min_prob."""
+    return sample_where(G, C, lambda p: p[:, target] > min_prob, n, seed, max_draws=100_000)
 
 
 def pick_negatives(G, C, target: int, n: int, seed: int = 0) -> torch.Tensor:

@@ -23,7 +23,7 @@ from . import __version__
 from .adapt import AdaptConfig, adapt_one, flatten
 from .data import mnist_split
 from .ewc import fisher_diagonal
-from .feedback import check_negatives, pick_negatives, pick_positives
+from .feedback import check_negatives, confident_negatives, pick_negatives, pick_positives
 from .io import atomic_output_dir, write_json
 from .metrics import (agreement, brightness_change, classifier_features, classify, color_histogram_tv,
                       corrected_rate, detector_rates, evaluate, feature_stats, high_frequency_ratio, image_stats,
@@ -117,18 +117,6 @@ def adapt_stage(cfg: RunConfig, base, negatives: torch.Tensor, log: Progress, pr
 
 
 NEG_POOL = 1000   # neg_source="classifier": how many of the base G's confident negatives D sees (augmented)
-
-
-def confident_negatives(G, C, target: int, n: int, seed: int, min_prob: float = 0.9) -> torch.Tensor:
-    """Up to n samples of G that C labels as the target with probability > min_prob."""
-    from .metrics import class_probabilities
-
-    found, i = [], 0
-    while sum(len(f) for f in found) < n and i < 100:
-        x = generate(G, make_latent_bank(1000, G.latent_dim, seed * 100_003 + i))
-        found.append(x[class_probabilities(C, x)[:, target] > min_prob])
-        i += 1
-    return torch.cat(found)[:n]
 
 
 def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, probe_rate, positives=None,
