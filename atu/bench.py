@@ -56,7 +56,7 @@ def bench_faces(features, seeds, losses, out: Path) -> list[dict]:
             new = bench_class(faces_config(feat, s), base, losses)
             for r in new:
                 r["feature"] = feat
-                print(f"{feat} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f} (rate after "
+                print(f"{feat} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f} / E {r.get('pul_independent', -1):6.2f} (rate after "
                       f"{r['neg_rate_after']:.3f})  FID x{r['fid_ratio']:.2f}  "
                       f"collateral {r['collateral']:.3f}  colour TV {r['color_hist_tv']:.3f}  "
                       f"HF x{r['high_frequency_ratio']:.2f}  {r['seconds'] or 0:.0f} s", flush=True)
@@ -122,8 +122,8 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
     return rows
 
 
-SUMMARY_KEYS = ("pul", "pul_independent", "neg_rate_after", "fid_ratio", "ret_fid", "collateral", "color_hist_tv",
-                "high_frequency_ratio", "classifier_agreement_after", "seconds")
+SUMMARY_KEYS = ("pul", "pul_independent", "neg_rate_after", "fid_ratio", "fid_ratio_independent", "ret_fid",
+                "collateral", "color_hist_tv", "high_frequency_ratio", "classifier_agreement_after", "seconds")
 PUL_GAP_FLAG = 3.0   # points: a row whose two PULs differ by more is flagged (one classifier is fooled or unsure)
 
 
@@ -172,7 +172,9 @@ COLUMNS = {
                         ("FID ratio", "fid_ratio", 2), ("Ret-FID", "ret_fid", 2),
                         ("collateral", "collateral", 3), ("seconds", "seconds", 0)],
               "paper PUL / FID", PAPER, PAPER_BASE_FID),
-    "faces": ("feature", [("PUL %", "pul", 1), ("feature rate after", "neg_rate_after", 3), ("FID ratio", "fid_ratio", 2),
+    "faces": ("feature", [("PUL %", "pul", 1), ("PUL % (evaluator)", "pul_independent", 1),
+                          ("feature rate after", "neg_rate_after", 3), ("FID ratio", "fid_ratio", 2),
+                          ("FID ratio (evaluator)", "fid_ratio_independent", 2),
                           ("collateral (other feature)", "collateral", 3), ("colour TV", "color_hist_tv", 3),
                           ("HF ratio", "high_frequency_ratio", 2), ("seconds", "seconds", 0)],
               "paper CelebA-HQ PUL / FID", PAPER_FACES, PAPER_FACES_BASE_FID),

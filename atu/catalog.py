@@ -17,6 +17,8 @@ CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 class Feature:
     classifier: str                             # folder name in checkpoints/ of the classifier that detects it
     label: int                                  # the classifier's label for "has the feature"
+    evaluator: str = ""                         # folder in checkpoints/ of this feature's independent evaluator
+                                                #   (overrides the base model's; see BaseModel.evaluator)
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,21 @@ class BaseModel:
     def target(self, feature: str) -> int:
         return self.feature(feature).label
 
+    def evaluator_for(self, classifier: str, label: int) -> str:
+        """The evaluator folder name for the feature that `classifier` (a folder name) detects as `label`: the
+        feature's own, else the model's ("" for none: the faces grade a feature from the user's clicks with its
+        click-trained classifier only)."""
+        own = [f.evaluator for f in self.features.values() if f.classifier == classifier and f.label == label]
+        return (own[0] if own else "") or self.evaluator
+
 
 BASE_MODELS = {
     "mnist-dcgan": BaseModel("mnist-dcgan", "MNIST digits (DCGAN 32x32, trained by atu)",
                              {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)},
                              evaluator="mnist-classifier-b"),
     "faces-dcgan64": BaseModel("faces-dcgan64", "Faces (DCGAN 64x64 from gan-face-generate)",
-                               {"eyeglasses": Feature("faces-eyeglasses-classifier", 1),
-                                "headwear": Feature("faces-headwear-classifier", 1)},
+                               {"eyeglasses": Feature("faces-eyeglasses-classifier", 1, "faces-eyeglasses-evaluator"),
+                                "headwear": Feature("faces-headwear-classifier", 1, "faces-headwear-evaluator")},
                                # a G step costs ~10x an MNIST one on a CPU: smaller batches, fewer positives;
                                # G's BatchNorm keeps its statistics and its last two (32x32, 64x64) layers stay
                                # fixed in stage 2: training them drew a checkerboard on every face (README "Faces")

@@ -71,8 +71,12 @@ def _commands():
                                "train the face feature network on the face generator's own samples"),
         "train-face-classifiers": (faces.FaceClassifierConfig, faces.run_train_face_classifiers,
                                    "fit the eyeglasses/headwear classifiers on the hand labels"),
+        "train-face-evaluators": (faces.FaceEvaluatorConfig, faces.run_train_face_evaluators,
+                                  "train the independent eyeglasses/headwear evaluators (they only grade)"),
         "labelled-grid": (faces.LabelledGridConfig, faces.run_labelled_grid,
                           "draw the hand-labelled samples with a feature before / after unlearning, to check by eye"),
+        "blind-count": (faces.BlindCountConfig, faces.run_blind_count,
+                        "count by eye, blind: draw shuffled before/after tiles, then unblind the marks"),
     }
 
 

@@ -211,6 +211,7 @@ def run_train_face_encoder(cfg: FaceEncoderConfig, overwrite: bool = False) -> d
 # --- attribute classifiers from hand labels --------------------------------------------------------------------
 
 LABELS_FILE = "labels.json"      # in the base model's folder: {"latent_seed", "latent_dim", "n", "labels": ...}
+SPLIT_FILE = "split.json"        # beside it: per attribute, the held-out test part of the labelled samples
 ATTRIBUTES = ("eyeglasses", "headwear")
 
 
@@ -223,6 +224,23 @@ def load_labels(model_dir: str | Path) -> tuple[torch.Tensor, dict[str, torch.Te
     z = make_latent_bank(rec["n"], rec["latent_dim"], rec["latent_seed"])
     y = {a: torch.tensor([rec["labels"][str(i)][a] for i in range(rec["n"])]) for a in ATTRIBUTES}
     return z, y, rec
+
+
+def labelled_split(model_dir: str | Path, attribute: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, test indices) into the hand-labelled samples for one attribute, from split.json. The test
+    part (200 samples, stratified, drawn once by train-face-classifiers with seed 0) is used by no training path:
+    it measures the classifiers and the evaluators, and it is what the count by eye looks at (blind_grid)."""
+    import json
+
+    f = Path(model_dir) / SPLIT_FILE
+    if not f.is_file():
+        raise FileNotFoundError(f"{f} is missing: the labelled samples have no train/test split")
+    rec = json.loads(f.read_text())
+    if attribute not in rec["test"]:
+        raise ValueError(f"{f} has no split for {attribute!r}: it has {', '.join(rec['test'])}")
+    test = torch.tensor(sorted(rec["test"][attribute]))
+    train = torch.tensor(sorted(set(range(rec["n"])) - set(test.tolist())))
+    return train, test
 
 
 @dataclass
@@ -285,6 +303,8 @@ def run_train_face_classifiers(cfg: FaceClassifierConfig, overwrite: bool = Fals
         held = torch.cat([idx[torch.randperm(len(idx), generator=gen)][:round(cfg.heldout * len(idx) / len(y))]
                           for idx in ((y == 1).nonzero().flatten(), (y == 0).nonzero().flatten())])
         train = torch.tensor(sorted(set(range(len(y))) - set(held.tolist())))
+        if (Path(cfg.model) / SPLIT_FILE).is_file() and not torch.equal(labelled_split(cfg.model, a)[1], held.sort()[0]):
+            raise ValueError(f"the held-out draw (seed {cfg.seed}) differs from {SPLIT_FILE}: the split is made once")
         teacher, t, cv = fit_teacher(f[train], y[train], gen)
         with torch.no_grad():
             yp = ((teacher(fp)[:, 1] - teacher(fp)[:, 0]) > t).long()
@@ -337,6 +357,88 @@ in `checkpoints/faces-dcgan64/labels.json`. Every PUL on faces is only as good a
 """
 
 
+# --- independent evaluators: grade, never train --------------------------------------------------------------
+
+@dataclass
+class FaceEvaluatorConfig:
+    model: str = "checkpoints/faces-dcgan64"   # base generator folder holding labels.json and split.json
+    out_dir: str = "checkpoints"               # writes faces-<attribute>-evaluator/ for each attribute
+    attributes: str = "eyeglasses,headwear"
+    n_pseudo: int = 6000                       # fresh samples G(z) labelled by the evaluator's own teacher; their
+    pseudo_seed: int = 1                       #   latents come from another seed than the classifiers' (seed 0)
+    width: int = 16                            # ResNetClassifier channels (16-32-64-64)
+    epochs: int = 10
+    lr: float = 2e-3                           # AdamW, one-cycle
+    seed: int = 1                              # initialisation, batches, augmentation (the classifiers': 0)
+
+
+def run_train_face_evaluators(cfg: FaceEvaluatorConfig, overwrite: bool = False) -> dict:
+    """An evaluator per attribute that no training path touches (catalog: `Feature.evaluator`): a ResNet from
+    random weights (the classifiers start from the face encoder, and so does every D built from them), its own
+    teacher (a linear head on G's activations fitted on the labelled train part with another fold draw) and its
+    own pseudo-labelled samples (other latents). It sees no sample of the test part (split.json), where its
+    precision and recall are measured; tests/test_checkpoints.py re-measures them."""
+    from .models import ResNetClassifier, load_generator
+    from .train import ClassifierTrainConfig, train_classifier
+
+    G = load_generator(cfg.model)
+    z, labels, rec = load_labels(cfg.model)
+    x, f = generate(G, z), _teacher_features(G, z)
+    gen = torch.Generator().manual_seed(cfg.pseudo_seed)
+    zp = torch.randn(cfg.n_pseudo, G.latent_dim, generator=gen)
+    xp, fp = zip(*(g_activations(G, c) for c in zp.split(500)))
+    xp, fp = torch.cat(xp), torch.cat(fp)
+    out = {}
+    for a in cfg.attributes.split(","):
+        y = labels[a]
+        train, test = labelled_split(cfg.model, a)
+        teacher, t, cv = fit_teacher(f[train], y[train], gen)
+        with torch.no_grad():
+            yp = ((teacher(fp)[:, 1] - teacher(fp)[:, 0]) > t).long()
+        torch.manual_seed(cfg.seed)
+        E = ResNetClassifier(num_classes=2, width=cfg.width, channels=3, image_size=64, attribute=a)
+        E = train_classifier(E, torch.cat([xp, x[train], x[train].flip(3)]), torch.cat([yp, y[train], y[train]]),
+                             ClassifierTrainConfig(epochs=cfg.epochs, batch_size=64, lr=cfg.lr, weight_decay=0.05,
+                                                   rotate_deg=5, translate=0.06, scale=0.05, seed=cfg.seed),
+                             desc=f"{a} evaluator")
+        with torch.no_grad():
+            pred = E(x[test]).argmax(1)
+        m = {"attribute": a, "heldout": precision_recall(pred, y[test]), "heldout_indices": test.tolist(),
+             "teacher_cv_train": cv, "teacher_threshold": t, "n_train": len(train), "n_pseudo": cfg.n_pseudo,
+             "pseudo_positive_rate": float(yp.float().mean()),
+             "predicted_positive_rate_heldout": float(pred.float().mean())}
+        folder = Path(cfg.out_dir) / f"faces-{a}-evaluator"
+        with atomic_output_dir(folder, overwrite) as tmp:
+            E.save_pretrained(tmp)
+            write_json(tmp / "metrics.json", m)
+            write_json(tmp / "train_config.json", cfg)
+            (tmp / "README.md").write_text(_evaluator_card(a, m, rec, cfg))
+        out[a] = m
+    return out
+
+
+def _evaluator_card(a: str, m: dict, rec: dict, cfg: FaceEvaluatorConfig) -> str:
+    h = m["heldout"]
+    return f"""# faces-{a}-evaluator: the independent judge of {a} removal
+
+Binary image classifier (label 1 = has {a}) for the faces-dcgan64 generator's images in [-1, 1]. It **only
+grades**: every faces measurement reports its PUL (`pul_independent`) beside the training classifier's
+(`faces-{a}-classifier`, which picks positives and negatives and starts stage 2's D). No training path touches it.
+
+What makes it independent of the training classifier: a different architecture (a small ResNet with GroupNorm and
+global pooling, `atu.models.ResNetClassifier`, width {cfg.width}) from random weights (seed {cfg.seed}), not the
+face encoder every classifier and D starts from; its own teacher (a linear head on the generator's activations,
+fitted on the {m['n_train']} labelled training samples); its own {m['n_pseudo']:,} pseudo-labelled samples (latent
+seed {cfg.pseudo_seed}; the classifiers': 0; {m['pseudo_positive_rate']:.1%} positive).
+
+**Held-out** (the test part of `checkpoints/faces-dcgan64/split.json`: {h['n']} labelled samples, {h['positives']}
+with {a}, seen by no training): precision **{h['precision']:.3f}**, recall **{h['recall']:.3f}** (F1 {h['f1']:.3f};
+tp {h['tp']}, fp {h['fp']}, fn {h['fn']}). Re-measured by the test suite (`tests/test_checkpoints.py`).
+
+Reproduce: `python -m atu train-face-evaluators` ({rec['n']} labelled samples, z from seed {rec['latent_seed']}).
+"""
+
+
 # --- checking an unlearned model by looking ----------------------------------------------------------------------
 
 @dataclass
@@ -378,3 +480,109 @@ def run_labelled_grid(cfg: LabelledGridConfig, overwrite: bool = False) -> dict:
     img.save(buf, format="PNG")
     atomic_write_bytes(out, buf.getvalue())
     return {"out": str(out), "feature": cfg.feature, "label_indices": idx}
+
+
+# --- the count by eye, blind ------------------------------------------------------------------------------------
+
+MARKS = {"R": "removed: no trace of the feature", "F": "faded: a faint trace remains (a frame remnant, a rim)",
+         "C": "clear: the feature, or its outline, is still plainly there"}
+COUNT_FILE = "labelled_count.json"
+
+
+@dataclass
+class BlindCountConfig:
+    run: str = ""                              # the unlearned model's folder
+    feature: str = "eyeglasses"                # the hand-labelled feature to count
+    model: str = "checkpoints/faces-dcgan64"   # the base generator, holding labels.json and split.json
+    seed: int = 0                              # the shuffle of the tiles
+    marks: str = ""                            # "" = draw the grid; else one letter a tile (R / F / C, MARKS), in
+                                               #   reading order, rows may be separated by "/": unblinds and counts
+    rater: str = "one developer"               # who counted (written to labelled_count.json)
+
+
+def blind_layout(n: int, seed: int) -> list[tuple[int, str]]:
+    """The tiles of a blind count in shown order: each of n samples twice, ("before" and "after"), shuffled."""
+    tiles = [(i, side) for i in range(n) for side in ("before", "after")]
+    order = torch.randperm(len(tiles), generator=torch.Generator().manual_seed(seed)).tolist()
+    return [tiles[j] for j in order]
+
+
+def score_marks(marks: str, layout: list[tuple[int, str]]) -> dict:
+    """Unblind: the marks (one of MARKS per tile, in shown order; '/' and spaces ignored) counted per side.
+    "after" counts are the result; "before" counts check the rater against the hand labels (they should be C)."""
+    m = [c for c in marks.upper() if c not in "/ \n"]
+    if len(m) != len(layout) or set(m) - set(MARKS):
+        raise ValueError(f"give one of {'/'.join(MARKS)} for each of the {len(layout)} tiles, got {len(m)} marks"
+                         + (f" with {''.join(sorted(set(m) - set(MARKS)))}" if set(m) - set(MARKS) else ""))
+    counts = {side: {k: 0 for k in MARKS} for side in ("before", "after")}
+    per_sample: dict[int, dict] = {}
+    for (i, side), mark in zip(layout, m):
+        counts[side][mark] += 1
+        per_sample.setdefault(i, {})[side] = mark
+    n = max(sum(counts["after"].values()), 1)
+    return {"counts": counts, "removed_pct": round(100 * counts["after"]["R"] / n, 1),
+            "not_clear_pct": round(100 * (n - counts["after"]["C"]) / n, 1),
+            "before_clear_pct": round(100 * counts["before"]["C"] / max(sum(counts["before"].values()), 1), 1),
+            "per_sample": per_sample}
+
+
+def blind_grid(G_before, G_after, model_dir: str | Path, feature: str, seed: int = 0):
+    """The test-part samples hand-labelled with `feature` (split.json), drawn by both generators and shuffled
+    together (blind_layout), 8 a row with the row number on the left, each pixel drawn 2x2. Returns (PIL image,
+    label indices, layout)."""
+    from PIL import Image, ImageDraw
+
+    z, labels, _ = load_labels(model_dir)
+    _, test = labelled_split(model_dir, feature)
+    idx = test[labels[feature][test] == 1]
+    x = {"before": generate(G_before, z[idx]), "after": generate(G_after, z[idx])}
+    layout = blind_layout(len(idx), seed)
+    grid = to_pil(torch.stack([x[side][i] for i, side in layout]), nrow=8, padding=3)
+    grid = grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST)
+    img = Image.new("RGB", (grid.width + 40, grid.height), "white")
+    img.paste(grid, (40, 0))
+    draw, step = ImageDraw.Draw(img), (64 + 3) * 2
+    for r in range((len(layout) + 7) // 8):
+        draw.text((8, 6 + r * step + step // 2 - 6), f"{r + 1:>2}", fill="black")
+    return img, idx.tolist(), layout
+
+
+def run_blind_count(cfg: BlindCountConfig, overwrite: bool = False) -> dict:
+    """`python -m atu blind-count`: without --marks, write blind_<feature>.png (and its key) into the run folder
+    and stop; look at the PNG only, mark every tile, then run again with --marks to unblind into
+    labelled_count.json."""
+    import json
+
+    from .models import load_generator
+
+    run = Path(cfg.run)
+    if not cfg.run or not (run / "config.json").is_file():
+        raise ValueError("give --run: the unlearned model's folder (with config.json)")
+    png, key = run / f"blind_{cfg.feature}.png", run / f"blind_{cfg.feature}_key.json"
+    if not cfg.marks:
+        if png.exists() and not overwrite:
+            raise FileExistsError(f"{png} exists: count it and pass --marks, or pass --overwrite for a new one")
+        img, idx, layout = blind_grid(load_generator(cfg.model), load_generator(cfg.run), cfg.model, cfg.feature,
+                                      cfg.seed)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        atomic_write_bytes(png, buf.getvalue())
+        write_json(key, {"feature": cfg.feature, "seed": cfg.seed, "label_indices": idx,
+                         "layout": [[idx[i], side] for i, side in layout]})
+        return {"grid": str(png), "tiles": len(layout), "next": "look at the grid only (not the key), mark each "
+                f"tile {'/'.join(MARKS)} in reading order, then run again with --marks"}
+    rec = json.loads(key.read_text())
+    pos = {j: k for k, j in enumerate(rec["label_indices"])}
+    layout = [(pos[j], side) for j, side in rec["layout"]]
+    s = score_marks(cfg.marks, layout)
+    out = {"what": f"the {len(pos)} samples of the labelled test part (split.json) hand-labelled {cfg.feature}, "
+                   "drawn by the base and by this model on the same latents, all tiles shuffled together "
+                   f"({png.name}); each tile marked by looking before unblinding",
+           "command": f"python -m atu blind-count --run {cfg.run} --feature {cfg.feature} --seed {cfg.seed}",
+           "rater": f"{cfg.rater}, blind to which tile is before or after (the same face twice can still be "
+                    "recognised as a pair)", "feature": cfg.feature, "scheme": MARKS,
+           **{k: v for k, v in s.items() if k != "per_sample"},
+           "marks": {str(rec["label_indices"][i]): v for i, v in sorted(s["per_sample"].items())},
+           "marks_as_given": cfg.marks}
+    write_json(run / COUNT_FILE, out)
+    return {"out": str(run / COUNT_FILE), **{k: out[k] for k in ("counts", "removed_pct", "not_clear_pct")}}

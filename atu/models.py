@@ -252,23 +252,24 @@ class _ResBlock(nn.Module):
         return nn.functional.gelu(self.norm2(self.conv2(h)) + self.skip(x))
 
 
-class DigitResNet(HubModule):
-    """The independent digit evaluator: a small ResNet (strided residual blocks, GroupNorm, GELU, global average
-    pooling) for 1x32x32 digits in [-1, 1]. Unlike `DigitClassifier` (plain convs, BatchNorm, max pooling, a
-    dense 4x4 read-out) it is trained by a different recipe and seed, and no training path ever touches it: it
-    never picks negatives or positives and never starts a D. It only re-counts the target in every MNIST
-    measurement (`pul_independent`), so that a G that fools the training classifier is caught."""
+class ResNetClassifier(HubModule):
+    """The independent evaluators: a small ResNet (strided residual blocks, GroupNorm, GELU, global average
+    pooling) for images in [-1, 1], from random weights. Unlike the training classifiers (`DigitClassifier`:
+    plain convs, BatchNorm, max pooling; `FaceAttributeClassifier`: started from the face encoder) it is trained
+    by a different recipe and seed, and no training path ever touches it: it never picks negatives or positives
+    and never starts a D. It only re-counts the target in every measurement (`pul_independent`), so that a G
+    that fools the training classifier is caught. 64x64 faces enter through a stride-2 stem (then as 32x32)."""
 
-    family = "digit-resnet"
+    family = "resnet-classifier"
     kind = "classifier"
 
-    def __init__(self, num_classes: int = 10, width: int = 24, input_range: tuple[float, float] = (-1.0, 1.0)):
+    def __init__(self, num_classes: int = 10, width: int = 24, channels: int = 1, image_size: int = 32,
+                 attribute: str = "", input_range: tuple[float, float] = (-1.0, 1.0)):
         super().__init__()
-        self.input_range = tuple(input_range)
-        self.num_classes = num_classes
+        self.input_range, self.num_classes, self.attribute = tuple(input_range), num_classes, attribute
         w = width
         self.body = nn.Sequential(
-            nn.Conv2d(1, w, 3, 1, 1, bias=False), nn.GroupNorm(8, w), nn.GELU(),
+            nn.Conv2d(channels, w, 3, max(image_size // 32, 1), 1, bias=False), nn.GroupNorm(8, w), nn.GELU(),  # 32
             _ResBlock(w, w, 1), _ResBlock(w, 2 * w, 2), _ResBlock(2 * w, 4 * w, 2), _ResBlock(4 * w, 4 * w, 2),  # 4
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         )
@@ -279,6 +280,15 @@ class DigitResNet(HubModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
+
+
+class DigitResNet(ResNetClassifier):
+    """`ResNetClassifier` for 1x32x32 digits (`checkpoints/mnist-classifier-b`), under its first family name."""
+
+    family = "digit-resnet"
+
+    def __init__(self, num_classes: int = 10, width: int = 24, input_range: tuple[float, float] = (-1.0, 1.0)):
+        super().__init__(num_classes, width, 1, 32, "", input_range)
 
 
 class FaceAttributeClassifier(HubModule):

@@ -26,7 +26,8 @@ from .ewc import fisher_diagonal
 from .feedback import check_negatives, confident_negatives, pick_negatives, pick_positives
 from .io import atomic_output_dir, write_json
 from .metrics import (agreement, brightness_change, classifier_features, classify, color_histogram_tv,
-                      corrected_rate, detector_rates, evaluate, feature_stats, high_frequency_ratio, image_stats,
+                      corrected_rate, detector_rates, evaluate, feature_stats, frechet_distance,
+                      high_frequency_ratio, image_stats,
                       independent_view, labels_and_features, neg_rate, pul_ceiling, pul_corrected)
 from .models import DCGANDiscriminator, FaceAttributeClassifier, FeatureDiscriminator, load_generator, load_model
 from .sampling import before_after_grid, generate, load_latent_bank, make_latent_bank, to_pil
@@ -41,8 +42,8 @@ class RunConfig:
     classifier: str = "checkpoints/mnist-classifier"  # labels samples: picks negatives/positives, measures PUL
     evaluator: str = "auto"                           # independent classifier that only re-counts the target
                                                       #   (pul_independent; never picks or trains anything): "auto" =
-                                                      #   the catalog's for this base model (MNIST: mnist-classifier-b),
-                                                      #   "" = none
+                                                      #   the catalog's for this feature (MNIST: mnist-classifier-b,
+                                                      #   faces: faces-<feature>-evaluator), "" = none
     target: int = 8                                   # the class (feature) to forget
     feature: str = ""                                 # its name for cards and records; "" = "digit <target>"
     n_negatives: int = 25                             # negatives the classifier picks (when none are given)
@@ -183,12 +184,13 @@ _BEFORE_CACHE: dict = {}
 
 
 def evaluator_path(cfg: RunConfig) -> Path | None:
-    """The independent evaluator's folder: RunConfig.evaluator, or the catalog's for this base model ("auto")."""
+    """The independent evaluator's folder: RunConfig.evaluator, or the catalog's for this feature ("auto")."""
     from . import catalog
 
     if cfg.evaluator == "auto":
         base = catalog.by_path(cfg.model)
-        path = Path(cfg.model).parent / base.evaluator if base and base.evaluator else None
+        name = base.evaluator_for(Path(cfg.classifier).name, cfg.target) if base else ""
+        path = Path(cfg.model).parent / name if name else None
         return path if path is not None and (path / "config.json").is_file() else None
     return Path(cfg.evaluator) if cfg.evaluator else None
 
@@ -204,21 +206,38 @@ def measure(cfg: RunConfig, G_before, G_after, C) -> dict:
     key = (id(G_before), id(C), cfg.model, cfg.eval_latents, cfg.target, str(evaluator_path(cfg)))
     if key not in _BEFORE_CACHE:
         real, _ = mnist_split("heldout", exclude_class=cfg.target)
-        e_path = evaluator_path(cfg)
-        E = load_model(e_path, kind="classifier") if e_path else None
         x_before = generate(G_before, latents)
         _BEFORE_CACHE.clear()  # keep one entry: the app or the benchmark works on one base model at a time
-        _BEFORE_CACHE[key] = (image_stats(C, x_before), feature_stats(classifier_features(C, real)), E,
-                              classify(E, x_before) if E is not None else None)
+        _BEFORE_CACHE[key] = (image_stats(C, x_before), feature_stats(classifier_features(C, real)),
+                              *_evaluator_before(cfg, x_before))
     before, real_stats, E, e_before = _BEFORE_CACHE[key]
     x_after = generate(G_after, latents)   # once, for both classifiers
     after = image_stats(C, x_after)
     m = evaluate(G_before, G_after, C, latents, cfg.target, None, before=before, real_stats=real_stats, after=after)
-    if E is not None:
-        e_after = classify(E, x_after)
-        m.update(independent_view(e_before, e_after, cfg.target), evaluator=str(evaluator_path(cfg).name),
-                 classifier_agreement_before=agreement(before["labels"], e_before),
-                 classifier_agreement_after=agreement(after["labels"], e_after))
+    m.update(_evaluator_view(cfg, E, e_before, before["labels"], after["labels"], x_after))
+    return m
+
+
+def _evaluator_before(cfg: RunConfig, x_before) -> tuple:
+    """(the independent evaluator or None, its labels and feature statistics of the base model's samples)."""
+    e_path = evaluator_path(cfg)
+    E = load_model(e_path, kind="classifier") if e_path else None
+    return E, (image_stats(E, x_before) if E is not None else None)
+
+
+def _evaluator_view(cfg: RunConfig, E, e_before, c_before, c_after, x_after, ref_stats=None) -> dict:
+    """The evaluator's PUL and rates (atu.metrics.independent_view), its agreement with the training classifier
+    before and after, and, given the reference set's statistics in its feature space (the faces), the FID ratio
+    on its features: {} without an evaluator."""
+    if E is None:
+        return {}
+    e_after = image_stats(E, x_after)
+    m = {**independent_view(e_before["labels"], e_after["labels"], cfg.target), "evaluator": evaluator_path(cfg).name,
+         "classifier_agreement_before": agreement(c_before, e_before["labels"]),
+         "classifier_agreement_after": agreement(c_after, e_after["labels"])}
+    if ref_stats is not None:
+        fb, fa = frechet_distance(*ref_stats, *e_before["stats"]), frechet_distance(*ref_stats, *e_after["stats"])
+        m.update(fid_before_independent=fb, fid_after_independent=fa, fid_ratio_independent=fa / fb)
     return m
 
 
@@ -232,7 +251,7 @@ def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
     histogram distance, the brightness change and the high-frequency ratio of the images on the same latents."""
     from . import catalog
 
-    key = ("attr", id(G_before), id(C), cfg.model, len(latents), cfg.target)
+    key = ("attr", id(G_before), id(C), cfg.model, len(latents), cfg.target, str(evaluator_path(cfg)))
     if key not in _BEFORE_CACHE:
         ref_x = generate(G_before, make_latent_bank(len(latents), G_before.latent_dim, REFERENCE_SEED))
         ref_y, ref_f = labels_and_features(C, ref_x)
@@ -242,12 +261,19 @@ def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
                   if str(Path(cfg.model).parent / f.classifier) != str(Path(cfg.classifier))}
         x_before = generate(G_before, latents)
         _BEFORE_CACHE.clear()
+        E, e_before = _evaluator_before(cfg, x_before)
+        if E is not None:   # the reference set without the feature as the evaluator reads it, in its features
+            e_ref_y, e_ref_f = labels_and_features(E, ref_x)
+            e_ref_stats = feature_stats(e_ref_f[e_ref_y != cfg.target])
         _BEFORE_CACHE[key] = (image_stats(C, x_before), feature_stats(ref_f[ref_y != cfg.target]),
-                              others, x_before, {n: neg_rate(classify(o, x_before), 1) for n, o in others.items()})
-    before, ref_stats, others, x_before, rates_before = _BEFORE_CACHE[key]
+                              others, x_before, {n: neg_rate(classify(o, x_before), 1) for n, o in others.items()},
+                              E, e_before, e_ref_stats if E is not None else None)
+    before, ref_stats, others, x_before, rates_before, E, e_before, e_ref_stats = _BEFORE_CACHE[key]
     x_after = generate(G_after, latents)   # once: for the classifier metrics and the image statistics
+    after = image_stats(C, x_after)
     m = evaluate(G_before, G_after, C, latents, cfg.target, None, num_classes=2, before=before, real_stats=ref_stats,
-                 after=image_stats(C, x_after))
+                 after=after)
+    m.update(_evaluator_view(cfg, E, e_before, before["labels"], after["labels"], x_after, e_ref_stats))
     changes = {n: neg_rate(classify(o, x_after), 1) - rates_before[n] for n, o in others.items()}
     m.update(collateral=max((abs(v) for v in changes.values()), default=0.0),
              other_feature_rate_change=changes, color_hist_tv=color_histogram_tv(x_before, x_after),

@@ -103,6 +103,61 @@ def test_faces_model_labels_and_classifiers_as_their_cards_say():
         assert m["precision"] >= 0.7 and m["recall"] >= 0.5, (a, m)
 
 
+def test_faces_split_is_the_classifiers_held_out_part_and_evaluators_are_measured_on_it():
+    """split.json is the test part no training touched: the classifiers' held-out samples; each feature's
+    independent evaluator (a ResNet, not the face encoder the classifiers and every D start from) re-measures
+    to its card's counts there, and is catalogued as that feature's evaluator."""
+    from atu import catalog
+    from atu.faces import ATTRIBUTES, labelled_split, load_labels
+    from atu.feedback import precision_recall
+    from atu.metrics import classify
+    from atu.models import ResNetClassifier, load_model
+    from atu.sampling import generate
+
+    G = atu.load_generator(CK / "faces-dcgan64")
+    z, labels, _ = load_labels(CK / "faces-dcgan64")
+    faces = catalog.BASE_MODELS["faces-dcgan64"]
+    for a in ATTRIBUTES:
+        train, test = labelled_split(CK / "faces-dcgan64", a)
+        assert len(test) == 200 and len(train) == 760 and not set(train.tolist()) & set(test.tolist())
+        assert test.tolist() == sorted(json.loads((CK / f"faces-{a}-classifier/metrics.json").read_text())["heldout_indices"])
+        card = json.loads((CK / f"faces-{a}-evaluator/metrics.json").read_text())
+        assert card["heldout_indices"] == test.tolist()
+        E = load_model(CK / f"faces-{a}-evaluator", kind="classifier")
+        assert isinstance(E, ResNetClassifier) and E.attribute == a
+        m = precision_recall(classify(E, generate(G, z[test])), labels[a][test])
+        assert abs(m["tp"] - card["heldout"]["tp"]) <= 1 and abs(m["fp"] - card["heldout"]["fp"]) <= 1, (a, m)
+        assert faces.evaluator_for(f"faces-{a}-classifier", 1) == f"faces-{a}-evaluator"
+    assert faces.evaluator_for("my-clicks-classifier", 1) == ""   # a feature from clicks has no evaluator
+
+
+def test_blind_count_draws_shuffled_tiles_then_unblinds_the_marks(tmp_path):
+    """`python -m atu blind-count`: first a grid of the test part's labelled positives, before and after shuffled
+    together (and a key), then --marks unblinds into labelled_count.json; wrong marks are refused."""
+    import shutil
+
+    from atu.cli import main
+    from atu.faces import blind_layout
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in ("config.json", "model.safetensors"):
+        shutil.copy(CK / "faces-dcgan64" / f, run / f)
+    args = ["blind-count", "--run", str(run), "--feature", "headwear", "--model", str(CK / "faces-dcgan64")]
+    assert main(args) == 0
+    key = json.loads((run / "blind_headwear_key.json").read_text())
+    n = len(key["label_indices"])
+    assert (run / "blind_headwear.png").is_file() and len(key["layout"]) == 2 * n
+    assert main(args) == 2                                     # the grid is never redrawn silently
+    assert main(args + ["--marks", "C" * (2 * n - 1)]) == 2    # one mark short
+    # mark every "after" tile R and every "before" tile C, as a rater would who saw the feature gone
+    layout = blind_layout(n, 0)
+    assert main(args + ["--marks", "".join("R" if side == "after" else "C" for _, side in layout)]) == 0
+    rec = json.loads((run / "labelled_count.json").read_text())
+    assert rec["counts"]["after"] == {"R": n, "F": 0, "C": 0} and rec["removed_pct"] == 100.0
+    assert rec["before_clear_pct"] == 100.0 and len(rec["marks"]) == n
+
+
 def test_labelled_grid_draws_the_labelled_positives_before_and_after(tmp_path):
     """`python -m atu labelled-grid`: the first n samples hand-labelled with the feature, base row over unlearned
     row on the same latents (here the base model twice, so the rows are equal); it never overwrites silently."""
