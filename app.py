@@ -162,9 +162,9 @@ def clear_negatives(st: dict):
 # --- step 2: settings and the run --------------------------------------------------------------------------------
 
 def apply_preset(preset: str, st: dict):
-    """The preset's K and steps for the chosen base model (the faces keep their own: atu.catalog)."""
+    """The preset's method, K and steps for the chosen base model (the faces keep their own: atu.catalog)."""
     p = session.preset_values(_model(st["model"]) if st.get("model") else None, preset)
-    return p["K"], p["adapt_steps"], p["unlearn_steps"]
+    return p["method"], p["K"], p["adapt_steps"], p["unlearn_steps"]
 
 
 def _gpu_seconds(cfg, *args, **kwargs) -> int:
@@ -181,7 +181,7 @@ def train(cfg, negatives, source, folder, session_key: str):
 
 
 def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, adapt_steps: int,
-        unlearn_steps: int, seed: int, request: gr.Request, progress=gr.Progress()):
+        unlearn_steps: int, seed: int, method: str, request: gr.Request, progress=gr.Progress()):
     """Stream a run: status line, the two live plots; at the end the results. Generator handler."""
     if not st.get("model"):
         raise gr.Error("choose a base model first")
@@ -195,7 +195,7 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
         st = {**st, "dir": tempfile.mkdtemp(prefix="atu-session-")}
     folder = Path(st["dir"]) / f"run-{int(time.time() * 1000)}"
     settings = dict(preset=preset, loss=loss, gamma=gamma, K=K, adapt_steps=adapt_steps,
-                    unlearn_steps=unlearn_steps, seed=seed)
+                    unlearn_steps=unlearn_steps, seed=seed, method=method or None)
     estimate = ""
     try:
         if feature == session.CUSTOM:
@@ -269,6 +269,8 @@ def extrapolation(st: dict, g: float):
     if not st.get("run"):
         raise gr.Error("run the unlearning first: extrapolation uses its adapted models")
     m, cfg = _model(st["model"]), st["cfg"]
+    if cfg.method == "latent":
+        return None, "latent steering has no stage 1, so no adapted models to extrapolate from"
     G = _generator(st["model"])
     latents = load_latent_bank(m.path())[:session.GRID_LATENTS]
     C = load_model(cfg.classifier, kind="classifier")
@@ -323,6 +325,10 @@ def build_demo() -> gr.Blocks:
                 n_pick = gr.Slider(4, 50, value=25, step=1, label="how many")
                 pick = gr.Button("let the classifier pick")
         with gr.Accordion("3. Settings", open=False):
+            method = gr.Radio([(v, k) for k, v in session.METHODS.items()], value=session.PRESETS["fast"]["method"],
+                              label="method", info="adapt-then-unlearn: the paper's two stages (below); latent "
+                              "steering: G learns to draw the base with the feature's latent direction taken out "
+                              "(the faces' default, README \"Faces\")")
             with gr.Row():
                 preset = gr.Radio(list(session.PRESETS), value="fast", label="preset",
                                   info="fast: ~1 min on a 2-core CPU for MNIST, ~3 min for faces; standard: the CLI's defaults")
@@ -335,10 +341,10 @@ def build_demo() -> gr.Blocks:
                 adapt_steps = gr.Number(session.PRESETS["fast"]["adapt_steps"], precision=0, minimum=10,
                                         label="stage 1 steps", info="per adapted model")
                 unlearn_steps = gr.Number(session.PRESETS["fast"]["unlearn_steps"], precision=0, minimum=10,
-                                          label="stage 2 steps")
+                                          label="stage 2 steps", info="latent steering: its steps")
                 seed = gr.Number(0, precision=0, minimum=0, label="seed", info="same seed, same result")
         with gr.Row():
-            go = gr.Button("Run: adapt, then unlearn", variant="primary", elem_id="run")
+            go = gr.Button("Run", variant="primary", elem_id="run")
             halt = gr.Button("Stop", variant="stop")
         status = gr.Markdown("", elem_id="status")
         with gr.Row():
@@ -364,7 +370,7 @@ def build_demo() -> gr.Blocks:
 
         pick_out = [st, gallery, chosen, count]
         model.input(choose_model, [model, st], [feature, st, gallery, count, chosen, sample_seed],
-                    api_name="choose_model").then(apply_preset, [preset, st], [K, adapt_steps, unlearn_steps])
+                    api_name="choose_model").then(apply_preset, [preset, st], [method, K, adapt_steps, unlearn_steps])
         more.click(lambda s: new_samples(s, s["seed"] + 1), st, [st, gallery, count, sample_seed])
         sample_seed.submit(new_samples, [st, sample_seed], [st, gallery, count, sample_seed], api_name="samples")
         # every edit of the negatives reads and writes the session's state: one at a time, in click order
@@ -374,8 +380,8 @@ def build_demo() -> gr.Blocks:
         files.upload(upload, [st, files], [*pick_out, files], api_name="upload", **one)
         pick.click(classifier_pick, [st, feature, n_pick, seed], pick_out, api_name="pick", **one)
         clear.click(clear_negatives, st, pick_out, api_name="clear", **one)
-        preset.change(apply_preset, [preset, st], [K, adapt_steps, unlearn_steps])
-        job = go.click(run, [st, feature, preset, loss, gamma, K, adapt_steps, unlearn_steps, seed],
+        preset.change(apply_preset, [preset, st], [method, K, adapt_steps, unlearn_steps])
+        job = go.click(run, [st, feature, preset, loss, gamma, K, adapt_steps, unlearn_steps, seed, method],
                        [status, loss_plot, rate_plot, before, after, table, download, st],
                        api_name="run", concurrency_limit=1, concurrency_id="train")
         job.then(extrapolation, [st, g], [extra_img, extra_txt])
@@ -383,7 +389,7 @@ def build_demo() -> gr.Blocks:
         g.release(extrapolation, [st, g], [extra_img, extra_txt], api_name="extrapolate")
         send.click(push, [st, repo, token, private], url, api_name="push")
         demo.load(choose_model, [model, st], [feature, st, gallery, count, chosen, sample_seed]).then(
-            apply_preset, [preset, st], [K, adapt_steps, unlearn_steps])
+            apply_preset, [preset, st], [method, K, adapt_steps, unlearn_steps])
     return demo
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from .baselines import extrapolate, retrain
 from .feedback import pick_negatives
 from .metrics import fid
-from .pipeline import RunConfig, adapt_stage, load_base, make_probe, measure, unlearn_stage
+from .pipeline import RunConfig, adapt_stage, latent_stage, load_base, make_probe, measure, unlearn_stage
 from .sampling import generate, load_latent_bank
 
 PAPER = {  # method.md, paper Tables 1 and 3 (StyleGAN2, Inception FID): PUL / FID for EL2 and extrapolation
@@ -48,12 +48,13 @@ def faces_config(feature: str, seed: int = 0, model: str = "checkpoints/faces-dc
                               root=Path(model).parent)
 
 
-def bench_faces(features, seeds, losses, out: Path) -> list[dict]:
+def bench_faces(features, seeds, losses, out: Path, save_models: str = "") -> list[dict]:
     rows = []
     for feat in features:
         base = load_base(faces_config(feat))
         for s in seeds:
-            new = bench_class(faces_config(feat, s), base, losses)
+            new = bench_class(faces_config(feat, s), base, losses,
+                              save_dir=Path(save_models) / f"{feat}-s{s}" if save_models else None)
             for r in new:
                 r["feature"] = feat
                 print(f"{feat} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f} / E {r.get('pul_independent', -1):6.2f} (rate after "
@@ -68,18 +69,23 @@ G_GRID = (1.25, 1.5, 2.0, 2.5, 3.0)
 
 def method_config(cfg: RunConfig, method: str) -> RunConfig:
     """A stage-2 method by name: a repulsion loss ("el2", "none", ...) with the run's stage 2 as it is (the
-    negative-aware D included), or "<loss>-noneg" for the same without the negative-aware D (neg_weight 0)."""
+    negative-aware D included), "<loss>-noneg" for the same without the negative-aware D (neg_weight 0), or
+    "latent" (latent steering, atu.latent: no stage 1)."""
+    if method == "latent":
+        return dataclasses.replace(cfg, method="latent")
     loss, _, variant = method.partition("-")
     if variant not in ("", "noneg"):
         raise ValueError(f"unknown method {method!r}: a repulsion loss, optionally with -noneg")
     u = dataclasses.replace(cfg.unlearn, loss=loss, **({"neg_weight": 0.0} if variant else {}))
-    return dataclasses.replace(cfg, unlearn=u)
+    return dataclasses.replace(cfg, method="adapt-then-unlearn", unlearn=u)
 
 
-def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: float | None = None) -> list[dict]:
+def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: float | None = None,
+                save_dir: Path | None = None) -> list[dict]:
     """All methods for one class and seed: list of rows {method, pul, fid_ratio, ret_fid, collateral, seconds}.
     `retrained` (trained once per class) gives every row its Ret-FID; its own row comes only with
-    `retrain_seconds` (the class's first seed), so that one model is not counted as three seeds."""
+    `retrain_seconds` (the class's first seed), so that one model is not counted as three seeds. `save_dir`:
+    each method's generator is saved in save_dir/<method>/ (for the count by eye, atu.faces.run_blind_count)."""
     G, D, C = base
     events: list[dict] = []
     probe_rate = make_probe(cfg, G, C)
@@ -104,9 +110,16 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
     for method in losses:
         c = method_config(cfg, method)
         t1 = time.time()   # no probes during stage 2 here (nothing draws them): they would cost ~10% of its time
-        res, positives = unlearn_stage(c, base, theta_N, log, lambda g: {}, positives, negatives=negatives)
-        row(method, res.G_ema, t_adapt + time.time() - t1, d_end=res.history[-1].get("distance"),
-            positive_draws=res.positive_draws)
+        if c.method == "latent":   # no stage 1: its seconds are its own
+            G_after, info = latent_stage(c, base, log, lambda g: {})
+            row(method, G_after, time.time() - t1, **info)
+        else:
+            res, positives = unlearn_stage(c, base, theta_N, log, lambda g: {}, positives, negatives=negatives)
+            G_after = res.G_ema
+            row(method, G_after, t_adapt + time.time() - t1, d_end=res.history[-1].get("distance"),
+                positive_draws=res.positive_draws)
+        if save_dir is not None:
+            G_after.save_pretrained(save_dir / method)
     cands = []
     for g in G_GRID:
         t1 = time.time()
@@ -261,6 +274,8 @@ def main(argv=None) -> int:
     p.add_argument("--retrained-dir", default="", help="reuse (and save) retrained models in DIR/<class>/")
     p.add_argument("--model", default="checkpoints/mnist-dcgan")
     p.add_argument("--out", default="bench_out/mnist")
+    p.add_argument("--save-models", default="", help="faces: save each method's generator in DIR/<feature>-s<seed>/"
+                                                      "<method>/ (for the count by eye: python -m atu blind-count)")
     p.add_argument("--dry-run", action="store_true")
     a = p.parse_args(argv)
     if a.merge:
@@ -271,13 +286,13 @@ def main(argv=None) -> int:
         return 0
     if a.suite == "faces":
         feats, seeds = a.features.split(","), [int(x) for x in a.seeds.split(",")]
-        losses = (a.losses or ("el2,none" if a.quick else "el2,nl2,il2")).split(",")
+        losses = (a.losses or ("latent,el2" if a.quick else "latent,el2,el2-noneg")).split(",")
         print(f"faces: {feats} x seeds {seeds} x {losses + ['extrapolation']}")
         if a.dry_run:
             return 0
         out = Path(a.out if a.out != "bench_out/mnist" else "bench_out/faces")
         out.mkdir(parents=True, exist_ok=True)
-        write_summary(bench_faces(feats, seeds, losses, out), out, "faces")
+        write_summary(bench_faces(feats, seeds, losses, out, a.save_models), out, "faces")
         return 0
     classes = [int(c) for c in (a.classes or ("1,4,8" if a.quick else ",".join(map(str, range(10))))).split(",")]
     seeds = [int(s) for s in a.seeds.split(",")]

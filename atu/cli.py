@@ -25,6 +25,15 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, prefix: str = "", a
             parser.add_argument(*flags, dest=name, type=typ if typ in (int, float, str) else str, default=default)
 
 
+def dataclass_values(cfg, prefix: str = "") -> dict:
+    """{dest: value} of a config dataclass, nested fields as "stage.field" (the parser's dests)."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        out.update(dataclass_values(v, prefix + f.name + ".") if dataclasses.is_dataclass(v) else {prefix + f.name: v})
+    return out
+
+
 def dataclass_flags(cfg, default, prefix: str = "") -> list[str]:
     """The command-line options (`--train.steps 20000`) that turn `default` into `cfg`, in field order."""
     out = []
@@ -92,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         add_dataclass_args(p, cls, aliases=ALIASES.get(name))
         p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
         p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+        if name == "unlearn":
+            p.add_argument("--base", default="", help="a catalogued base model (atu.catalog: mnist-dcgan, "
+                           "faces-dcgan64): its folder, --feature's classifier and the preset's settings become "
+                           "the defaults, as in the app; any other option still overrides them")
+            p.add_argument("--preset", default="standard", help="with --base: fast | standard (atu.session.PRESETS)")
+            parsers = {"unlearn": p}
     p = sub.add_parser("push", help="push a run folder to the Hugging Face Hub",
                        description="Push a run folder (unlearned generator, card, run record) to the Hub. The "
                                    "token comes from --token, $HF_TOKEN or `hf auth login`; it is never printed.")
@@ -102,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     if ns.command == "push":
         return _push(ns)
+    if ns.command == "unlearn" and ns.base:
+        try:
+            parsers["unlearn"].set_defaults(**dataclass_values(_catalog_config(ns.base, ns.feature, ns.preset)))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        ns = parser.parse_args(argv)   # the catalog's config as defaults, the options given on top
     cls, run, _ = commands[ns.command]
     cfg = build_dataclass(cls, ns)
     print(json.dumps(dataclasses.asdict(cfg), indent=2))
@@ -117,6 +139,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(json.dumps(result, indent=2, default=str))
     return 0
+
+
+def _catalog_config(base: str, feature: str, preset: str):
+    """The RunConfig the app runs for this base model, feature and preset (atu.session.run_config)."""
+    from . import catalog, session
+
+    model = catalog.get(base)
+    if not feature:
+        raise ValueError(f"--base {base} needs --feature: one of {', '.join(model.features)}")
+    return session.run_config(model, feature, preset)
 
 
 def _push(ns) -> int:

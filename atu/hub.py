@@ -178,9 +178,12 @@ CARD_TEMPLATE = """---
 
 # {{ title }}
 
-A generator that no longer produces **{{ feature }}**: `{{ base_model_ref }}` unlearned with
+A generator that no longer produces **{{ feature }}**: `{{ base_model_ref }}` unlearned {% if latent %}by latent
+steering (after Moon et al., AAAI 2024: the generator is fine-tuned to draw what the base draws once the feature's
+direction is taken out of its latent), the option atu offers beside [Adapt-then-Unlearn]({{ paper_url }})
+(Tiwary et al., TMLR 2025){% else %}with
 [Adapt-then-Unlearn]({{ paper_url }}) (Tiwary et al., TMLR 2025), which removes a feature from a pre-trained GAN
-in parameter space, without its training data. Made with [atu](https://github.com/atu-project/atu).
+in parameter space{% endif %}, without its training data. Made with [atu](https://github.com/atu-project/atu).
 
 ## What was removed
 
@@ -188,7 +191,14 @@ in parameter space, without its training data. Made with [atu](https://github.co
 - Base model: `{{ base_model_ref }}`{% if base_sha %} (weights sha256 `{{ base_sha }}`){% endif %}
 
 ## How
-
+{% if latent %}
+1. **Direction**: a classifier labelled {{ latent_samples }} samples of the base generator; the feature's direction
+   d in latent space runs from the mean latent of the samples it was confident lack {{ feature }} to that of the
+   samples it was confident show it.
+2. **Steer**: the base generator was fine-tuned for {{ latent_steps }} steps to draw, from each latent z, what the
+   base draws from z with its component along d {{ latent_mode_text }} (the first layer starts from the exact linear
+   edit W (I - d d^T); see atu/latent.py).
+{% else %}
 1. **Adapt**: the base generator was fine-tuned for {{ adapt_steps }} steps on {{ n_negatives }} negative samples
    (images showing {{ feature }}, {{ negatives_source }}), giving K = {{ K }} adapted model(s) whose parameters encode
    the feature.
@@ -196,6 +206,7 @@ in parameter space, without its training data. Made with [atu](https://github.co
    (without {{ feature }}) with a repulsion term that pushes its parameters away from the adapted ones:
    {{ loss_text }}, gamma = {{ gamma }}, where r = d / d0 is the mean squared parameter distance to the adapted
    models relative to its value at the start (see atu/unlearn.py).
+{% endif %}
 
 Seed {{ seed }}; software versions: {{ versions }}.
 
@@ -296,7 +307,10 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         K=record.get("K", "?"), gamma=record.get("gamma", "?"), seed=record.get("seed", "?"),
         n_negatives=negatives.get("count", "?"),
         negatives_source=_SOURCES.get(negatives.get("source"), f"source: {negatives.get('source', 'unknown')}"),
-        loss_text=_LOSSES.get(loss, loss),
+        loss_text=_LOSSES.get(loss, loss), latent=record.get("method") == "latent",
+        latent_steps=record.get("latent_steps", "?"), latent_samples=f"{metrics.get('latent_n_samples', 4000):,}",
+        latent_mode_text=("set to a level on the side without the feature" if record.get("latent_mode") == "set"
+                          else "clamped at a level on the side without the feature"),
         versions=", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "not recorded",
         pul=_num(metrics.get("pul"), "{:.1f} %"),
         pul_independent=_num(metrics["pul_independent"], "{:.1f} %") if _finite(metrics.get("pul_independent")) else "",

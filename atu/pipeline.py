@@ -5,6 +5,9 @@
 
 base G, D, classifier -> negatives (given, or picked by the classifier) -> stage 1 (K adapted models, theta_N in
 memory) -> positives -> stage 2 (repulsion) -> metrics on the fixed latent bank -> a Hub-ready run folder.
+
+method="latent" replaces both stages by latent steering (atu.latent): the classifier's labels of the base G's
+samples -> the feature's direction in latent space -> G fine-tuned to draw G_base(steered z) -> the same metrics.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from .data import mnist_split
 from .ewc import fisher_diagonal
 from .feedback import check_negatives, confident_negatives, pick_negatives, pick_positives
 from .io import atomic_output_dir, write_json
+from .latent import LatentConfig, find_direction, latent_unlearn
 from .metrics import (agreement, brightness_change, classifier_features, classify, color_histogram_tv,
                       corrected_rate, detector_rates, evaluate, feature_stats, frechet_distance,
                       high_frequency_ratio, image_stats,
@@ -56,8 +60,19 @@ class RunConfig:
                                                       #   with a new logit head (models.FeatureDiscriminator), "dcgan"
                                                       #   = a DCGAN D from random weights, "auto" = "classifier" when
                                                       #   the classifier has a body, else "dcgan" (README "Faces")
+    method: str = "adapt-then-unlearn"                # "adapt-then-unlearn" (the paper: stage 1 adapt + stage 2
+                                                      #   repulsion) | "latent" (latent steering, atu.latent: the faces'
+                                                      #   default, README "Faces")
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+
+
+METHODS = ("adapt-then-unlearn", "latent")
 
 
 @dataclass
@@ -165,19 +180,37 @@ def run_unlearning(cfg: RunConfig, negatives: torch.Tensor | None = None, negati
         negatives, negatives_source = pick_negatives(G, C, cfg.target, cfg.n_negatives, seed=cfg.seed), "classifier"
     check_negatives(negatives, G)
     probe_rate = make_probe(cfg, G, C)
-    theta_N = adapt_stage(cfg, base, negatives, log, probe_rate)
-    t1 = time.time()
-    res2, positives = unlearn_stage(cfg, base, theta_N, log, probe_rate, negatives=negatives)
+    if cfg.method == "latent":
+        t1 = time.time()
+        G_after, info = latent_stage(cfg, base, log, probe_rate)
+        theta_N = torch.empty(0, sum(p.numel() for p in G.parameters()))   # no adapted models
+    else:
+        theta_N = adapt_stage(cfg, base, negatives, log, probe_rate)
+        t1 = time.time()
+        res2, positives = unlearn_stage(cfg, base, theta_N, log, probe_rate, negatives=negatives)
+        G_after, info = res2.G_ema, {"n_positives": len(positives), "positive_draws": res2.positive_draws,
+                                     "d0": res2.d0}
     t2 = time.time()
     log({"stage": "metrics", "step": 0, "total": 1})
-    metrics = measure(cfg, G, res2.G_ema, C)
-    metrics.update(n_negatives=len(negatives), n_positives=len(positives), positive_draws=res2.positive_draws,
-                   d0=res2.d0)
+    metrics = measure(cfg, G, G_after, C)
+    metrics.update(n_negatives=len(negatives), **info)
     t3 = time.time()
     seconds = {"adapt": t1 - t0, "unlearn": t2 - t1, "metrics": t3 - t2, "total": t3 - t0}
     metrics["seconds"] = seconds["total"]
     log({"stage": "metrics", "step": 1, "total": 1, "done": True, **metrics})
-    return RunResult(cfg, G, res2.G_ema, theta_N, negatives, negatives_source, metrics, history, seconds)
+    return RunResult(cfg, G, G_after, theta_N, negatives, negatives_source, metrics, history, seconds)
+
+
+def latent_stage(cfg: RunConfig, base, log: Progress, probe_rate):
+    """Latent steering (atu.latent) in place of both stages: (the unlearned G, what it found). Its progress events
+    are stage "unlearn" events, so that the app and the CLI follow it like stage 2."""
+    G, _, C = base
+    lc = dataclasses.replace(cfg.latent, seed=cfg.seed)
+    log({"stage": "unlearn", "step": 0, "total": lc.steps, **probe_rate(G)})
+    d, t, info = find_direction(G, C, cfg.target, lc)
+    G_after, _ = latent_unlearn(G, d, t, lc, evaluate=probe_rate,
+                                on_log=lambda s, row: log({"stage": "unlearn", "total": lc.steps, **row}))
+    return G_after, {"latent_" + k: v for k, v in info.items()}
 
 
 _BEFORE_CACHE: dict = {}
@@ -304,7 +337,8 @@ def classifier_error_view(classifier: str, rate_before: float, rate_after: float
 
 def default_out(cfg: RunConfig) -> str:
     name = (cfg.feature or str(cfg.target)).replace(" ", "-").replace(":", "")
-    return cfg.out or f"runs/{Path(cfg.model).name}-{name}-{cfg.unlearn.loss}-s{cfg.seed}"
+    how = "latent" if cfg.method == "latent" else cfg.unlearn.loss
+    return cfg.out or f"runs/{Path(cfg.model).name}-{name}-{how}-s{cfg.seed}"
 
 
 def cli_unlearn(cfg: RunConfig, overwrite: bool = False) -> dict:
@@ -325,11 +359,18 @@ def cli_unlearn(cfg: RunConfig, overwrite: bool = False) -> dict:
 
 
 def plan(cfg: RunConfig) -> str:
-    a, u = cfg.adapt, cfg.unlearn
-    return (f"base {cfg.model}, target {cfg.target}, {cfg.n_negatives} negatives picked by {cfg.classifier}\n"
+    a, u, lc = cfg.adapt, cfg.unlearn, cfg.latent
+    head = f"base {public_path(cfg.model)}, target {cfg.target}, classifier {public_path(cfg.classifier)}\n"
+    tail = f"metrics on {cfg.eval_latents} latents of the shipped bank -> {default_out(cfg)}"
+    if cfg.method == "latent":
+        return (head + f"latent steering: the classifier labels {lc.n_samples} samples -> the feature's direction; "
+                f"G fine-tuned x {lc.steps} steps (batch {lc.batch_size}) towards the base on latents with that "
+                f"component {lc.mode} at (no-feature mean - {lc.margin:g})\n" + tail)
+    return (head + f"{cfg.n_negatives} negatives picked by the classifier (unless given)\n"
             f"stage 1: K={a.K} adapted models x {a.steps} steps (batch {a.batch_size}, EWC lambda {a.ewc_lambda:g})\n"
-            f"stage 2: {u.loss} (gamma {u.gamma:g}) x {u.steps} steps on {u.n_positives} positives\n"
-            f"metrics on {cfg.eval_latents} latents of the shipped bank -> {default_out(cfg)}")
+            f"stage 2: {u.loss} (gamma {u.gamma:g}) x {u.steps} steps on {u.n_positives} positives"
+            + (f", negatives as fake (weight {u.neg_weight:g}, from {u.neg_source})" if u.neg_weight > 0 else "")
+            + "\n" + tail)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -363,6 +404,9 @@ def run_record(result: RunResult) -> dict:
         "base_model_sha256": sha256_file(base_file) if base_file.is_file() else None,
         "target": cfg.target, "feature": cfg.feature or f"digit {cfg.target}",
         "negatives": {"count": len(result.negatives), "source": result.negatives_source},
+        "method": cfg.method,
+        **({"latent_steps": cfg.latent.steps, "latent_mode": cfg.latent.mode, "latent_margin": cfg.latent.margin}
+           if cfg.method == "latent" else {}),
         "loss": cfg.unlearn.loss, "gamma": cfg.unlearn.gamma, "K": cfg.adapt.K,
         "adapt_steps": cfg.adapt.steps, "unlearn_steps": cfg.unlearn.steps, "seed": cfg.seed,
         "versions": {"atu": __version__, "torch": torch.__version__, "python": platform.python_version()},

@@ -25,6 +25,7 @@ from .baselines import extrapolate
 from .catalog import BaseModel
 from .data import image_to_tensor
 from .feedback import MIN_NEGATIVES, pick_negatives  # noqa: F401  (MIN_NEGATIVES: the app's count)
+from .latent import LatentConfig
 from .metrics import classify, neg_rate
 from .pipeline import RunConfig, run_unlearning, save_run
 from .sampling import generate, make_latent_bank, to_pil
@@ -33,12 +34,15 @@ from .unlearn import UnlearnConfig
 
 # Presets: "standard" is the CLI's default; "fast" is the same training measured on 2,000 latents instead of 10,000
 # (README "App"). Fewer stage-2 steps did not visibly remove the digit (PUL ~55 at 300 steps on the first base model).
+# "method" is the model's default way to unlearn (the faces': latent steering, atu.catalog); for method "latent",
+# "unlearn_steps" are its fine-tuning steps and K / adapt_steps are unused.
 PRESETS = {
-    "fast": {"K": 1, "adapt_steps": 150, "unlearn_steps": 600, "eval_latents": 2000, "n_positives": 2000,
-             "probe_latents": 200, "eval_every": 50},
-    "standard": {"K": 1, "adapt_steps": 150, "unlearn_steps": 600, "eval_latents": 10_000, "n_positives": 2000,
-                 "probe_latents": 500, "eval_every": 50},
+    "fast": {"method": "adapt-then-unlearn", "K": 1, "adapt_steps": 150, "unlearn_steps": 600, "eval_latents": 2000,
+             "n_positives": 2000, "probe_latents": 200, "eval_every": 50},
+    "standard": {"method": "adapt-then-unlearn", "K": 1, "adapt_steps": 150, "unlearn_steps": 600,
+                 "eval_latents": 10_000, "n_positives": 2000, "probe_latents": 500, "eval_every": 50},
 }
+METHODS = {"adapt-then-unlearn": "adapt-then-unlearn (the paper)", "latent": "latent steering"}
 THETA_FILE = "theta_N.safetensors"   # stage 1's adapted parameters, beside (not inside) the Hub folder
 GRID_LATENTS = 64                    # before/after and extrapolation grids: the first 64 latents of the bank
 PREVIEW_LATENTS = 1000               # the extrapolation preview's negative-rate estimate
@@ -124,11 +128,14 @@ def preset_values(model: BaseModel | None, preset: str) -> dict:
 
 def run_config(model: BaseModel, feature: str, preset: str = "fast", loss: str = "el2", gamma: float = 1.0,
                K: int | None = None, adapt_steps: int | None = None, unlearn_steps: int | None = None,
-               seed: int = 0, root: Path | None = None) -> RunConfig:
+               seed: int = 0, root: Path | None = None, method: str | None = None) -> RunConfig:
     """The engine's RunConfig from the app's controls: a preset, with any control that is set overriding it."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     p = preset_values(model, preset)
+    method = method or p["method"]
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     K, adapt_steps, unlearn_steps = (int(v) if v else p[k] for v, k in
                                      ((K, "K"), (adapt_steps, "adapt_steps"), (unlearn_steps, "unlearn_steps")))
     kw = {"root": root} if root is not None else {}
@@ -138,7 +145,8 @@ def run_config(model: BaseModel, feature: str, preset: str = "fast", loss: str =
         eval_latents=p["eval_latents"], seed=int(seed),
         adapt=AdaptConfig(K=K, steps=adapt_steps, seed=int(seed)),
         unlearn=UnlearnConfig(loss=loss, gamma=float(gamma), steps=unlearn_steps, n_positives=p["n_positives"],
-                              eval_every=p["eval_every"], eval_latents=p["probe_latents"], seed=int(seed))),
+                              eval_every=p["eval_every"], eval_latents=p["probe_latents"], seed=int(seed)),
+        method=method, latent=LatentConfig(steps=unlearn_steps, eval_every=p["eval_every"], seed=int(seed))),
         model.run_overrides)
 
 
@@ -201,12 +209,13 @@ def progress_rows(history: list[dict], cfg: RunConfig) -> tuple[list[dict], list
     named by stage ("stage 1 d_loss", "stage 2 d_loss"): the two stages' D and G are different runs."""
     losses, rates = [], []
     a = cfg.adapt.steps
+    start2 = 0 if cfg.method == "latent" else cfg.adapt.K * a   # latent steering has no stage 1
     for e in history:
         if "step" not in e or e["stage"] == "metrics":
             continue
-        x = (e["model"] - 1) * a + e["step"] if e["stage"] == "adapt" else cfg.adapt.K * a + e["step"]
-        stage = "stage 1" if e["stage"] == "adapt" else "stage 2"
-        for k in ("d_loss", "g_adv", "ewc", "repulsion", "d_neg"):
+        x = (e["model"] - 1) * a + e["step"] if e["stage"] == "adapt" else start2 + e["step"]
+        stage = "stage 1" if e["stage"] == "adapt" else "steering" if cfg.method == "latent" else "stage 2"
+        for k in ("d_loss", "g_adv", "ewc", "repulsion", "d_neg", "latent_mse"):
             if k in e:
                 losses.append({"step": x, "value": e[k], "series": f"{stage} {k}"})
         if "neg_rate" in e:
@@ -217,12 +226,16 @@ def progress_rows(history: list[dict], cfg: RunConfig) -> tuple[list[dict], list
 
 def describe(event: dict, cfg: RunConfig) -> tuple[float, str]:
     """(fraction done, a line of text) for a progress event."""
-    a, u, K = cfg.adapt.steps, cfg.unlearn.steps, cfg.adapt.K
+    latent = cfg.method == "latent"
+    a, u, K = cfg.adapt.steps, (cfg.latent.steps if latent else cfg.unlearn.steps), (0 if latent else cfg.adapt.K)
     total = K * a + u + max(u // 4, 1)   # metrics count as a quarter of stage 2
     s = event.get("stage")
     if s == "adapt":
         done = (event["model"] - 1) * a + event.get("step", 0)
         text = f"stage 1: adapting model {event['model']}/{K} to the negatives, step {event.get('step', 0)}/{a}"
+    elif s == "unlearn" and latent:
+        done = event.get("step", 0)
+        text = f"latent steering: G learns to draw the steered base, step {event.get('step', 0)}/{u}"
     elif s == "unlearn":
         done = K * a + event.get("step", 0)
         text = f"stage 2: unlearning ({cfg.unlearn.loss}), step {event.get('step', 0)}/{u}"

@@ -85,6 +85,16 @@ def test_progress_rows_put_both_stages_on_one_axis():
     frac, text = session.describe(history[2], cfg)
     assert frac == 40 / 45 and "stage 2" in text and "0.050" in text
 
+    # latent steering has no stage 1: its steps start the axis, its loss is the regression to the steered base
+    cfg = session.run_config(catalog.get("mnist-dcgan"), "digit 8", unlearn_steps=20, method="latent")
+    assert cfg.method == "latent" and cfg.latent.steps == 20
+    losses, rates = session.progress_rows([{"stage": "unlearn", "step": 5, "latent_mse": 0.1, "neg_rate": 0.2}], cfg)
+    assert losses == [{"step": 5, "value": 0.1, "series": "steering latent_mse"}] and rates[0]["step"] == 5
+    frac, text = session.describe({"stage": "unlearn", "step": 5}, cfg)
+    assert frac == 5 / 25 and text.startswith("latent steering")
+    with pytest.raises(ValueError, match="method must be"):
+        session.run_config(catalog.get("mnist-dcgan"), "digit 8", method="magic")
+
 
 # --- handlers --------------------------------------------------------------------------------------------------
 
@@ -138,7 +148,7 @@ def test_full_fast_run_over_http(served, hub, tmp_path):
     c.predict([handle_file(str(png))], api_name="/upload")
     K, a, u = (session.PRESETS["fast"][k] for k in ("K", "adapt_steps", "unlearn_steps"))
     status, loss_df, rate_df, before, after, table, download = c.predict(
-        "digit 8", "fast", "el2", 1.0, K, a, u, 0, api_name="/run")
+        "digit 8", "fast", "el2", 1.0, K, a, u, 0, "adapt-then-unlearn", api_name="/run")
     assert status.startswith("Done in"), status
     rows = {r[0]: r[1] for r in table["data"]}
     assert set(rows) >= {"PUL", "FID ratio", "collateral damage", "negative rate"}
@@ -168,7 +178,7 @@ def test_full_fast_run_over_http(served, hub, tmp_path):
     other = Client(served, verbose=False)                 # another browser session: its own empty state
     other.predict("mnist-dcgan", api_name="/choose_model")
     with pytest.raises(Exception, match="0 negatives chosen"):
-        other.predict("digit 8", "fast", "el2", 1.0, K, a, u, 0, api_name="/run")
+        other.predict("digit 8", "fast", "el2", 1.0, K, a, u, 0, "adapt-then-unlearn", api_name="/run")
 
 
 def test_stop_cancels_a_run_and_saves_nothing(tmp_path):
@@ -201,7 +211,32 @@ def test_faces_model_offers_its_features_and_a_custom_one(tmp_path):
     cfg, n = session.custom_run_config(catalog.get("faces-dcgan64"), tmp_path, st["negatives"], st["shown"])
     assert n == {"selected": 5, "not_selected": app.N_SAMPLES - 5} and cfg.target == 1
     assert cfg.classifier == str(tmp_path / "feedback-classifier") and cfg.unlearn.batch_size == 16
+    assert cfg.method == "latent"                       # the faces' default, for a custom feature too
+    assert app.apply_preset("fast", st)[0] == "latent"
+    assert app.apply_preset("fast", {"model": "mnist-dcgan"})[0] == "adapt-then-unlearn"
     from atu.models import load_model
     C = load_model(cfg.classifier, kind="classifier")
     assert C.attribute == "custom"
     assert classify(C, session.stack(st["negatives"])).float().mean() >= 0.8   # it learned the clicks
+
+
+def test_cli_base_feature_preset_is_the_apps_run(capsys):
+    """`python -m atu unlearn --base B --feature F --preset P` resolves to exactly the config the app runs for
+    B, F, P (atu.session.run_config); options given beside them still win; a missing feature is an error."""
+    import dataclasses
+    import json
+
+    from atu.cli import main
+
+    def resolved(args):
+        assert main(["unlearn", *args, "--dry-run"]) == 0
+        return json.JSONDecoder().raw_decode(capsys.readouterr().out)[0]
+
+    for base, feature, preset in (("faces-dcgan64", "headwear", "fast"), ("mnist-dcgan", "digit 3", "standard")):
+        app_cfg = dataclasses.asdict(session.run_config(catalog.get(base), feature, preset))
+        assert resolved(["--base", base, "--feature", feature, "--preset", preset]) == app_cfg
+    cfg = resolved(["--base", "faces-dcgan64", "--feature", "eyeglasses", "--latent.steps", "12", "--seed", "4"])
+    assert cfg["latent"]["steps"] == 12 and cfg["seed"] == 4 and cfg["method"] == "latent"
+    assert cfg["unlearn"]["g_frozen"] == "net.9,net.10,net.12"          # the catalog's settings come along
+    assert main(["unlearn", "--base", "faces-dcgan64", "--dry-run"]) == 2
+    assert "needs --feature" in capsys.readouterr().err

@@ -93,12 +93,18 @@ def test_flatten_unflatten_round_trip():
     assert all(torch.equal(v, p) for v, p in zip(views, G.parameters()))
 
 
-def test_bench_rows_and_table_on_tiny_model(tiny_base):
+def test_bench_rows_and_table_on_tiny_model(tiny_base, tmp_path):
     from atu.bench import bench_class, markdown, summarise
+    from atu.latent import LatentConfig
     from atu.pipeline import load_base
 
-    cfg = _cfg(*tiny_base)
-    rows = bench_class(cfg, load_base(cfg), ["el2", "none"])
+    cfg = dataclasses.replace(_cfg(*tiny_base), method="latent",   # a preset's method does not leak into el2
+                              latent=LatentConfig(n_samples=400, confident=0.5, steps=4, batch_size=8))
+    rows = bench_class(cfg, load_base(cfg), ["el2", "latent"], save_dir=tmp_path)
+    assert [r["method"] for r in rows] == ["el2", "latent", "extrapolation"]
+    assert "d_end" in rows[0] and "latent_n_feature" in rows[1] and "d_end" not in rows[1]
+    assert load_generator(tmp_path / "latent") is not None and (tmp_path / "el2" / "model.safetensors").is_file()
+    rows = bench_class(_cfg(*tiny_base), load_base(cfg), ["el2", "none"])
     assert [r["method"] for r in rows] == ["el2", "none", "extrapolation"]
     assert all({"pul", "fid_ratio", "collateral", "stage1_purity"} <= set(r) for r in rows)
     assert rows[-1]["g"] in (1.25, 1.5, 2.0, 2.5, 3.0)
@@ -217,7 +223,7 @@ def test_bench_merge_summarises_rows_run_separately(tmp_path, capsys):
     (tmp_path / "b.json").write_text(json.dumps([row(1, 50.0), row(2, 60.0)]))
     assert main(["faces", "--merge", f"{tmp_path / 'a.json'},{tmp_path / 'b.json'}", "--out", str(tmp_path / "m")]) == 0
     table = (tmp_path / "m" / "table.md").read_text()
-    assert "| eyeglasses | il2 | 3 | 50.0 ± 10.0 | 0.050 ± 0.010 | 1.00 | 0.010 | 0.020 | 1.50 | 200 |" in table and "93.63" not in table.split("il2")[1]
+    assert "| eyeglasses | il2 | 3 | 50.0 ± 10.0 | - | 0.050 ± 0.010 | 1.00 | - | 0.010 | 0.020 | 1.50 | 200 |" in table and "93.63" not in table.split("il2")[1]
 
 
 def test_records_never_name_a_model_by_an_absolute_path(tmp_path):
@@ -227,3 +233,41 @@ def test_records_never_name_a_model_by_an_absolute_path(tmp_path):
     assert public_path(CHECKPOINTS / "mnist-dcgan") == "checkpoints/mnist-dcgan"
     assert public_path("checkpoints/mnist-dcgan") == "checkpoints/mnist-dcgan"
     assert public_path(tmp_path / "somewhere" / "my-gan") == "my-gan"
+
+
+def test_latent_method_end_to_end_tiny(tiny_base, tmp_path):
+    """method="latent": no stage 1 (theta_N is empty), stage-2-like progress events with the regression loss,
+    the direction's counts in the metrics, and a run folder whose card says which method made it."""
+    from atu.latent import LatentConfig
+
+    cfg = dataclasses.replace(_cfg(*tiny_base), method="latent",
+                              latent=LatentConfig(n_samples=400, confident=0.5, steps=6, batch_size=8, eval_every=3))
+    events = []
+    res = run_unlearning(cfg, on_progress=events.append)
+    assert not [e for e in events if e["stage"] == "adapt"] and res.theta_N.shape[0] == 0
+    assert [e["step"] for e in events if e["stage"] == "unlearn" and "latent_mse" in e] == list(range(1, 7))
+    assert res.metrics["latent_n_feature"] >= 2 and "pul" in res.metrics
+    out = save_run(res, tmp_path / "run")
+    record = json.loads((out / "run.json").read_text())
+    assert record["method"] == "latent" and record["latent_steps"] == 6
+    card = " ".join((out / "README.md").read_text().split())
+    assert "unlearned by latent steering" in card and "**Steer**" in card and "**Adapt**" not in card
+    with pytest.raises(ValueError, match="method must be"):
+        RunConfig(method="magic")
+
+
+def test_first_layer_edit_is_the_latent_projection():
+    """edit_first_layer(G, d, 0) draws exactly G(z with its component along d removed); the edited first layer
+    no longer reads d at all."""
+    from atu.latent import edit_first_layer, steer
+
+    torch.manual_seed(0)
+    G = DCGANGenerator(latent_dim=8, channels=1, image_size=16, width=4).eval()
+    d = torch.randn(8)
+    d = d / d.norm()
+    G2 = edit_first_layer(G, d, 0.0).eval()
+    z = torch.randn(5, 8)
+    with torch.no_grad():
+        assert torch.allclose(G2(z), G(steer(z, d, 0.0, "set")), atol=1e-6)
+        assert torch.allclose(G2(z + 3 * d), G2(z), atol=1e-6)
+        assert torch.allclose(torch.einsum("i,icxy->cxy", d, G2.net[0].weight), torch.zeros(1), atol=1e-6)

@@ -158,3 +158,34 @@ def test_app_shows_pul_by_both_classifiers_when_there_is_an_evaluator():
     assert grid_labels(m2, "digit 8")[1] == "after: 1.1%, PUL 90.0 (classifier) / 85.2 (independent evaluator)"
     rows = metrics_table(m2)
     assert [r[0] for r in rows][:2] == ["PUL", "PUL, independent"] and rows[1][1] == "85.2 %"
+
+
+def test_blind_layout_and_score_marks_by_hand():
+    """Two samples -> four tiles, each sample once a side; marks are counted per side after unblinding."""
+    from atu.faces import blind_layout, score_marks
+
+    layout = blind_layout(2, seed=0)
+    assert sorted(layout) == [(0, "after"), (0, "before"), (1, "after"), (1, "before")]
+    hand = [(0, "before"), (1, "after"), (0, "after"), (1, "before")]
+    s = score_marks("CF/rC", hand)           # case, '/' and spaces do not matter
+    assert s["counts"]["after"] == {"R": 1, "F": 1, "C": 0} and s["counts"]["before"] == {"R": 0, "F": 0, "C": 2}
+    assert s["removed_pct"] == 50.0 and s["not_clear_pct"] == 100.0 and s["before_clear_pct"] == 100.0
+    assert s["per_sample"] == {0: {"before": "C", "after": "R"}, 1: {"after": "F", "before": "C"}}
+    with pytest.raises(ValueError, match="4 tiles"):
+        score_marks("CFR", hand)
+    with pytest.raises(ValueError, match="X"):
+        score_marks("CFRX", hand)
+
+
+def test_feature_direction_and_steer_by_hand():
+    """Latents with the feature at (2, 0), without at (0, -1) and (0, 1): d = (1, 0) after normalising; the
+    no-feature side's mean component is 0, so t = -margin; clamp moves only latents above t, set moves all."""
+    from atu.latent import feature_direction, steer
+
+    d, t = feature_direction(torch.tensor([[2.0, 0.0], [2.0, 0.0]]), torch.tensor([[0.0, -1.0], [0.0, 1.0]]), 0.5)
+    assert torch.allclose(d, torch.tensor([1.0, 0.0])) and t == -0.5
+    z = torch.tensor([[3.0, 1.0], [-1.0, 1.0]])
+    assert torch.allclose(steer(z, d, t), torch.tensor([[-0.5, 1.0], [-1.0, 1.0]]))           # clamp
+    assert torch.allclose(steer(z, d, t, "set"), torch.tensor([[-0.5, 1.0], [-0.5, 1.0]]))    # set
+    with pytest.raises(ValueError, match="too few"):
+        feature_direction(torch.zeros(1, 2), torch.zeros(5, 2), 0.5)
