@@ -31,8 +31,10 @@ CANCEL: dict[str, threading.Event] = {}   # session hash -> its Stop flag (a Sto
 INTRO = """# atu: make a pre-trained GAN forget
 **Adapt-then-Unlearn** without the training data: show the generator a few samples of what it must stop
 making (*negatives*), it adapts copies of itself to them (stage 1), then fine-tunes the original on samples
-without the feature while pushing its parameters away from the adapted copies (stage 2).
-1 pick a model and the feature, 2 choose at least 4 negatives, 3 run, 4 compare, download or push."""
+without the feature while pushing its parameters away from the adapted copies (stage 2). **Latent steering**
+(the faces' default) needs no negatives: the feature's classifier finds its direction in latent space, and the
+generator learns to draw what it drew without it (a custom feature still comes from your clicks).
+1 pick a model and the feature, 2 choose negatives (4 or more for adapt-then-unlearn), 3 run, 4 compare, keep."""
 
 
 # --- cached read-only models (runs load their own copies: training mutates them) --------------------------------
@@ -188,7 +190,9 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
     m = _model(st["model"])
     negatives = session.stack(st["negatives"])
     n = 0 if negatives is None else len(negatives)
-    if n < session.MIN_NEGATIVES:
+    if method == "latent" and feature != session.CUSTOM:
+        negatives = None   # latent steering reads the feature off its classifier: chosen negatives are not used
+    elif n < session.MIN_NEGATIVES:
         raise gr.Error(f"{n} negatives chosen: choose at least {session.MIN_NEGATIVES} (click samples that show "
                        f"{feature}, upload images, or let the classifier pick)")
     if st.get("dir") is None or not Path(st["dir"]).is_dir():
@@ -211,7 +215,8 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
     history, last = [], 0.0
     empty = gr.skip()
     try:
-        for e in train(cfg, negatives, session.source(st["negatives"]), str(folder), key):
+        for e in train(cfg, negatives, session.source(st["negatives"]) if negatives is not None else "classifier",
+                       str(folder), key):
             if e["stage"] == "saved":
                 break
             history.append(e)
@@ -274,9 +279,10 @@ def extrapolation(st: dict, g: float):
     G = _generator(st["model"])
     latents = load_latent_bank(m.path())[:session.GRID_LATENTS]
     C = load_model(cfg.classifier, kind="classifier")
-    img, rate = session.extrapolation_preview(G, session.load_theta(st["run"]), g, C, cfg.target, latents,
-                                              session.preview_latents(G))
-    return img, f"g = {g:.2f}: negative rate {rate:.3f} on {session.PREVIEW_LATENTS} latents (no training)"
+    img, m = session.extrapolation_preview(G, session.load_theta(st["run"]), g, cfg, C, latents)
+    return img, (f"g = {g:.2f}: negative rate {m['neg_rate_after']:.3f}, FID ratio {m['fid_ratio']:.2f} "
+                 f"(1 = the base's quality; above ~1.5 the images break) on the bank's first "
+                 f"{session.PREVIEW_LATENTS} latents (no training)")
 
 
 def push(st: dict, repo_id: str, token: str, private: bool):

@@ -26,9 +26,8 @@ from .catalog import BaseModel
 from .data import image_to_tensor
 from .feedback import MIN_NEGATIVES, pick_negatives  # noqa: F401  (MIN_NEGATIVES: the app's count)
 from .latent import LatentConfig
-from .metrics import classify, neg_rate
 from .pipeline import RunConfig, run_unlearning, save_run
-from .sampling import generate, make_latent_bank, to_pil
+from .sampling import generate, to_pil
 from .train import Cancelled
 from .unlearn import UnlearnConfig
 
@@ -45,7 +44,7 @@ PRESETS = {
 METHODS = {"adapt-then-unlearn": "adapt-then-unlearn (the paper)", "latent": "latent steering"}
 THETA_FILE = "theta_N.safetensors"   # stage 1's adapted parameters, beside (not inside) the Hub folder
 GRID_LATENTS = 64                    # before/after and extrapolation grids: the first 64 latents of the bank
-PREVIEW_LATENTS = 1000               # the extrapolation preview's negative-rate estimate
+PREVIEW_LATENTS = 1000               # the extrapolation preview's metrics: the bank's first 1,000 latents
 
 
 # --- negatives -------------------------------------------------------------------------------------------------
@@ -284,16 +283,14 @@ def load_theta(run_folder: str | Path) -> torch.Tensor:
     return load_file(str(Path(run_folder).parent / THETA_FILE))["theta_N"]
 
 
-def extrapolation_preview(G, theta_N: torch.Tensor, g: float, C, target: int, latents: torch.Tensor,
-                          probe: torch.Tensor):
-    """The parameter-space baseline theta_N + g (theta_G - theta_N) on the grid's latents, and its negative rate
-    on a small fixed bank (an estimate, next to the run's measured metrics)."""
+def extrapolation_preview(G, theta_N: torch.Tensor, g: float, cfg: RunConfig, C, latents: torch.Tensor):
+    """The parameter-space baseline theta_N + g (theta_G - theta_N) on the grid's latents, and its metrics (the
+    run's own, atu.pipeline.measure) on the first PREVIEW_LATENTS latents of the bank: the negative rate with the
+    FID ratio beside it, so that a g that removes the feature by breaking the images shows as such."""
+    from .pipeline import measure
+
     Gx = extrapolate(G, theta_N, float(g))
-    return grid(Gx, latents), neg_rate(classify(C, generate(Gx, probe)), target)
-
-
-def preview_latents(G) -> torch.Tensor:
-    return make_latent_bank(PREVIEW_LATENTS, G.latent_dim, seed=4242)
+    return grid(Gx, latents), measure(dataclasses.replace(cfg, eval_latents=PREVIEW_LATENTS), G, Gx, C)
 
 
 def grid_labels(metrics: dict, feature: str) -> tuple[str, str]:

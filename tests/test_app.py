@@ -131,6 +131,27 @@ def test_bad_input_is_a_clear_message(tmp_path):
         app.push(st, "alice/x", "tok", True)
 
 
+def test_latent_steering_needs_no_negatives_and_is_given_none(monkeypatch):
+    """The paper's method refuses fewer than 4 negatives; latent steering on a catalogued feature starts with none
+    (the classifier defines the feature) and is handed none, so its card never claims the clicks were used.
+    app.train is replaced by a recorder: nothing is trained here."""
+    seen = []
+
+    def recorder(cfg, negatives, source, folder, key):
+        seen.append((cfg.method, negatives, source))
+        raise ValueError("recorded")   # ends the run as an engine error would
+
+    monkeypatch.setattr(app, "train", recorder)
+    _, st, *_ = app.choose_model("faces-dcgan64", app.new_state())
+    st, *_ = app.click_sample(st, _select(0))
+    args = ("fast", "el2", 1.0, 2, 150, 300, 0)
+    with pytest.raises(gr.Error, match="1 negatives chosen"):
+        next(app.run(st, "eyeglasses", *args, "adapt-then-unlearn", gr.Request()))
+    with pytest.raises(gr.Error, match="recorded"):
+        next(app.run(st, "eyeglasses", *args, "latent", gr.Request()))
+    assert seen == [("latent", None, "classifier")]
+
+
 # --- the launched app over HTTP --------------------------------------------------------------------------------
 
 def _path(out):
@@ -166,7 +187,7 @@ def test_full_fast_run_over_http(served, hub, tmp_path):
     assert G(torch.randn(2, G.latent_dim)).shape == (2, 1, 32, 32)
 
     img, text = c.predict(2.0, api_name="/extrapolate")
-    assert _path(img).endswith(".png") and text.startswith("g = 2.00: negative rate")
+    assert _path(img).endswith(".png") and text.startswith("g = 2.00: negative rate") and "FID ratio" in text
 
     with pytest.raises(Exception, match="invalid|token|401"):
         c.predict("alice/mnist-no-8", "wrong-token", True, api_name="/push")
