@@ -48,6 +48,17 @@ def faces_config(feature: str, seed: int = 0, model: str = "checkpoints/faces-dc
                               root=Path(model).parent)
 
 
+def mnist_config(model: str = "checkpoints/mnist-dcgan") -> RunConfig:
+    """The MNIST run is the app's (and the CLI's) "standard" preset for the catalogued model, measured on the
+    paper's 5,056 latents (method.md); a folder the catalog does not know gets RunConfig's defaults."""
+    from . import catalog, session
+
+    m = catalog.by_path(model)
+    cfg = (session.run_config(m, next(iter(m.features)), "standard", root=Path(model).parent) if m is not None
+           else RunConfig(model=model))
+    return dataclasses.replace(cfg, eval_latents=5056)
+
+
 def bench_faces(features, seeds, losses, out: Path, save_models: str = "") -> list[dict]:
     rows = []
     for feat in features:
@@ -305,7 +316,7 @@ def main(argv=None) -> int:
         return 0
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    base_cfg = RunConfig(model=a.model, eval_latents=5056)   # the paper's MNIST evaluation size (method.md)
+    base_cfg = mnist_config(a.model)
     base = load_base(base_cfg)
     rows = []
     for c in classes:
@@ -314,7 +325,7 @@ def main(argv=None) -> int:
             retrained, retrain_seconds = retrained_model(a.model, c, a.retrain_steps, a.retrained_dir)
             print(f"retrained without {c} in {retrain_seconds:.0f} s")
         for s in [s for (cc, s) in plan if cc == c]:
-            cfg = dataclasses.replace(base_cfg, target=c, seed=s)
+            cfg = dataclasses.replace(base_cfg, target=c, feature=f"digit {c}", seed=s)
             new = bench_class(cfg, base, losses, retrained, retrain_seconds)
             retrain_seconds = None   # the retrained model's own row: once per class
             rows += new

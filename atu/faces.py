@@ -509,7 +509,9 @@ def blind_layout(n: int, seed: int) -> list[tuple[int, str]]:
 
 def score_marks(marks: str, layout: list[tuple[int, str]]) -> dict:
     """Unblind: the marks (one of MARKS per tile, in shown order; '/' and spaces ignored) counted per side.
-    "after" counts are the result; "before" counts check the rater against the hand labels (they should be C)."""
+    "after" counts are the result; "before" counts check the rater against the hand labels (they should be C);
+    "clear_before" counts the after-marks of the samples whose before tile was marked C (the feature plainly
+    there), the fairest view: a faint feature that is hard to see before is easy to call gone after."""
     m = [c for c in marks.upper() if c not in "/ \n"]
     if len(m) != len(layout) or set(m) - set(MARKS):
         raise ValueError(f"give one of {'/'.join(MARKS)} for each of the {len(layout)} tiles, got {len(m)} marks"
@@ -520,9 +522,11 @@ def score_marks(marks: str, layout: list[tuple[int, str]]) -> dict:
         counts[side][mark] += 1
         per_sample.setdefault(i, {})[side] = mark
     n = max(sum(counts["after"].values()), 1)
+    clear = [v for v in per_sample.values() if v.get("before") == "C"]   # the feature plainly there before
     return {"counts": counts, "removed_pct": round(100 * counts["after"]["R"] / n, 1),
             "not_clear_pct": round(100 * (n - counts["after"]["C"]) / n, 1),
             "before_clear_pct": round(100 * counts["before"]["C"] / max(sum(counts["before"].values()), 1), 1),
+            "clear_before": {"n": len(clear), **{k: sum(v.get("after") == k for v in clear) for k in MARKS}},
             "per_sample": per_sample}
 
 
@@ -585,4 +589,5 @@ def run_blind_count(cfg: BlindCountConfig, overwrite: bool = False) -> dict:
            "marks": {str(rec["label_indices"][i]): v for i, v in sorted(s["per_sample"].items())},
            "marks_as_given": cfg.marks}
     write_json(run / COUNT_FILE, out)
-    return {"out": str(run / COUNT_FILE), **{k: out[k] for k in ("counts", "removed_pct", "not_clear_pct")}}
+    return {"out": str(run / COUNT_FILE), **{k: out[k] for k in ("counts", "removed_pct", "not_clear_pct",
+                                                                 "clear_before")}}

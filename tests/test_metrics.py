@@ -171,6 +171,8 @@ def test_blind_layout_and_score_marks_by_hand():
     assert s["counts"]["after"] == {"R": 1, "F": 1, "C": 0} and s["counts"]["before"] == {"R": 0, "F": 0, "C": 2}
     assert s["removed_pct"] == 50.0 and s["not_clear_pct"] == 100.0 and s["before_clear_pct"] == 100.0
     assert s["per_sample"] == {0: {"before": "C", "after": "R"}, 1: {"after": "F", "before": "C"}}
+    assert s["clear_before"] == {"n": 2, "R": 1, "F": 1, "C": 0}
+    assert score_marks("FFRC", hand)["clear_before"] == {"n": 1, "R": 0, "F": 1, "C": 0}   # sample 1 only
     with pytest.raises(ValueError, match="4 tiles"):
         score_marks("CFR", hand)
     with pytest.raises(ValueError, match="X"):
