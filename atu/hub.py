@@ -221,7 +221,7 @@ Measured on one fixed bank of latents, the same for the base and the unlearned g
 {% endif %}| Negative rate | {{ neg_before }} -> {{ neg_after }} | share of samples the classifier labels {{ feature }} |
 | FID ratio | {{ fid_ratio }} | FID after / FID before, against {{ fid_reference }} without {{ feature }}; 1 = no quality cost |
 | FID | {{ fid_before }} -> {{ fid_after }} | on {{ fid_features }} features{% if classifier_fid %} (comparable with each other, not with published Inception FIDs){% endif %} |
-| Collateral damage | {{ collateral }} | total-variation distance between the other classes' proportions before and after; 0 = unchanged |
+| Collateral damage | {{ collateral }} | {{ collateral_text }}; 0 = unchanged |
 
 ## Samples
 
@@ -320,6 +320,9 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         fid_features=fid_features, classifier_fid=fid_features.startswith("classifier"),
         fid_reference="the base generator's own samples" if metrics.get("fid_reference") else "real data",
         collateral=_num(metrics.get("collateral")), grid_image=GRID_IMAGE,
+        collateral_text=("the largest change in another feature's rate (as its classifier reads it)"
+                         if "other_feature_rate_change" in metrics else
+                         "total-variation distance between the other classes' proportions before and after"),
         repo_id=repo, local_dir=repo.split("/")[-1], paper_url=PAPER_URL, bibtex=BIBTEX)
     return str(card).rstrip("\n") + "\n"
 

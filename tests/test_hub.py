@@ -369,6 +369,10 @@ def test_card_content():
     assert "| PUL (independent evaluator) | 88.2 % |" in both and "`mnist-classifier-b`" in both
     assert "PUL 92.5 % by the\nclassifier that picked the samples, 88.2 % by the independent evaluator" in both
     assert "PUL, independent evaluator (%)" in both.split("---")[1]
+    assert "the other classes' proportions" in text
+    faces = render_model_card(dict(RECORD, metrics=dict(RECORD["metrics"], other_feature_rate_change={"x": 0.01})),
+                              None)
+    assert "another feature's rate" in faces and "other classes' proportions" not in faces
     missing = dict(RECORD, metrics={"pul": float("nan")})
     assert "n/a" in render_model_card(missing, None) and "model-index" not in render_model_card(missing, None)
     with pytest.raises(HubError, match="run record"):
