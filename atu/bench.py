@@ -290,10 +290,12 @@ def main(argv=None) -> int:
     p.add_argument("--dry-run", action="store_true")
     a = p.parse_args(argv)
     if a.merge:
+        if a.dry_run:   # the plan only: the files may not exist yet (the runs that write them come first)
+            print(f"merge {a.merge} into {a.out}")
+            return 0
         rows = [r for f in a.merge.split(",") for r in json.loads(Path(f).read_text())]
         print(f"merge {len(rows)} rows from {a.merge} into {a.out}")
-        if not a.dry_run:
-            write_summary(rows, Path(a.out), a.suite)
+        write_summary(rows, Path(a.out), a.suite)
         return 0
     if a.suite == "faces":
         feats, seeds = a.features.split(","), [int(x) for x in a.seeds.split(",")]
