@@ -75,7 +75,7 @@ def walkthrough(url: str, out: Path, clicks) -> dict:
             expect(page.locator("#count")).to_contain_text(f"{k} negatives chosen", timeout=30_000)
         expect(page.locator("#chosen img")).to_have_count(len(clicks))
         page.screenshot(path=str(out / "1-negatives.png"), full_page=True)
-        page.get_by_role("button", name="Run: adapt, then unlearn", exact=True).click()
+        page.get_by_role("button", name="Run", exact=True).click()
         expect(page.locator("#status")).to_contain_text("Done in", timeout=420_000)
         page.locator("#after img").wait_for()
         page.wait_for_timeout(1000)
