@@ -278,6 +278,20 @@ def fit_teacher(f: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
     return fit_linear_head(f, y, wd), t, m
 
 
+def _distillation_data(model: str, n_pseudo: int, seed: int):
+    """What a distilled face classifier trains on: the hand labels and their record, the labelled images and
+    G's activations at their latents (the teacher's features), n_pseudo fresh images with their activations (latents
+    from `seed`), and the generator that drew those latents, to go on drawing from (folds, held-out sets)."""
+    from .models import load_generator
+
+    G = load_generator(model)
+    z, labels, rec = load_labels(model)
+    gen = torch.Generator().manual_seed(seed)
+    zp = torch.randn(n_pseudo, G.latent_dim, generator=gen)
+    xp, fp = zip(*(g_activations(G, c) for c in zp.split(500)))
+    return labels, rec, generate(G, z), _teacher_features(G, z), torch.cat(xp), torch.cat(fp), gen
+
+
 def run_train_face_classifiers(cfg: FaceClassifierConfig, overwrite: bool = False) -> dict:
     """An image classifier per attribute, distilled from the generator's own features:
 
@@ -287,16 +301,10 @@ def run_train_face_classifiers(cfg: FaceClassifierConfig, overwrite: bool = Fals
     3. student (the shipped classifier): the face feature network, fine-tuned on those images (and the
        labelled training images, mirrored) with atu.train.train_classifier. It needs only the image, so it
        measures any generator's samples. Precision/recall are measured on the held-out labelled set."""
-    from .models import load_generator, load_model
+    from .models import load_model
     from .train import ClassifierTrainConfig, train_classifier
 
-    G = load_generator(cfg.model)
-    z, labels, rec = load_labels(cfg.model)
-    x, f = generate(G, z), _teacher_features(G, z)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    zp = torch.randn(cfg.n_pseudo, G.latent_dim, generator=gen)
-    xp, fp = zip(*(g_activations(G, c) for c in zp.split(500)))
-    xp, fp = torch.cat(xp), torch.cat(fp)
+    labels, rec, x, f, xp, fp, gen = _distillation_data(cfg.model, cfg.n_pseudo, cfg.seed)
     out = {}
     for a in ATTRIBUTES:
         y = labels[a]
@@ -378,16 +386,10 @@ def run_train_face_evaluators(cfg: FaceEvaluatorConfig, overwrite: bool = False)
     teacher (a linear head on G's activations fitted on the labelled train part with another fold draw) and its
     own pseudo-labelled samples (other latents). It sees no sample of the test part (split.json), where its
     precision and recall are measured; tests/test_checkpoints.py re-measures them."""
-    from .models import ResNetClassifier, load_generator
+    from .models import ResNetClassifier
     from .train import ClassifierTrainConfig, train_classifier
 
-    G = load_generator(cfg.model)
-    z, labels, rec = load_labels(cfg.model)
-    x, f = generate(G, z), _teacher_features(G, z)
-    gen = torch.Generator().manual_seed(cfg.pseudo_seed)
-    zp = torch.randn(cfg.n_pseudo, G.latent_dim, generator=gen)
-    xp, fp = zip(*(g_activations(G, c) for c in zp.split(500)))
-    xp, fp = torch.cat(xp), torch.cat(fp)
+    labels, rec, x, f, xp, fp, gen = _distillation_data(cfg.model, cfg.n_pseudo, cfg.pseudo_seed)
     out = {}
     for a in cfg.attributes.split(","):
         y = labels[a]
