@@ -8,6 +8,9 @@ queue one at a time (two runs on 2 cores would slow each other down several-fold
 """
 from __future__ import annotations
 
+import atexit
+import functools
+import inspect
 import shutil
 import tempfile
 import threading
@@ -22,11 +25,14 @@ import spaces
 from atu import catalog, session
 from atu.hub import check_repo_id, HubError, push_run, refresh_card
 from atu.models import CheckpointError, load_generator, load_model
-from atu.sampling import load_latent_bank, make_latent_bank, to_pil
+from atu.sampling import load_latent_bank, make_latent_bank
 from atu.train import Cancelled
 
 N_SAMPLES = 30          # gallery size (3 rows of 10)
 CANCEL: dict[str, threading.Event] = {}   # session hash -> its Stop flag (a Stop click must reach a running job)
+RUNS = session.RunQueue()                 # one run at a time, in arrival order, positions shown in the status line
+THUMBS = tempfile.mkdtemp(prefix="atu-thumbs-")   # gallery thumbnails, one file per content (session.thumbnail_file)
+atexit.register(shutil.rmtree, THUMBS, True)
 
 INTRO = """# atu: make a pre-trained GAN forget
 **Adapt-then-Unlearn** without the training data: show the generator a few samples of what it must stop
@@ -35,6 +41,50 @@ without the feature while pushing its parameters away from the adapted copies (s
 (the faces' default) needs no negatives: the feature's classifier finds its direction in latent space, and the
 generator learns to draw what it drew without it (a custom feature still comes from your clicks).
 1 pick a model and the feature, 2 choose negatives (4 or more for adapt-then-unlearn), 3 run, 4 compare, keep."""
+
+# The chosen-negatives strip: fixed 84 px thumbnails in rows that scroll (Gradio's gallery gives each of 1-2 items
+# the strip's whole width, cropped, and hides the overflow of many). In the page itself, so that every launch()
+# (a Space, python app.py, the tests) gets it.
+STYLE = """<style>
+#chosen .grid-container { grid-template-columns: repeat(auto-fill, 84px) !important; grid-auto-rows: 84px; }
+#chosen .thumbnail-item { width: 84px; height: 84px; }
+#chosen .grid-wrap { overflow-y: auto !important; scrollbar-width: thin; scrollbar-color: #888 transparent; }
+#chosen .caption-label { font-size: 10px; padding: 0 3px; }
+</style>"""
+
+
+# --- a user's mistake is a message, never a broken page ----------------------------------------------------------
+
+def user_errors(n_outputs: int, status: int | None = None):
+    """Handlers raise gr.Error for a user's mistake; this turns it into a toast (gr.Warning) and, where the event
+    has a status line (output `status`), the same words there, and leaves every other output as it was
+    (gr.skip). A raised gr.Error would instead put every output of the event (gallery, upload box, plots...) in a
+    red error state that blocks clicks until closed by hand. Bugs (any other exception) still surface as errors."""
+    def message(e: gr.Error):
+        gr.Warning(e.message)
+        out = [gr.skip()] * n_outputs
+        if status is not None:
+            out[status] = f"**{e.message}**"
+        return tuple(out) if n_outputs > 1 else out[0]
+
+    def wrap(fn):
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def streamed(*args, **kwargs):
+                try:
+                    yield from fn(*args, **kwargs)
+                except gr.Error as e:
+                    yield message(e)
+            return streamed
+
+        @functools.wraps(fn)
+        def plain(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except gr.Error as e:
+                return message(e)
+        return plain
+    return wrap
 
 
 # --- cached read-only models (runs load their own copies: training mutates them) --------------------------------
@@ -63,16 +113,34 @@ def new_state() -> dict:
             "samples": None}
 
 
+N_RESULTS = 10   # status, the two plots, before, after, metrics, download, extrapolation image and text, push line
+
+
+def _no_results():
+    """Every output that shows a run's result, emptied: what is on screen always belongs to the current choice."""
+    empty_plot = pd.DataFrame(columns=["step", "value", "series"])
+    return ("", empty_plot, empty_plot, gr.Image(value=None, label="before"), gr.Image(value=None, label="after"),
+            None, gr.DownloadButton(value=None, visible=False), None, "", "")
+
+
+@user_errors(6 + N_RESULTS)
 def choose_model(name: str, st: dict):
-    """A new base model: its features, fresh samples, no negatives (their shape belongs to the old model)."""
+    """A new base model: its features, fresh samples, no negatives (their shape belongs to the old model) and no
+    results (they belong to the old model too: download and push act only on what is shown)."""
     m = _model(name)
     st = {**new_state(), "dir": st.get("dir"), "model": name}
     feats = session.features_for(m)
     default = feats[8] if len(feats) > 8 else feats[0]
     st, gallery, count, seed = new_samples(st, 0)
-    return gr.Dropdown(choices=feats, value=default), st, gallery, count, [], seed
+    return gr.Dropdown(choices=feats, value=default), st, gallery, count, [], seed, *_no_results()
 
 
+def choose_feature(st: dict):
+    """Another feature: the previous run's results go (they answered another question)."""
+    return {**st, "run": None, "cfg": None}, *_no_results()
+
+
+@user_errors(4)
 def new_samples(st: dict, seed: int):
     """N_SAMPLES of the model's samples on latents fixed by `seed`; already chosen negatives stay chosen."""
     if not st.get("model"):
@@ -91,9 +159,8 @@ def _gallery(st: dict):
             for i, x in enumerate(st["samples"])]
 
 
-def _thumb(x, size: int = 96):
-    img = to_pil(x)
-    return img.resize((size, size), 0)
+def _thumb(x) -> str:
+    return session.thumbnail_file(x, THUMBS)
 
 
 def _count(st: dict) -> str:
@@ -106,6 +173,7 @@ def _chosen(st: dict):
     return [(_thumb(x), k) for k, x in st["negatives"].items()]
 
 
+@user_errors(4)
 def click_sample(st: dict, evt: gr.SelectData):
     """A click in the samples gallery toggles that sample in or out of the negatives."""
     if st.get("samples") is None:
@@ -123,6 +191,14 @@ def click_chosen(st: dict, evt: gr.SelectData):
 
 
 def upload(st: dict, files):
+    """Uploaded files join the negatives; the upload box is emptied either way, so a rejected file is never sent
+    again with the next upload."""
+    out = _upload(st, files)
+    return (*out, None) if isinstance(out, tuple) else (*[gr.skip()] * 4, None)
+
+
+@user_errors(1)
+def _upload(st: dict, files):
     if not st.get("model"):
         raise gr.Error("choose a base model first")
     paths = [f if isinstance(f, str) else f.name for f in (files or [])]
@@ -136,9 +212,10 @@ def upload(st: dict, files):
     for note in notes:
         gr.Info(note) if "not an image" not in note else gr.Warning(note)
     st = {**st, "negatives": negatives}
-    return st, _gallery(st), _chosen(st), _count(st), None
+    return st, _gallery(st) if st.get("samples") is not None else [], _chosen(st), _count(st)
 
 
+@user_errors(4)
 def classifier_pick(st: dict, feature: str, n: int, seed: int):
     """The classifier stands in for a user: n of the model's samples that it labels as the feature."""
     if not st.get("model"):
@@ -182,9 +259,12 @@ def train(cfg, negatives, source, folder, session_key: str):
     yield from session.run_and_save(cfg, negatives, source, folder, CANCEL.get(session_key))
 
 
+@user_errors(8, status=0)
 def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, adapt_steps: int,
         unlearn_steps: int, seed: int, method: str, request: gr.Request, progress=gr.Progress()):
-    """Stream a run: status line, the two live plots; at the end the results. Generator handler."""
+    """Stream a run: status line, the two live plots; at the end the results. Generator handler.
+    It waits its turn in RUNS (one run at a time, its place in line in the status line), and Stop (the session's
+    CANCEL flag) ends it while it waits or at the next logged step, with "Stopped" in the status line."""
     if not st.get("model"):
         raise gr.Error("choose a base model first")
     m = _model(st["model"])
@@ -211,32 +291,55 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
     except ValueError as e:
         raise gr.Error(str(e)) from None
     key = request.session_hash or "local"
-    CANCEL.setdefault(key, threading.Event()).clear()
+    cancel = CANCEL.setdefault(key, threading.Event())
+    cancel.clear()
+    skip = (gr.skip(),) * 6
     history, last = [], 0.0
-    empty = gr.skip()
+    RUNS.join(key)
     try:
-        for e in train(cfg, negatives, session.source(st["negatives"]) if negatives is not None else "classifier",
-                       str(folder), key):
-            if e["stage"] == "saved":
-                break
-            history.append(e)
-            frac, text = session.describe(e, cfg)
-            progress(frac, desc=text)
-            if time.time() - last > 1.0:  # the plots redraw at most once a second
-                last = time.time()
-                yield (text, *_plots(history, cfg), empty, empty, empty, empty, st)
+        shown = None
+        while not RUNS.try_start(key):   # another session's run holds the CPU: say so, with our place in line
+            if cancel.is_set():
+                yield ("Stopped before it started: your run left the queue; nothing was run.", *skip, st)
+                return
+            ahead = RUNS.ahead(key)
+            if ahead != shown:
+                shown = ahead
+                yield (f"Waiting: {ahead} run{'s' if ahead > 1 else ''} from other sessions ahead of yours "
+                       f"(one runs at a time); yours starts when {'they end' if ahead > 1 else 'it ends'}. "
+                       "Stop leaves the queue.", *skip, st)
+            time.sleep(0.5)
+        yield ("Starting...", *skip, st)
+        events = train(cfg, negatives, session.source(st["negatives"]) if negatives is not None else "classifier",
+                       str(folder), key)
+        try:
+            for e in events:
+                if cancel.is_set():   # checked here too: under ZeroGPU the worker runs in another process
+                    raise Cancelled("stopped by the user")
+                if e["stage"] == "saved":
+                    break
+                history.append(e)
+                frac, text = session.describe(e, cfg)
+                progress(frac, desc=text)
+                if time.time() - last > 1.0:  # the plots redraw at most once a second
+                    last = time.time()
+                    yield (text, *_plots(history, cfg), *skip[:4], st)
+        finally:
+            events.close()   # stops and joins the worker (atu.session.run_and_save) before the slot is given back
     except Cancelled:
         shutil.rmtree(folder, ignore_errors=True)
-        yield ("Stopped: nothing was saved; the previous result (if any) is kept.", *_plots(history, cfg),
-               empty, empty, empty, empty, st)
+        yield ("Stopped: nothing was saved; the previous result (if any) is kept. You can run again now.",
+               *_plots(history, cfg), *skip[:4], st)
         return
     except (ValueError, CheckpointError, FileNotFoundError) as e:
         shutil.rmtree(folder, ignore_errors=True)
         raise gr.Error(str(e)) from None
+    finally:
+        RUNS.leave(key)
     st = {**st, "run": e["folder"], "cfg": cfg}
     progress(1.0, desc="done")
     before, after = _before_after(st)
-    zip_path = session.zip_folder(e["folder"])
+    zip_path = session.zip_folder(e["folder"], session.download_name(m.name, feature))
     metrics = e["metrics"]
     text = (f"Done in {metrics['seconds']:.0f} s: {feature} went from "
             f"{metrics['neg_rate_before']:.1%} to {metrics['neg_rate_after']:.1%} of samples (PUL {metrics['pul']:.1f}"
@@ -261,14 +364,19 @@ def _before_after(st: dict):
 
 
 def stop(request: gr.Request):
-    ev = CANCEL.get(request.session_hash or "local")
-    if ev is not None:
-        ev.set()
-    return "Stopping at the next logged step..."
+    """Raise the session's Stop flag; the run itself reports "Stopped" once its worker has ended."""
+    key = request.session_hash or "local"
+    state = RUNS.state(key)
+    if state is None:
+        gr.Info("nothing to stop: no run of yours is running or waiting")
+        return gr.skip()
+    CANCEL.setdefault(key, threading.Event()).set()
+    return "Leaving the queue..." if state == "waiting" else "Stopping at the next logged step (a few seconds)..."
 
 
 # --- step 3: results ---------------------------------------------------------------------------------------------
 
+@user_errors(2, status=1)
 def extrapolation(st: dict, g: float):
     """The parameter-space baseline on the same latents as the before/after grids."""
     if not st.get("run"):
@@ -285,6 +393,12 @@ def extrapolation(st: dict, g: float):
                  f"{session.PREVIEW_LATENTS} latents (no training)")
 
 
+def preview_after_run(st: dict, g: float):
+    """The extrapolation preview of a run that just ended (nothing when there is no run to preview)."""
+    return extrapolation(st, g) if st.get("run") else (gr.skip(), gr.skip())
+
+
+@user_errors(1, status=0)
 def push(st: dict, repo_id: str, token: str, private: bool):
     if not st.get("run"):
         raise gr.Error("nothing to push yet: run the unlearning first")
@@ -292,8 +406,9 @@ def push(st: dict, repo_id: str, token: str, private: bool):
         check_repo_id((repo_id or "").strip())
         refresh_card(Path(st["run"]), repo_id.strip())
         url = push_run(st["run"], repo_id.strip(), token=(token or "").strip() or None, private=bool(private))
-    except HubError as e:
-        raise gr.Error(str(e)) from None
+    except HubError as e:   # the run's folder is a temporary path on the server: never shown to the user
+        raise gr.Error(str(e).replace(str(Path(st["run"]).resolve()), "this session's run (the zip above has it)")
+                       ) from None
     return f"Pushed: [{url}]({url}) - load it with `atu.load_generator(\"{repo_id.strip()}\")`"
 
 
@@ -309,6 +424,7 @@ def build_demo() -> gr.Blocks:
     models = list(catalog.shipped())
     with gr.Blocks(title="atu: Adapt-then-Unlearn", delete_cache=(3600, 7200)) as demo:
         st = gr.State(new_state(), delete_callback=_cleanup)
+        gr.HTML(STYLE, padding=False)
         gr.Markdown(INTRO)
         with gr.Row():
             model = gr.Dropdown(models, value=models[0] if models else None, label="1. base model")
@@ -326,7 +442,7 @@ def build_demo() -> gr.Blocks:
             chosen = gr.Gallery(label="chosen negatives: click one to remove it", columns=10, allow_preview=False,
                                 format="png", height=180, object_fit="contain", elem_id="chosen", scale=3)
             files = gr.File(label="or upload images of the feature", file_count="multiple", file_types=["image"],
-                            height=220, scale=1)
+                            height=220, scale=1, elem_id="upload")
             with gr.Column(scale=1):
                 n_pick = gr.Slider(4, 50, value=25, step=1, label="how many")
                 pick = gr.Button("let the classifier pick")
@@ -337,7 +453,7 @@ def build_demo() -> gr.Blocks:
                               "(the faces' default, README \"Faces\")")
             with gr.Row():
                 preset = gr.Radio(list(session.PRESETS), value="fast", label="preset",
-                                  info="fast: ~1 min on a 2-core CPU for MNIST, ~3 min for faces; standard: the CLI's defaults")
+                                  info="fast: 1-2 min on a 2-core CPU (README: measured); standard: the CLI's defaults, metrics on 10,000 latents")
                 loss = gr.Radio(["el2", "nl2", "il2", "none"], value="el2", label="repulsion loss",
                                 info="el2 (best in the paper), nl2, il2; none = plain fine-tuning (a baseline)")
                 gamma = gr.Number(1.0, label="gamma", info="strength of the push from the adapted models")
@@ -351,7 +467,7 @@ def build_demo() -> gr.Blocks:
                 seed = gr.Number(0, precision=0, minimum=0, label="seed", info="same seed, same result")
         with gr.Row():
             go = gr.Button("Run", variant="primary", elem_id="run")
-            halt = gr.Button("Stop", variant="stop")
+            halt = gr.Button("Stop", variant="stop", elem_id="stop")
         status = gr.Markdown("", elem_id="status")
         with gr.Row():
             loss_plot = gr.LinePlot(x="step", y="value", color="series", label="losses (stage 1, then stage 2)")
@@ -360,14 +476,15 @@ def build_demo() -> gr.Blocks:
         with gr.Row(elem_id="grids"):
             before = gr.Image(label="before", format="png", type="pil", elem_id="before")
             after = gr.Image(label="after", format="png", type="pil", elem_id="after")
-        table = gr.Dataframe(headers=["metric", "value", "meaning"], label="metrics", interactive=False)
+        table = gr.Dataframe(headers=["metric", "value", "meaning"], label="metrics", interactive=False,
+                             elem_id="metrics")
         with gr.Accordion("Baseline: extrapolation in parameter space (no training)", open=False):
             g = gr.Slider(0.5, 4.0, value=1.5, step=0.25, label="g in theta_N + g (theta_G - theta_N)")
             extra_img = gr.Image(label="extrapolated", format="png", type="pil")
             extra_txt = gr.Markdown()
         gr.Markdown("### 5. Keep it")
         with gr.Row():
-            download = gr.DownloadButton("download the unlearned generator (.zip)", visible=False)
+            download = gr.DownloadButton("download the unlearned generator (.zip)", visible=False, elem_id="download")
             repo = gr.Textbox(label="Hub repo id", placeholder="your-name/mnist-without-8")
             token = gr.Textbox(label="token (or set HF_TOKEN)", type="password")
             private = gr.Checkbox(True, label="private")
@@ -375,8 +492,11 @@ def build_demo() -> gr.Blocks:
         url = gr.Markdown()
 
         pick_out = [st, gallery, chosen, count]
-        model.input(choose_model, [model, st], [feature, st, gallery, count, chosen, sample_seed],
-                    api_name="choose_model").then(apply_preset, [preset, st], [method, K, adapt_steps, unlearn_steps])
+        results = [status, loss_plot, rate_plot, before, after, table, download, extra_img, extra_txt, url]
+        chosen_model = [feature, st, gallery, count, chosen, sample_seed, *results]
+        model.input(choose_model, [model, st], chosen_model, api_name="choose_model").then(
+            apply_preset, [preset, st], [method, K, adapt_steps, unlearn_steps])
+        feature.input(choose_feature, st, [st, *results], api_name=False)
         more.click(lambda s: new_samples(s, s["seed"] + 1), st, [st, gallery, count, sample_seed])
         sample_seed.submit(new_samples, [st, sample_seed], [st, gallery, count, sample_seed], api_name="samples")
         # every edit of the negatives reads and writes the session's state: one at a time, in click order
@@ -389,12 +509,12 @@ def build_demo() -> gr.Blocks:
         preset.change(apply_preset, [preset, st], [method, K, adapt_steps, unlearn_steps])
         job = go.click(run, [st, feature, preset, loss, gamma, K, adapt_steps, unlearn_steps, seed, method],
                        [status, loss_plot, rate_plot, before, after, table, download, st],
-                       api_name="run", concurrency_limit=1, concurrency_id="train")
-        job.then(extrapolation, [st, g], [extra_img, extra_txt])
-        halt.click(stop, None, status, cancels=[job], api_name="stop")
+                       api_name="run", concurrency_limit=8, concurrency_id="train")   # RUNS lets one run at a time
+        job.then(preview_after_run, [st, g], [extra_img, extra_txt])
+        halt.click(stop, None, status, api_name="stop")
         g.release(extrapolation, [st, g], [extra_img, extra_txt], api_name="extrapolate")
         send.click(push, [st, repo, token, private], url, api_name="push")
-        demo.load(choose_model, [model, st], [feature, st, gallery, count, chosen, sample_seed]).then(
+        demo.load(choose_model, [model, st], chosen_model).then(
             apply_preset, [preset, st], [method, K, adapt_steps, unlearn_steps])
     return demo
 

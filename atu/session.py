@@ -190,12 +190,14 @@ def run_and_save(cfg: RunConfig, negatives: torch.Tensor, negatives_source: str,
     folder.mkdir(parents=True, exist_ok=True)
     worker = threading.Thread(target=work, daemon=True, name="atu-run")
     worker.start()
+    ended = False
     try:
         while (e := events.get()) is not None:
             yield e
+        ended = True
     finally:
-        if worker.is_alive():   # the consumer stopped early (Stop, closed tab): stop the worker too
-            cancel.set()
+        if not ended:   # the consumer stopped early (Stop, closed tab): stop the worker too
+            cancel.set()   # (not on a normal end: the flag is the user's Stop, which the caller may read)
         worker.join()
     if "error" in outcome:
         raise outcome["error"]
@@ -330,7 +332,80 @@ def metrics_table(metrics: dict) -> list[list]:
     ] if "pul_ceiling" in metrics else [])
 
 
-def zip_folder(folder: str | Path) -> Path:
-    """folder.zip beside the folder (replaced if it exists)."""
+def download_name(base: str, feature: str) -> str:
+    """What the app's zip is called: `atu-mnist-dcgan-no-8`, `atu-faces-dcgan64-no-eyeglasses`."""
+    slug = feature.removeprefix("digit ") if feature != CUSTOM else "custom-feature"
+    return "-".join(["atu", base, "no", *"".join(c if c.isalnum() else " " for c in slug.lower()).split()])
+
+
+def zip_folder(folder: str | Path, name: str | None = None) -> Path:
+    """<name or folder's name>.zip beside the folder (replaced if it exists)."""
     folder = Path(folder)
-    return Path(shutil.make_archive(str(folder.parent / folder.name), "zip", root_dir=folder))
+    return Path(shutil.make_archive(str(folder.parent / (name or folder.name)), "zip", root_dir=folder))
+
+
+def thumbnail_file(x: torch.Tensor, folder: str | Path, size: int = 96) -> str:
+    """A sample as a PNG file named by its content, written once and atomically: a gallery that is re-sent after
+    every click must never be served a file that is being rewritten (Gradio re-encodes a PIL image into the same
+    cache path on every update, which a browser fetching it meanwhile reads as a truncated file)."""
+    import hashlib
+    import io
+
+    from .io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    to_pil(x).resize((size, size), 0).save(buf, format="PNG")
+    data = buf.getvalue()
+    path = Path(folder) / f"{hashlib.sha256(data).hexdigest()[:24]}.png"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data)
+    return str(path)
+
+
+class RunQueue:
+    """Runs one at a time, first come first served, with each waiting session's position (Gradio's queue shows it
+    only as a small "queue: 1/1" in the corner of each output). Thread-safe; keys are session ids.
+
+        q.join(key); while not q.try_start(key): show(q.ahead(key)); ... run ...; q.leave(key)
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiting: list[str] = []
+        self.active: str | None = None
+
+    def join(self, key: str) -> None:
+        with self._lock:
+            if key != self.active and key not in self._waiting:
+                self._waiting.append(key)
+
+    def try_start(self, key: str) -> bool:
+        """True once `key` holds the slot: nobody is running and it is first in line."""
+        with self._lock:
+            if self.active == key:
+                return True
+            if self.active is None and self._waiting[:1] == [key]:
+                self.active = self._waiting.pop(0)
+                return True
+            return False
+
+    def ahead(self, key: str) -> int:
+        """Runs that go before `key`'s: the one running, plus those queued in front of it."""
+        with self._lock:
+            if key == self.active:
+                return 0
+            front = self._waiting.index(key) if key in self._waiting else len(self._waiting)
+            return front + (self.active is not None)
+
+    def state(self, key: str) -> str | None:
+        with self._lock:
+            return "running" if key == self.active else "waiting" if key in self._waiting else None
+
+    def leave(self, key: str) -> None:
+        """`key`'s run ended or left the queue: the next in line may start."""
+        with self._lock:
+            if key in self._waiting:
+                self._waiting.remove(key)
+            if self.active == key:
+                self.active = None
