@@ -65,7 +65,7 @@ def _parse_bool(s: str) -> bool:
 
 
 def _commands():
-    from . import faces, pipeline, pretrain
+    from . import cards, faces, pipeline, pretrain
 
     return {
         "unlearn": (pipeline.RunConfig, pipeline.cli_unlearn,
@@ -86,6 +86,8 @@ def _commands():
                           "draw the hand-labelled samples with a feature before / after unlearning, to check by eye"),
         "blind-count": (faces.BlindCountConfig, faces.run_blind_count,
                         "count by eye, blind: draw shuffled before/after tiles, then unblind the marks"),
+        "card": (cards.CardConfig, cards.run_card,
+                 "re-render a shipped model's README.md from the records in its folder (atu/templates)"),
     }
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from .cards import write_checkpoint_card
 from .feedback import fit_linear_head, precision_recall
 from .io import atomic_output_dir, atomic_write_bytes, write_json
 from .models import DCGANGenerator
@@ -90,39 +91,8 @@ def run_convert_faces(cfg: ConvertFacesConfig, overwrite: bool = False) -> dict:
                 "source_sha256": sha, "max_abs_diff_vs_package": diff, "latent_bank_seed": LATENT_BANK_SEED,
                 "latent_bank_size": LATENT_BANK_SIZE}
         write_json(tmp / "conversion.json", info)
-        (tmp / "README.md").write_text(_card(info))
+        write_checkpoint_card(tmp)
     return {"out": cfg.out, **info}
-
-
-def _card(info: dict) -> str:
-    return f"""---
-license: mit
-library_name: atu
-pipeline_tag: unconditional-image-generation
-tags: [gan, dcgan, faces, machine-unlearning, adapt-then-unlearn]
----
-# faces-dcgan64: a 64x64 face DCGAN (converted)
-
-**Source**: the generator in the PyPI package [`gan-face-generate`](https://pypi.org/project/gan-face-generate/)
-{PACKAGE_VERSION} by Chien Liu ([DCGAN-PyTorch](https://github.com/chien-liu/DCGAN-PyTorch)), MIT licence
-(copyright (c) 2023 Chien Liu; the licence text is in that package). It was trained on
-[DigiFace-1M](https://github.com/microsoft/DigiFace1M) synthetic faces with the PyTorch DCGAN tutorial's
-architecture (latent 100, 64 feature maps). We did not train it; among its samples some faces wear eyeglasses and
-some wear hats, caps or headscarves, which is why atu uses it for feature-level unlearning.
-
-**Conversion** (reproduce with `python -m atu convert-faces --out checkpoints/faces-dcgan64` after
-`pip install gan-face-generate=={PACKAGE_VERSION}`): the package's `weights.tar` (sha256 `{info['source_sha256']}`)
-is read with `torch.load(weights_only=True)`, its `main.*` weights renamed to atu's `net.*` and loaded strictly
-into `atu.models.DCGANGenerator(latent_dim=100, channels=3, image_size=64, width=64)`. On 256 latents the
-converted model's images equal the package's to {info['max_abs_diff_vs_package']:.1e} (max abs difference).
-
-**No discriminator** ships with the package: atu's engine trains a fresh one (README "Faces").
-
-`latent_bank.safetensors`: {info['latent_bank_size']:,} latents (seed {info['latent_bank_seed']}) on which every
-faces measurement is taken.
-
-![samples](samples.png)
-"""
 
 
 # --- the face feature network: an encoder trained on the generator's own samples ------------------------------
@@ -279,17 +249,17 @@ def fit_teacher(f: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
 
 
 def _distillation_data(model: str, n_pseudo: int, seed: int):
-    """What a distilled face classifier trains on: the hand labels and their record, the labelled images and
+    """What a distilled face classifier trains on: the hand labels, the labelled images and
     G's activations at their latents (the teacher's features), n_pseudo fresh images with their activations (latents
     from `seed`), and the generator that drew those latents, to go on drawing from (folds, held-out sets)."""
     from .models import load_generator
 
     G = load_generator(model)
-    z, labels, rec = load_labels(model)
+    z, labels, _ = load_labels(model)
     gen = torch.Generator().manual_seed(seed)
     zp = torch.randn(n_pseudo, G.latent_dim, generator=gen)
     xp, fp = zip(*(g_activations(G, c) for c in zp.split(500)))
-    return labels, rec, generate(G, z), _teacher_features(G, z), torch.cat(xp), torch.cat(fp), gen
+    return labels, generate(G, z), _teacher_features(G, z), torch.cat(xp), torch.cat(fp), gen
 
 
 def run_train_face_classifiers(cfg: FaceClassifierConfig, overwrite: bool = False) -> dict:
@@ -304,7 +274,7 @@ def run_train_face_classifiers(cfg: FaceClassifierConfig, overwrite: bool = Fals
     from .models import load_model
     from .train import ClassifierTrainConfig, train_classifier
 
-    labels, rec, x, f, xp, fp, gen = _distillation_data(cfg.model, cfg.n_pseudo, cfg.seed)
+    labels, x, f, xp, fp, gen = _distillation_data(cfg.model, cfg.n_pseudo, cfg.seed)
     out = {}
     for a in ATTRIBUTES:
         y = labels[a]
@@ -337,32 +307,9 @@ def run_train_face_classifiers(cfg: FaceClassifierConfig, overwrite: bool = Fals
             C.save_pretrained(tmp)
             write_json(tmp / "metrics.json", m)
             write_json(tmp / "train_config.json", cfg)
-            (tmp / "README.md").write_text(_classifier_card(a, m, rec))
+            write_checkpoint_card(tmp)
         out[a] = m
     return out
-
-
-def _classifier_card(a: str, m: dict, rec: dict) -> str:
-    h, th = m["heldout"], m["teacher_heldout"]
-    return f"""# faces-{a}-classifier: does a 64x64 face wear {a}?
-
-Binary image classifier (label 1 = has {a}) for the faces-dcgan64 generator's images in [-1, 1]; `features(x)` is
-its penultimate layer (the FID feature space of this feature's runs).
-
-How it was made (`python -m atu train-face-encoder`, then `python -m atu train-face-classifiers`):
-1. a face feature network learns, without labels, to read the generator's own hidden activations off its images;
-2. a teacher, a linear head on the generator's activations at z, is fitted on {m['n_train']} hand-labelled samples
-   (threshold by cross-validated F1);
-3. the teacher labels {m['n_pseudo']:,} fresh samples ({m['pseudo_positive_rate']:.1%} positive), and the feature
-   network is fine-tuned on them plus the labelled training images (mirrored).
-
-**Held-out** ({h['n']} labelled samples used nowhere above, {h['positives']} with {a}): precision
-**{h['precision']:.3f}**, recall **{h['recall']:.3f}** (F1 {h['f1']:.3f}; tp {h['tp']}, fp {h['fp']}, fn {h['fn']}).
-The teacher on the same held-out set: precision {th['precision']:.3f}, recall {th['recall']:.3f}.
-
-Labels: {rec['n']} samples G(z), z from seed {rec['latent_seed']}, labelled by looking ({rec.get('protocol', '')}),
-in `checkpoints/faces-dcgan64/labels.json`. Every PUL on faces is only as good as these numbers.
-"""
 
 
 # --- independent evaluators: grade, never train --------------------------------------------------------------
@@ -389,7 +336,7 @@ def run_train_face_evaluators(cfg: FaceEvaluatorConfig, overwrite: bool = False)
     from .models import ResNetClassifier
     from .train import ClassifierTrainConfig, train_classifier
 
-    labels, rec, x, f, xp, fp, gen = _distillation_data(cfg.model, cfg.n_pseudo, cfg.pseudo_seed)
+    labels, x, f, xp, fp, gen = _distillation_data(cfg.model, cfg.n_pseudo, cfg.pseudo_seed)
     out = {}
     for a in cfg.attributes.split(","):
         y = labels[a]
@@ -414,31 +361,9 @@ def run_train_face_evaluators(cfg: FaceEvaluatorConfig, overwrite: bool = False)
             E.save_pretrained(tmp)
             write_json(tmp / "metrics.json", m)
             write_json(tmp / "train_config.json", cfg)
-            (tmp / "README.md").write_text(_evaluator_card(a, m, rec, cfg))
+            write_checkpoint_card(tmp)
         out[a] = m
     return out
-
-
-def _evaluator_card(a: str, m: dict, rec: dict, cfg: FaceEvaluatorConfig) -> str:
-    h = m["heldout"]
-    return f"""# faces-{a}-evaluator: the independent judge of {a} removal
-
-Binary image classifier (label 1 = has {a}) for the faces-dcgan64 generator's images in [-1, 1]. It **only
-grades**: every faces measurement reports its PUL (`pul_independent`) beside the training classifier's
-(`faces-{a}-classifier`, which picks positives and negatives and starts stage 2's D). No training path touches it.
-
-What makes it independent of the training classifier: a different architecture (a small ResNet with GroupNorm and
-global pooling, `atu.models.ResNetClassifier`, width {cfg.width}) from random weights (seed {cfg.seed}), not the
-face encoder every classifier and D starts from; its own teacher (a linear head on the generator's activations,
-fitted on the {m['n_train']} labelled training samples); its own {m['n_pseudo']:,} pseudo-labelled samples (latent
-seed {cfg.pseudo_seed}; the classifiers': 0; {m['pseudo_positive_rate']:.1%} positive).
-
-**Held-out** (the test part of `checkpoints/faces-dcgan64/split.json`: {h['n']} labelled samples, {h['positives']}
-with {a}, seen by no training): precision **{h['precision']:.3f}**, recall **{h['recall']:.3f}** (F1 {h['f1']:.3f};
-tp {h['tp']}, fp {h['fp']}, fn {h['fn']}). Re-measured by the test suite (`tests/test_checkpoints.py`).
-
-Reproduce: `python -m atu train-face-evaluators` ({rec['n']} labelled samples, z from seed {rec['latent_seed']}).
-"""
 
 
 # --- checking an unlearned model by looking ----------------------------------------------------------------------

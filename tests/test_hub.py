@@ -375,6 +375,17 @@ def test_card_content():
     assert "another feature's rate" in faces and "other classes' proportions" not in faces
     missing = dict(RECORD, metrics={"pul": float("nan")})
     assert "n/a" in render_model_card(missing, None) and "model-index" not in render_model_card(missing, None)
+
+
+def test_card_links_only_to_what_exists(monkeypatch):
+    """"Made with atu" links to the Space the card was made in (or $ATU_PROJECT_URL), otherwise to nothing."""
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("ATU_PROJECT_URL", raising=False)
+    assert "Made with atu." in render_model_card(RECORD, None) and "github.com" not in render_model_card(RECORD, None)
+    monkeypatch.setenv("SPACE_ID", "alice/atu")
+    assert "Made with [atu](https://huggingface.co/spaces/alice/atu)." in render_model_card(RECORD, None)
+    monkeypatch.setenv("ATU_PROJECT_URL", "https://example.org/atu")
+    assert "Made with [atu](https://example.org/atu)." in render_model_card(RECORD, None)
     with pytest.raises(HubError, match="run record"):
         render_model_card({"metrics": {}}, None)
 

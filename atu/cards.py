@@ -1,0 +1,122 @@
+"""Model cards, one way: every card atu writes is a Jinja template in atu/templates/ rendered by
+huggingface_hub's `ModelCard.from_template`, with its Hub metadata as `ModelCardData`.
+
+    render("unlearned", card_data, **context)      # an unlearned run's card (atu.hub.render_model_card)
+    checkpoint_card("checkpoints/mnist-dcgan")      # a shipped model's card, from the records in its folder
+
+A checkpoint's card is rendered from the files its training command wrote beside the weights (train_config.json,
+metrics.json, conversion.json, ...), never from values held in memory, so `python -m atu card FOLDER` can
+re-render it at any time and tests/test_checkpoints.py checks every shipped card equals its records' rendering.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def render(template: str, card_data, **context) -> str:
+    """README.md text: YAML metadata from `card_data` (a huggingface_hub.ModelCardData), body from the template."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.from_template(card_data, template_path=str(TEMPLATES / f"{template}.md"), **context)
+    return str(card).rstrip("\n") + "\n"
+
+
+def project_url() -> str | None:
+    """Where a card's "Made with atu" links: $ATU_PROJECT_URL, else the Space this runs in ($SPACE_ID, which
+    Spaces set), else nowhere (a card links only to what exists)."""
+    if os.environ.get("ATU_PROJECT_URL"):
+        return os.environ["ATU_PROJECT_URL"]
+    if os.environ.get("SPACE_ID"):
+        return f"https://huggingface.co/spaces/{os.environ['SPACE_ID']}"
+    return None
+
+
+def _data(pipeline_tag: str, tags: list[str]):
+    from huggingface_hub import ModelCardData
+
+    return ModelCardData(license="mit", library_name="atu", pipeline_tag=pipeline_tag, tags=tags)
+
+
+def _read(folder: Path, name: str) -> dict:
+    return json.loads((folder / name).read_text())
+
+
+def checkpoint_card(folder: str | os.PathLike) -> str:
+    """The card of a shipped model folder, from its own records. Which card is told by what the folder holds:
+    conversion.json (a converted generator), train_history.json (a trained GAN), "feature_dim" in
+    train_config.json (a digit classifier), "teacher_heldout" in metrics.json (a face classifier), "pseudo_seed" in
+    train_config.json (a face evaluator)."""
+    folder = Path(folder)
+    if (folder / "conversion.json").is_file():
+        from .faces import PACKAGE_VERSION
+
+        return render("faces_base", _data("unconditional-image-generation",
+                                          ["gan", "dcgan", "faces", "machine-unlearning", "adapt-then-unlearn"]),
+                      info=_read(folder, "conversion.json"), package_version=PACKAGE_VERSION)
+    if not (folder / "train_config.json").is_file() or not (folder / "metrics.json").is_file():
+        raise FileNotFoundError(f"{folder} has no train_config.json + metrics.json (nor conversion.json): "
+                                "no records to render a card from")
+    cfg, m = _read(folder, "train_config.json"), _read(folder, "metrics.json")
+    if (folder / "train_history.json").is_file():
+        from .io import dataclass_from_dict
+        from .pretrain import GAN_HISTORY, LATENT_BANK_SEED, LATENT_BANK_SIZE, GANRunConfig, gan_reproduce_command
+
+        return render("mnist_gan", _data("unconditional-image-generation",
+                                         ["gan", "dcgan", "mnist", "unconditional-image-generation", "atu"]),
+                      cfg=cfg, m=m, bank_size=LATENT_BANK_SIZE, bank_seed=LATENT_BANK_SEED, history=GAN_HISTORY,
+                      reproduce=gan_reproduce_command(dataclass_from_dict(GANRunConfig, cfg)))
+    if "feature_dim" in cfg:   # a digit classifier (records older than a field get that field's default)
+        import dataclasses
+
+        from .io import dataclass_from_dict
+        from .pretrain import ClassifierRunConfig
+
+        cfg = dataclasses.asdict(dataclass_from_dict(ClassifierRunConfig, cfg))
+        return render("mnist_classifier", _data("image-classification", ["image-classification", "mnist", "atu"]),
+                      cfg=cfg, m=m, flags=_classifier_flags(cfg))
+    if "teacher_heldout" in m or "pseudo_seed" in cfg:
+        a = m["attribute"]
+        rec = _read(Path(cfg["model"]), "labels.json")
+        kind = "face_evaluator" if "pseudo_seed" in cfg else "face_classifier"
+        return render(kind, _data("image-classification", ["image-classification", "faces", a, "atu"]),
+                      a=a, m=m, cfg=cfg, rec=rec)
+    raise ValueError(f"{folder}: its records match no card template in {TEMPLATES}")
+
+
+def _classifier_flags(cfg: dict) -> str:
+    """The train-classifier options beyond --out that reproduce a digit classifier (none for the default CNN)."""
+    if cfg["arch"] == "cnn":
+        return ""
+    t = cfg["train"]
+    return (f" --arch {cfg['arch']} --width {cfg['width']} --train.optimizer {t['optimizer']} --train.lr {t['lr']:g}"
+            f" --train.weight_decay {t['weight_decay']:g} --train.label_smoothing {t['label_smoothing']:g}"
+            f" --train.epochs {t['epochs']} --train.rotate_deg {t['rotate_deg']:g} --train.translate {t['translate']:g}"
+            f" --train.scale {t['scale']:g} --train.seed {t['seed']}")
+
+
+def write_checkpoint_card(folder: str | os.PathLike) -> Path:
+    """Render the folder's card from its records into its README.md (atomically)."""
+    from .io import atomic_write_bytes
+
+    path = Path(folder) / "README.md"
+    atomic_write_bytes(path, checkpoint_card(folder).encode())
+    return path
+
+
+@dataclass
+class CardConfig:
+    folder: str = ""   # a shipped model folder (checkpoints/NAME): its README.md is re-rendered from its records
+
+
+def run_card(cfg: CardConfig, overwrite: bool = False) -> dict:
+    """`python -m atu card --folder F`: README.md from the folder's records (after editing a template)."""
+    if not cfg.folder:
+        raise ValueError("pass --folder: a model folder with its records (e.g. checkpoints/mnist-dcgan)")
+    old = (Path(cfg.folder) / "README.md").read_text() if (Path(cfg.folder) / "README.md").is_file() else None
+    path = write_checkpoint_card(cfg.folder)
+    return {"card": str(path), "changed": old != path.read_text()}
