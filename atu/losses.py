@@ -33,6 +33,39 @@ def g_nonsaturating_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits).mean()
 
 
+def r1_penalty(D, x_real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): mean over the batch of |grad_x D(x)|^2 at real images; D is penalised for
+    being steep where the data are."""
+    x = x_real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+class LogisticGANLoss:
+    """The adversarial loss of atu.train.train_gan as one swappable object (after stylegan2-ada-pytorch's
+    training/loss.py): a family that needs another loss or regulariser passes its own object with the same two
+    methods instead of forking the loop. Each returns (loss, logs: dict of scalars to log).
+
+    neg_weight: the negative-aware D's weight on its third term (0 = off); r1_gamma: R1 weight (0 = off; the loss
+    adds r1_gamma / 2 * R1 every step, without stylegan2's lazy interval)."""
+
+    def __init__(self, neg_weight: float = 0.0, r1_gamma: float = 0.0):
+        self.neg_weight, self.r1_gamma = neg_weight, r1_gamma
+
+    def d_loss(self, D, real: torch.Tensor, fake: torch.Tensor, neg: torch.Tensor | None = None):
+        loss, logs = d_logistic_loss(D(real), D(fake)), {}
+        if neg is not None and self.neg_weight > 0:
+            d_neg = d_negative_loss(D(neg))
+            loss, logs["d_neg"] = loss + self.neg_weight * d_neg, d_neg
+        if self.r1_gamma > 0:
+            r1 = r1_penalty(D, real)
+            loss, logs["r1"] = loss + self.r1_gamma / 2 * r1, r1
+        return loss, logs
+
+    def g_loss(self, D, fake: torch.Tensor):
+        return g_nonsaturating_loss(D(fake)), {}
+
+
 # --- parameter distance and repulsion ---------------------------------------------------------------------------
 
 def parameter_distance(theta: list[torch.Tensor], theta_N: list[list[torch.Tensor]]) -> torch.Tensor:

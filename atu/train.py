@@ -22,7 +22,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from .augment import random_affine, random_cutout
-from .losses import d_logistic_loss, d_negative_loss, g_nonsaturating_loss
+from .losses import LogisticGANLoss
 from .models import channels_last
 
 
@@ -101,7 +101,7 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
               evaluate: Callable[[nn.Module], dict] | None = None,
               on_log: Callable[[int, dict], None] | None = None,
               G_ema: nn.Module | None = None, desc: str = "gan",
-              negatives: NegativeSource | None = None) -> GANTrainResult:
+              negatives: NegativeSource | None = None, loss=None) -> GANTrainResult:
     """Train G and D as a GAN whose real data are `real` (N, C, H, W in [-1, 1]).
 
     g_extra_loss(G) -> (loss, logs) is added to G's adversarial loss (EWC in stage 1, repulsion in stage 2); its
@@ -109,13 +109,16 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
     on_log(step, logs) receives each logged dict (raise Cancelled there to stop).
     negatives(n) -> n images that D's loss also calls fake, weighted by cfg.neg_weight (stage 2's negative-aware D);
     its mean term is logged as `d_neg`.
+    loss: the adversarial loss object (atu.losses.LogisticGANLoss(cfg.neg_weight) by default): its d_loss and g_loss
+    are all the loop knows of the loss, so a family with R1 or another loss passes its own.
     G and D are trained in place; G_ema defaults to a copy of G.
     """
     if G_ema is None:
         G_ema = copy.deepcopy(G)
     on_cpu = PartialState(cpu=cfg.cpu).device.type == "cpu"   # the layout was measured on the CPU only
     with channels_last(G, D, G_ema) if on_cpu else nullcontext():   # G, D, G_ema are this run's own
-        return _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives)
+        return _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives,
+                          loss or LogisticGANLoss(cfg.neg_weight))
 
 
 def frozen_names(model: nn.Module, prefixes: str) -> list[str]:
@@ -125,7 +128,7 @@ def frozen_names(model: nn.Module, prefixes: str) -> list[str]:
     return [n for n, _ in model.named_parameters() if any(n == p or n.startswith(p + ".") for p in pre)]
 
 
-def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives) -> GANTrainResult:
+def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives, loss) -> GANTrainResult:
     if len(real) == 0:
         raise ValueError("train_gan needs at least one real image")
     t0 = time.time()
@@ -171,17 +174,12 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
         requires_grad(D, True)
         with torch.no_grad():
             fake = G(torch.randn(x_real.shape[0], latent_dim, device=accelerator.device))
-        d_loss = d_logistic_loss(D(aug(x_real)), D(aug(fake)))
-        d_neg = None
-        if use_neg:
-            with torch.no_grad():
-                x_neg = negatives(max(x_real.shape[0] // 2, 1)).to(accelerator.device)
-            d_neg = d_negative_loss(D(aug(x_neg)))
-            d_loss = d_loss + cfg.neg_weight * d_neg
+            x_neg = negatives(max(x_real.shape[0] // 2, 1)).to(accelerator.device) if use_neg else None
+        d_loss, d_logs = loss.d_loss(D, aug(x_real), aug(fake), aug(x_neg) if use_neg else None)
         opt_d.zero_grad(set_to_none=True)
         accelerator.backward(d_loss)
         opt_d.step()
-        return d_loss, d_neg
+        return d_loss, d_logs
 
     for _ in range(cfg.d_warmup):
         d_step(next(batches)[0])
@@ -189,17 +187,17 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
     for step in bar:
         (x_real,) = next(batches)
         b = x_real.shape[0]
-        d_loss, d_neg = d_step(x_real)
+        d_loss, d_logs = d_step(x_real)
 
         # G step
         requires_grad(D, False)
         fake = G(torch.randn(b, latent_dim, device=accelerator.device))
-        g_adv = g_nonsaturating_loss(D(aug(fake)))
-        g_loss, logs = g_adv, {}
+        g_adv, logs = loss.g_loss(D, aug(fake))
+        g_loss = g_adv
         log_now = step % cfg.log_every == 0 or step == cfg.steps
         if g_extra_loss is not None:
-            extra, logs = g_extra_loss(G_raw)
-            g_loss = g_adv + extra
+            extra, extra_logs = g_extra_loss(G_raw)
+            g_loss, logs = g_adv + extra, {**logs, **extra_logs}
             if log_now and extra.requires_grad:  # how hard the extra term pulls, next to the adversarial loss
                 grads = torch.autograd.grad(extra, [p for p in G_raw.parameters() if p.requires_grad],
                                             retain_graph=True, allow_unused=True)
@@ -216,7 +214,7 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
 
         if log_now:
             row = {"step": step, "d_loss": float(d_loss.detach()), "g_adv": float(g_adv.detach()),
-                   **({"d_neg": float(d_neg.detach())} if d_neg is not None else {}),
+                   **{k: float(v.detach()) for k, v in d_logs.items()},
                    **{k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in logs.items()}}
             if evaluate is not None:
                 row.update(evaluate(G_ema))

@@ -29,9 +29,18 @@ def job():
                     unlearn=UnlearnConfig(steps=3, batch_size=4, n_positives=20, eval_every=1, eval_latents=20))
     result = run_unlearning(cfg)
     (root / f"world{state.process_index}.txt").write_text(str(state.num_processes))
-    if state.is_main_process:
-        save_run(result, root / "run")
-    state.wait_for_everyone()
+
+    import atu.io   # record which process renames a folder into place (the write that makes `run` exist)
+    replace = atu.io.os.replace
+
+    def recorded(src, dst):
+        if Path(dst) == root / "run":
+            (root / f"wrote-run-rank{state.process_index}").touch()
+        return replace(src, dst)
+
+    atu.io.os.replace = recorded
+    save_run(result, root / "run")   # every process calls it, as `python -m atu unlearn` does: only rank 0 writes
+    assert (root / "run" / "model.safetensors").is_file()   # and every process finds the folder complete after it
 
 
 if __name__ == "__main__":

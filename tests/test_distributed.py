@@ -1,5 +1,6 @@
-"""Both stages run as 2 real processes on the CPU (accelerate's debug_launcher: gloo, DDP), and the result loads.
-(`accelerate launch --cpu --num_processes 2` would start only one process.)"""
+"""Both stages run as 2 real processes on the CPU (accelerate's debug_launcher: gloo, DDP), the run folder is
+written once (by the main process), and the result loads. (`accelerate launch --cpu --num_processes 2` would
+start only one process.)"""
 import subprocess
 import sys
 from pathlib import Path
@@ -14,5 +15,7 @@ def test_two_process_run_finishes_and_loads(tmp_path):
     out = subprocess.run([sys.executable, str(job), str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert (tmp_path / "world0.txt").read_text() == "2" and (tmp_path / "world1.txt").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.glob("wrote-run-*")) == ["wrote-run-rank0"]   # written exactly once
+    assert not list(tmp_path.glob(".run.*"))                                              # no half-written folder
     G = atu.load_generator(tmp_path / "run")
     assert torch.isfinite(G(torch.randn(2, G.latent_dim))).all()

@@ -54,3 +54,28 @@ def test_repulsion_gradient_step_increases_distance(kind):
     with torch.no_grad():
         stepped = [theta[0] - 0.01 * theta[0].grad]
     assert parameter_distance(stepped, theta_N).item() > d0.item()
+
+
+def test_r1_penalty_on_a_linear_d_is_its_squared_weight_norm():
+    """D(x) = w . x has gradient w everywhere: R1 = |w|^2 = 1 + 4 + 4 = 9 for w = (1, 2, -2)."""
+    from atu.losses import r1_penalty
+
+    w = torch.tensor([1.0, 2.0, -2.0])
+    assert float(r1_penalty(lambda x: x.flatten(1) @ w, torch.randn(5, 3))) == pytest.approx(9.0)
+
+
+def test_logistic_gan_loss_object_is_the_named_functions():
+    """The swappable loss of train_gan: its d_loss is d_logistic_loss, plus neg_weight * d_negative_loss when it
+    has negatives and a weight, plus r1_gamma / 2 * R1; its g_loss is g_nonsaturating_loss."""
+    from atu.losses import LogisticGANLoss, d_logistic_loss, d_negative_loss, g_nonsaturating_loss, r1_penalty
+
+    w = torch.tensor([0.5, -1.0])
+    D = lambda x: x.flatten(1) @ w   # noqa: E731
+    real, fake, neg = torch.randn(4, 2), torch.randn(4, 2), torch.randn(2, 2)
+    base = d_logistic_loss(D(real), D(fake))
+    assert LogisticGANLoss().d_loss(D, real, fake, neg) == (base, {})          # weight 0: negatives ignored
+    loss, logs = LogisticGANLoss(neg_weight=2.0).d_loss(D, real, fake, neg)
+    assert torch.allclose(loss, base + 2 * d_negative_loss(D(neg))) and set(logs) == {"d_neg"}
+    loss, logs = LogisticGANLoss(r1_gamma=10.0).d_loss(D, real, fake)
+    assert torch.allclose(loss, base + 5 * r1_penalty(D, real)) and float(logs["r1"]) == pytest.approx(1.25)
+    assert torch.equal(LogisticGANLoss().g_loss(D, fake)[0], g_nonsaturating_loss(D(fake)))
