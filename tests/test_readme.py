@@ -8,10 +8,10 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
-def _code_lines():
-    """Lines of the README's shell code blocks (fences with no language, bash, sh or console)."""
+def _code_lines(text: str = README):
+    """Lines of the shell code blocks (fences with no language, bash, sh or console) of a Markdown text."""
     lines, lang = [], None
-    for line in README.splitlines():
+    for line in text.splitlines():
         if line.startswith("```"):
             lang = line[3:].strip() if lang is None else None
         elif lang in ("", "bash", "sh", "console") and line.strip():
@@ -31,10 +31,14 @@ def test_readme_setup_installs_and_starts_the_app():
 
 
 def test_readme_cli_commands_dry_run():
+    """The README's commands, and those of the docs it links to, parse and resolve (--dry-run)."""
     cmds = [c for c in _code_lines() if c.startswith(("python -m atu ", "python -m atu.bench "))]
     assert any(" unlearn " in c for c in cmds) and any("train-gan" in c for c in cmds)
     assert any(" push " in c for c in cmds) and any("atu.bench" in c for c in cmds)
-    for c in cmds:
+    docs = [c for f in sorted((ROOT / "docs").glob("*.md")) if "notebook" not in f.name   # notebooks: history
+            for c in _code_lines(f.read_text())
+            if c.startswith(("python -m atu ", "python -m atu.bench "))]
+    for c in dict.fromkeys(cmds + docs):
         module, args = c.split()[2], c.split()[3:]
         # push talks to the Hub: its real path runs in tests/test_hub.py; here its arguments must parse
         extra = ["--help"] if args[0] == "push" else ["--dry-run"]
