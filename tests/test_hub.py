@@ -384,6 +384,7 @@ def test_card_links_only_to_what_exists(monkeypatch):
     assert "Made with atu." in render_model_card(RECORD, None) and "github.com" not in render_model_card(RECORD, None)
     monkeypatch.setenv("SPACE_ID", "alice/atu")
     assert "Made with [atu](https://huggingface.co/spaces/alice/atu)." in render_model_card(RECORD, None)
+    assert 'pip install "atu @ git+https://huggingface.co/spaces/alice/atu"' in render_model_card(RECORD, None)
     monkeypatch.setenv("ATU_PROJECT_URL", "https://example.org/atu")
     assert "Made with [atu](https://example.org/atu)." in render_model_card(RECORD, None)
     with pytest.raises(HubError, match="run record"):
