@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import math
 import os
@@ -88,7 +89,9 @@ def check_repo_id(repo_id: str) -> str:
 
 def push_run(folder: str | os.PathLike, repo_id: str, token: str | None = None, private: bool = False) -> str:
     """Push a run folder (model.safetensors + config.json, and the card/record/grid beside them) to the Hub repo
-    `repo_id` ("user/name"), creating it if needed. Returns the repo URL. The folder is only read."""
+    `repo_id` ("user/name"), creating it if needed. Returns the repo URL. The folder is only read, except that a
+    base-model folder (generator + latent bank, no run.json) gains hub.json {"repo_id"} once the push succeeded:
+    runs from it then name it as their card's base_model (Hub lineage)."""
     folder = Path(folder).expanduser().resolve()
     _check_run_folder(folder)
     check_repo_id(repo_id)
@@ -112,7 +115,22 @@ def push_run(folder: str | os.PathLike, repo_id: str, token: str | None = None, 
         api.upload_folder(folder_path=folder, repo_id=repo_id, token=token, allow_patterns=list(PUSH_PATTERNS),
                           ignore_patterns=list(HIDDEN_PATTERNS), commit_message=f"atu: upload {folder.name}")
     logger.info("pushed %s to %s", folder, url)
+    if is_base_folder(folder):   # lineage: runs from this folder name it as their card's base_model
+        from .pipeline import LINEAGE_FILE
+
+        atomic_write_bytes(folder / LINEAGE_FILE, (json.dumps({"repo_id": repo_id}) + "\n").encode())
     return str(url)
+
+
+def is_base_folder(folder: Path) -> bool:
+    """A base model (generator + latent bank, e.g. checkpoints/mnist-dcgan), not an unlearned run (run.json)."""
+    return (folder / "latent_bank.safetensors").is_file() and not (folder / "run.json").is_file()
+
+
+def _hub_url() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT.rstrip("/")
 
 
 def _check_run_folder(folder: Path) -> None:
@@ -196,8 +214,9 @@ def _finite(x) -> bool:
 
 def render_model_card(record: dict, base_model: str | None = None, *, repo_id: str | None = None) -> str:
     """README.md (YAML metadata + body) for an unlearned generator, from its run record (run.json).
-    `base_model` is the base generator's Hub repo id, when it has one; `repo_id` the repo the card will live in
-    (used in the usage snippet)."""
+    `base_model` is the base generator's Hub repo id (default: the record's `base_model_repo`, set when the base
+    came from, or was pushed to, the Hub); the card's metadata then names it with base_model_relation "finetune",
+    and otherwise says the base is not on the Hub. `repo_id` is the repo the card will live in (usage snippet)."""
     from huggingface_hub import EvalResult, ModelCardData
 
     try:
@@ -205,6 +224,7 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         feature, loss = str(record["feature"]), str(record["loss"])
     except (KeyError, TypeError, ValueError) as e:
         raise HubError(f"the run record lacks {e}: pass the run.json that `atu unlearn` wrote") from e
+    base_model = base_model or record.get("base_model_repo") or None
     repo = repo_id or "USER/NAME"
     model_name = repo.split("/")[-1] if repo_id else f"atu-unlearned-{re.sub(r'[^A-Za-z0-9]+', '-', feature)}"
     task, data = "unconditional-image-generation", f"samples of the base and unlearned generators ({feature})"
@@ -217,7 +237,8 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         if _finite(metrics.get(key))
     ]
     card_data = ModelCardData(
-        license="mit", library_name="atu", tags=list(CARD_TAGS), base_model=base_model or None,
+        license="mit", library_name="atu", tags=list(CARD_TAGS), base_model=base_model,
+        **({"base_model_relation": "finetune"} if base_model else {}),
         pipeline_tag=task, model_name=model_name if eval_results else None, eval_results=eval_results or None)
     fid_features = str(metrics.get("fid_features") or "unknown")
     versions = record.get("versions") or {}
@@ -225,6 +246,7 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         "unlearned", card_data, project_url=cards.project_url(),
         title=f"{model_name}: {feature} unlearned", feature=feature, target=record.get("target"),
         base_model_ref=base_model or record.get("base_model") or "unknown", base_sha=record.get("base_model_sha256"),
+        base_on_hub=bool(base_model), hub_url=_hub_url(),
         adapt_steps=record.get("adapt_steps", "?"), unlearn_steps=record.get("unlearn_steps", "?"),
         K=record.get("K", "?"), gamma=record.get("gamma", "?"), seed=record.get("seed", "?"),
         n_negatives=negatives.get("count", "?"),

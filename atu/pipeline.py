@@ -42,7 +42,11 @@ PROBE_SEED = 777   # the small latent bank that stage 2 probes every few steps (
 
 @dataclass
 class RunConfig:
-    model: str = "checkpoints/mnist-dcgan"            # base generator folder (with discriminator/, latent bank)
+    model: str = "checkpoints/mnist-dcgan"            # base generator folder (with discriminator/, latent bank),
+                                                      #   or a Hub repo id user/name (downloaded once, then cached)
+    base_repo: str = ""                               # the base's Hub repo id, filled in by the run (from a repo id
+                                                      #   in `model`, or the hub.json `atu push` leaves in a base
+                                                      #   folder): the card's base_model lineage; "" = not on the Hub
     classifier: str = "checkpoints/mnist-classifier"  # labels samples: picks negatives/positives, measures PUL
     evaluator: str = "auto"                           # independent classifier that only re-counts the target
                                                       #   (pul_independent; never picks or trains anything): "auto" =
@@ -162,12 +166,35 @@ def make_probe(cfg: RunConfig, G, C):
     return lambda g: {"neg_rate": neg_rate(classify(C, generate(g, probe)), cfg.target)}
 
 
+LINEAGE_FILE = "hub.json"   # left in a base-model folder by `atu push`: {"repo_id": where it was pushed}
+
+
+def resolve_base(cfg: RunConfig) -> RunConfig:
+    """The config with `model` a local folder and `base_repo` the base's Hub repo id when it has one: a repo id
+    in `model` is downloaded (huggingface_hub's cache: once), a local folder keeps the repo id `atu push` recorded
+    in its hub.json."""
+    import json
+
+    path = Path(cfg.model)
+    if path.is_dir():
+        lineage = path / LINEAGE_FILE
+        repo = json.loads(lineage.read_text()).get("repo_id", "") if lineage.is_file() else ""
+        return dataclasses.replace(cfg, base_repo=cfg.base_repo or repo)
+    if cfg.model.count("/") != 1 or cfg.model.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"base model {cfg.model!r}: no such folder, nor a Hub repo id (user/name)")
+    from huggingface_hub import snapshot_download
+
+    folder = snapshot_download(cfg.model, allow_patterns=["*.safetensors", "*.json", "*.md"])
+    return dataclasses.replace(cfg, model=folder, base_repo=cfg.model)
+
+
 def run_unlearning(cfg: RunConfig, negatives: torch.Tensor | None = None, negatives_source: str = "classifier",
                    on_progress: Progress | None = None, base=None) -> RunResult:
     """Both stages and the metrics. `negatives` (N, C, H, W in [-1, 1]) are the user's; None = classifier picks.
     on_progress(event) gets {"stage", "step", "total", ...losses/probes}; raise atu.train.Cancelled to stop."""
     emit = on_progress or (lambda e: None)
     t0 = time.time()
+    cfg = resolve_base(cfg)
     base = base if base is not None else load_base(cfg)
     G, D, C = base
     history: list[dict] = []
@@ -400,7 +427,8 @@ def run_record(result: RunResult) -> dict:
     cfg = result.config
     base_file = Path(cfg.model) / "model.safetensors"
     return {
-        "base_model": public_path(cfg.model),
+        "base_model": cfg.base_repo or public_path(cfg.model),
+        "base_model_repo": cfg.base_repo or None,   # the card's base_model lineage (None: the base is not on the Hub)
         "base_model_sha256": sha256_file(base_file) if base_file.is_file() else None,
         "target": cfg.target, "feature": cfg.feature or f"digit {cfg.target}",
         "negatives": {"count": len(result.negatives), "source": result.negatives_source},
@@ -423,7 +451,8 @@ def save_run(result: RunResult, folder: str | Path, overwrite: bool = False) -> 
         (tmp / "README.md").unlink(missing_ok=True)   # replaced by atu's own card below
         record = run_record(result)
         write_json(tmp / "run.json", record)
-        write_json(tmp / "run_config.json", dataclasses.asdict(result.config))
+        write_json(tmp / "run_config.json", dataclasses.replace(
+            result.config, model=result.config.base_repo or public_path(result.config.model)))
         write_json(tmp / "metrics.json", result.metrics)
         write_json(tmp / "history.json", result.history)
         grid = before_after_grid(result.G_before, result.G_after, latents, nrow=8)

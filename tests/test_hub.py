@@ -423,3 +423,40 @@ def test_cli_pushes_a_real_engine_run_and_hf_download_loads_it(hub, tmp_path):
                          capture_output=True, text=True, env=dict(env, HF_TOKEN="wrong-token"), timeout=120,
                          cwd=Path(__file__).parents[1])
     assert bad.returncode == 2 and "token" in bad.stderr.lower() and "wrong-token" not in bad.stderr
+
+
+def test_base_model_lineage_on_the_loopback_hub(hub, tmp_path):
+    """`atu push` publishes a base-model folder (generator, discriminator, latent bank, card) and records where it
+    went; a run from that folder, or from its repo id, names it in its card's metadata (base_model, relation
+    finetune); a run from a base that never was on the Hub says so and claims no lineage."""
+    import dataclasses
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny import make_tiny_base
+
+    from atu.adapt import AdaptConfig
+    from atu.cli import main
+    from atu.pipeline import RunConfig, run_unlearning, save_run
+    from atu.unlearn import UnlearnConfig
+
+    gan, clf = make_tiny_base(tmp_path / "local")
+    cfg = RunConfig(model=str(gan), classifier=str(clf), evaluator="", target=4, n_negatives=6, eval_latents=400,
+                    adapt=AdaptConfig(K=1, steps=3, batch_size=4, fisher_samples=2),
+                    unlearn=UnlearnConfig(steps=3, batch_size=4, n_positives=20, eval_every=1, eval_latents=20))
+    save_run(run_unlearning(cfg), tmp_path / "run0")
+    card = (tmp_path / "run0" / "README.md").read_text()
+    assert "base_model" not in card.split("---")[1] and "not on the Hub" in card
+
+    assert main(["push", str(gan), "--repo-id", "alice/tiny-base", "--token", token_of(hub, "alice")]) == 0
+    assert json.loads((gan / "hub.json").read_text()) == {"repo_id": "alice/tiny-base"}
+    assert {"model.safetensors", "config.json", "latent_bank.safetensors", "discriminator/model.safetensors",
+            "README.md"} <= set(hub.files("alice/tiny-base"))
+
+    for model, name in ((str(gan), "run1"), ("alice/tiny-base", "run2")):   # the pushed folder, the repo id
+        save_run(run_unlearning(dataclasses.replace(cfg, model=model)), tmp_path / name)
+        card = (tmp_path / name / "README.md").read_text()
+        meta = card.split("---")[1]
+        assert "base_model: alice/tiny-base" in meta and "base_model_relation: finetune" in meta, meta
+        assert f"[`alice/tiny-base`]({hub.url}/alice/tiny-base) on the Hub" in card
+        assert json.loads((tmp_path / name / "run.json").read_text())["base_model_repo"] == "alice/tiny-base"
+    assert json.loads((tmp_path / "run2" / "run_config.json").read_text())["model"] == "alice/tiny-base"
