@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .baselines import extrapolate, retrain
 from .feedback import pick_negatives
-from .metrics import fid
+from .metrics import fid, metric
 from .pipeline import RunConfig, adapt_stage, latent_stage, load_base, make_probe, measure, unlearn_stage
 from .sampling import generate, load_latent_bank
 
@@ -190,17 +190,21 @@ def across_targets(summary: list[dict]) -> list[dict]:
             for meth, rs in sorted(by.items())]
 
 
-# Table columns per suite: (title, summary key, decimals). The first column names the digit or feature.
+# Table columns per suite: (title, summary key, decimals), titles from the metric registry (atu.metrics). The first
+# column names the digit or feature; a suite may show more decimals than the registry's display default.
+def _col(key: str, decimals: int | None = None) -> tuple[str, str, int]:
+    m = metric(key)
+    unit = {" %": " %", " s": " (s)"}.get(m.unit, "")
+    return m.label + unit, key, m.decimals if decimals is None else decimals
+
+
 COLUMNS = {
-    "mnist": ("digit", [("PUL %", "pul", 2), ("PUL % (evaluator B)", "pul_independent", 2),
-                        ("FID ratio", "fid_ratio", 2), ("Ret-FID", "ret_fid", 2),
-                        ("collateral", "collateral", 3), ("seconds", "seconds", 0)],
+    "mnist": ("digit", [_col("pul", 2), _col("pul_independent", 2), _col("fid_ratio"), _col("ret_fid"),
+                        _col("collateral"), _col("seconds")],
               "paper PUL / FID", PAPER, PAPER_BASE_FID),
-    "faces": ("feature", [("PUL %", "pul", 1), ("PUL % (evaluator)", "pul_independent", 1),
-                          ("feature rate after", "neg_rate_after", 3), ("FID ratio", "fid_ratio", 2),
-                          ("FID ratio (evaluator)", "fid_ratio_independent", 2),
-                          ("collateral (other feature)", "collateral", 3), ("colour TV", "color_hist_tv", 3),
-                          ("HF ratio", "high_frequency_ratio", 2), ("seconds", "seconds", 0)],
+    "faces": ("feature", [_col("pul"), _col("pul_independent"), _col("neg_rate_after"), _col("fid_ratio"),
+                          _col("fid_ratio_independent"), _col("collateral"), _col("color_hist_tv"),
+                          _col("high_frequency_ratio"), _col("seconds")],
               "paper CelebA-HQ PUL / FID", PAPER_FACES, PAPER_FACES_BASE_FID),
 }
 

@@ -86,6 +86,8 @@ def _commands():
                           "draw the hand-labelled samples with a feature before / after unlearning, to check by eye"),
         "blind-count": (faces.BlindCountConfig, faces.run_blind_count,
                         "count by eye, blind: draw shuffled before/after tiles, then unblind the marks"),
+        "score": (pipeline.ScoreConfig, pipeline.run_score,
+                  "measure a saved run folder again and write its registered metrics to score.json"),
         "card": (cards.CardConfig, cards.run_card,
                  "re-render a shipped model's README.md from the records in its folder (atu/templates)"),
     }

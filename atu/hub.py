@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import cards
 from .io import atomic_write_bytes
+from .metrics import metric
 from .models import CheckpointError, read_config
 
 logger = logging.getLogger(__name__)
@@ -228,13 +229,11 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
     repo = repo_id or "USER/NAME"
     model_name = repo.split("/")[-1] if repo_id else f"atu-unlearned-{re.sub(r'[^A-Za-z0-9]+', '-', feature)}"
     task, data = "unconditional-image-generation", f"samples of the base and unlearned generators ({feature})"
+    M = {k: metric(k) for k in ("pul", "pul_independent", "fid_ratio", "collateral")}   # the metric registry
     eval_results = [
-        EvalResult(task_type=task, dataset_type="generated", dataset_name=data, metric_type=key, metric_name=label,
-                   metric_value=float(metrics[key]))
-        for key, label in (("pul", "PUL (%)"), ("pul_independent", "PUL, independent evaluator (%)"),
-                           ("fid_ratio", "FID ratio (after/before)"),
-                           ("collateral", "Collateral damage (TV distance)"))
-        if _finite(metrics.get(key))
+        EvalResult(task_type=task, dataset_type="generated", dataset_name=data, metric_type=key,
+                   metric_name=m.label + (" (%)" if m.unit == " %" else ""), metric_value=float(metrics[key]))
+        for key, m in M.items() if _finite(metrics.get(key))
     ]
     card_data = ModelCardData(
         license="mit", library_name="atu", tags=list(CARD_TAGS), base_model=base_model,
@@ -243,7 +242,7 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
     fid_features = str(metrics.get("fid_features") or "unknown")
     versions = record.get("versions") or {}
     return cards.render(
-        "unlearned", card_data, project_url=cards.project_url(),
+        "unlearned", card_data, project_url=cards.project_url(), M=M,
         title=f"{model_name}: {feature} unlearned", feature=feature, target=record.get("target"),
         base_model_ref=base_model or record.get("base_model") or "unknown", base_sha=record.get("base_model_sha256"),
         base_on_hub=bool(base_model), hub_url=_hub_url(),

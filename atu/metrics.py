@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .models import inference_copy
@@ -268,3 +270,69 @@ def evaluate(G_before: torch.nn.Module, G_after: torch.nn.Module, C: torch.nn.Mo
         "fid_features": _feature_name(C, len(real_stats[0])),
         "collateral": collateral_damage(y_before, y_after, target, num_classes),
     }
+
+
+# --- the metric registry ----------------------------------------------------------------------------------------
+# Every reported metric, described once (after stylegan2-ada-pytorch's metrics/metric_main.py): its key in
+# metrics.json, a short label, a one-line meaning and which way is better. The app's table, the model card, the
+# benchmark's columns and `python -m atu score` all read it; `measure` (atu.pipeline) computes the values, in one
+# pass over each generator's samples that they share.
+
+@dataclass(frozen=True)
+class Metric:
+    key: str            # the key in metrics.json
+    label: str          # table column / row name
+    meaning: str        # one line a reader needs to use the number
+    better: str         # "higher" | "lower" | "" (a count or a cost with no target)
+    decimals: int = 3
+    unit: str = ""      # appended to the value ("%", "s", "x")
+
+    def format(self, value) -> str:
+        return "n/a" if not isinstance(value, (int, float)) else f"{value:.{self.decimals}f}{self.unit}"
+
+
+_METRICS: dict[str, Metric] = {}
+
+
+def register_metric(m: Metric) -> Metric:
+    if m.key in _METRICS:
+        raise ValueError(f"metric {m.key!r} is registered twice")
+    _METRICS[m.key] = m
+    return m
+
+
+def metric(key: str) -> Metric:
+    if key not in _METRICS:
+        raise ValueError(f"unknown metric {key!r}: registered are {', '.join(_METRICS)}")
+    return _METRICS[key]
+
+
+def registered_metrics() -> list[Metric]:
+    return list(_METRICS.values())
+
+
+for _m in (
+    Metric("pul", "PUL", "share of the feature's samples removed (100 = none left), counted by the classifier that "
+           "also picked the samples", "higher", 1, " %"),
+    Metric("pul_independent", "PUL, independent", "the same, counted by a second classifier that no training path "
+           "touched; a gap to PUL means one of them is fooled or unsure", "higher", 1, " %"),
+    Metric("neg_rate_before", "feature rate before", "share of the base generator's samples showing the feature",
+           ""),
+    Metric("neg_rate_after", "feature rate after", "share of the unlearned generator's samples showing the feature",
+           "lower"),
+    Metric("fid_ratio", "FID ratio", "FID after / before against data without the feature, on the classifier's "
+           "features (< 1.3 = quality kept)", "lower", 2),
+    Metric("fid_ratio_independent", "FID ratio (evaluator)", "the same on the independent evaluator's features",
+           "lower", 2),
+    Metric("collateral", "collateral damage", "change of the other classes' or features' mix (0 = untouched)",
+           "lower", 3),
+    Metric("classifier_agreement_after", "classifiers agree", "share of the unlearned generator's samples the two "
+           "classifiers label alike", "higher", 3),
+    Metric("color_hist_tv", "colour TV", "colour-histogram distance before / after (0 = same colours)", "lower", 3),
+    Metric("high_frequency_ratio", "HF ratio", "mean |Laplacian| after / before: > 1 = new texture or artifacts the "
+           "FID features can miss", "", 2, "x"),
+    Metric("ret_fid", "Ret-FID", "FID between the unlearned generator and one retrained without the feature", "lower",
+           2),
+    Metric("seconds", "time", "both stages and the metrics, wall clock", "", 0, " s"),
+):
+    register_metric(_m)

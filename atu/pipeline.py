@@ -466,3 +466,42 @@ def _write_card(folder: Path, record: dict) -> None:
     from .hub import write_model_card
 
     write_model_card(folder, record, base_model=None)
+
+
+# --- re-scoring a saved run ---------------------------------------------------------------------------------------
+
+@dataclass
+class ScoreConfig:
+    run: str = ""          # a saved run folder (model.safetensors + run_config.json, as `unlearn` or the app wrote it)
+    metrics: str = ""      # comma-separated registered metrics to report (atu.metrics); "" = every one it has
+    eval_latents: int = 0  # latents of the base's bank to measure on; 0 = the run's own (its metrics.json's)
+    model: str = ""        # the base model folder or repo id; "" = the run's own (run_config.json names a base
+                           #   outside this project by its folder name only: then say where it is)
+    classifier: str = ""   # likewise for the training classifier
+
+
+def run_score(cfg: ScoreConfig, overwrite: bool = False) -> dict:
+    """`python -m atu score --run DIR`: measure a saved run again (atu.pipeline.measure, on the run's own config:
+    the same base, classifiers and latents) and write the registered metrics to DIR/score.json."""
+    import json
+
+    from .io import atomic_write_bytes, dataclass_from_dict
+    from .metrics import metric, registered_metrics
+
+    folder = Path(cfg.run)
+    if not (folder / "run_config.json").is_file():
+        raise FileNotFoundError(f"{folder} has no run_config.json: pass a run folder that atu wrote")
+    rc = dataclass_from_dict(RunConfig, json.loads((folder / "run_config.json").read_text()))
+    rc = resolve_base(dataclasses.replace(rc, eval_latents=cfg.eval_latents or rc.eval_latents,
+                                          model=cfg.model or rc.model, classifier=cfg.classifier or rc.classifier))
+    m = measure(rc, load_generator(rc.model), load_generator(folder), load_model(rc.classifier, kind="classifier"))
+    keys = [k.strip() for k in cfg.metrics.split(",") if k.strip()] or [x.key for x in registered_metrics() if x.key in m]
+    absent = [metric(k).key for k in keys if k not in m]   # metric() refuses names that are not registered
+    if absent:
+        raise ValueError(f"{', '.join(absent)} not measured for this run (measured: "
+                         f"{', '.join(k for k in m if k in {x.key for x in registered_metrics()})})")
+    out = {"run": public_path(folder), "n_latents": m["n_latents"], **{k: m[k] for k in keys}}
+    atomic_write_bytes(folder / "score.json", (json.dumps(out, indent=2, sort_keys=True) + "\n").encode())
+    for k in keys:
+        print(f"{metric(k).label:>22}  {metric(k).format(m[k]):>10}  {metric(k).meaning}")
+    return out

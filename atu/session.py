@@ -306,30 +306,26 @@ def grid_labels(metrics: dict, feature: str) -> tuple[str, str]:
 
 
 def metrics_table(metrics: dict) -> list[list]:
-    """Rows [metric, value, what it means] for the app's table."""
-    return [
-        ["PUL", f"{metrics['pul']:.1f} %", "share of the feature's samples removed (100 = none left), counted by the "
-                                           "classifier that also picked the samples"],
-    ] + ([
-        ["PUL, independent", f"{metrics['pul_independent']:.1f} %",
-         "the same, counted by a second classifier that no training path touched; a gap means one is fooled"],
-    ] if "pul_independent" in metrics else []) + [
-        ["negative rate", f"{metrics['neg_rate_before']:.3f} -> {metrics['neg_rate_after']:.3f}",
-         f"samples with the feature, on {metrics['n_latents']} fixed latents"],
-        ["FID ratio", f"{metrics['fid_ratio']:.2f}",
-         "FID after / before vs real data without the feature (< 1.3 = quality kept)"],
-        ["collateral damage", f"{metrics['collateral']:.3f}",
-         "change of the other features' mix (total variation; 0 = untouched)"],
-        ["time", f"{metrics['seconds']:.0f} s", "both stages and the metrics"],
-    ] + ([  # faces (no real data): image statistics beside the classifier-based numbers
-        ["fine detail", f"{metrics['high_frequency_ratio']:.2f}x",
-         "mean |Laplacian| after / before: > 1 = added texture or artifacts the FID features can miss"],
-        ["colour change", f"{metrics['color_hist_tv']:.3f}", "colour-histogram distance (TV; 0 = same colours)"],
-    ] if "high_frequency_ratio" in metrics else []) + ([  # a shipped classifier with held-out counts
-        ["classifier's limit", f"PUL {metrics['pul_ceiling']:.0f} %",
-         f"what a perfect unlearner scores: the classifier calls {metrics['classifier_fpr']:.1%} of faces without the "
-         f"feature positive; a rate after below that means G fools the classifier, so check the grids by eye"],
-    ] if "pul_ceiling" in metrics else [])
+    """Rows [metric, value, what it means] for the app's table: the registered metrics the run has
+    (atu.metrics.registered_metrics), plus the rates before -> after and, for a shipped classifier with held-out
+    counts, what a perfect unlearner would score."""
+    from .metrics import metric
+
+    def row(key):
+        m = metric(key)
+        return [m.label, m.format(metrics[key]), m.meaning]
+
+    rows = [row(k) for k in ("pul", "pul_independent") if k in metrics]
+    rows.append(["negative rate", f"{metrics['neg_rate_before']:.3f} -> {metrics['neg_rate_after']:.3f}",
+                 f"samples with the feature, on {metrics['n_latents']} fixed latents"])
+    rows += [row(k) for k in ("fid_ratio", "fid_ratio_independent", "collateral", "seconds", "high_frequency_ratio",
+                              "color_hist_tv") if k in metrics]
+    if "pul_ceiling" in metrics:   # a shipped classifier with held-out counts
+        rows.append(["classifier's limit", f"PUL {metrics['pul_ceiling']:.0f} %",
+                     f"what a perfect unlearner scores: the classifier calls {metrics['classifier_fpr']:.1%} of faces "
+                     "without the feature positive; a rate after below that means G fools the classifier, so check "
+                     "the grids by eye"])
+    return rows
 
 
 def download_name(base: str, feature: str) -> str:

@@ -366,9 +366,9 @@ def test_card_content():
     assert "independent evaluator" not in text   # the record has no second PUL
     both = render_model_card(dict(RECORD, metrics=dict(RECORD["metrics"], pul_independent=88.25,
                                                        evaluator="mnist-classifier-b")), None)
-    assert "| PUL (independent evaluator) | 88.2 % |" in both and "`mnist-classifier-b`" in both
+    assert "| PUL, independent | 88.2 % |" in both and "`mnist-classifier-b`" in both
     assert "PUL 92.5 % by the\nclassifier that picked the samples, 88.2 % by the independent evaluator" in both
-    assert "PUL, independent evaluator (%)" in both.split("---")[1]
+    assert "PUL, independent (%)" in both.split("---")[1]
     assert "the other classes' proportions" in text
     faces = render_model_card(dict(RECORD, metrics=dict(RECORD["metrics"], other_feature_rate_change={"x": 0.01})),
                               None)
