@@ -364,14 +364,15 @@ def _before_after(st: dict):
 
 
 def stop(request: gr.Request):
-    """Raise the session's Stop flag; the run itself reports "Stopped" once its worker has ended."""
+    """Raise the session's Stop flag; the run itself writes "Stopped" in the status line once its worker has ended
+    (the status line is the run's alone: a line written here could arrive after the run's and hide it)."""
     key = request.session_hash or "local"
     state = RUNS.state(key)
     if state is None:
         gr.Info("nothing to stop: no run of yours is running or waiting")
-        return gr.skip()
+        return
     CANCEL.setdefault(key, threading.Event()).set()
-    return "Leaving the queue..." if state == "waiting" else "Stopping at the next logged step (a few seconds)..."
+    gr.Info("leaving the queue..." if state == "waiting" else "stopping at the next logged step (a few seconds)...")
 
 
 # --- step 3: results ---------------------------------------------------------------------------------------------
@@ -470,8 +471,10 @@ def build_demo() -> gr.Blocks:
             halt = gr.Button("Stop", variant="stop", elem_id="stop")
         status = gr.Markdown("", elem_id="status")
         with gr.Row():
-            loss_plot = gr.LinePlot(x="step", y="value", color="series", label="losses (stage 1, then stage 2)")
-            rate_plot = gr.LinePlot(x="step", y="value", color="series", label="negative rate on a probe bank")
+            loss_plot = gr.LinePlot(x="step", y="value", color="series", label="losses (stage 1, then stage 2)",
+                                    elem_id="losses")
+            rate_plot = gr.LinePlot(x="step", y="value", color="series", label="negative rate on a probe bank",
+                                    elem_id="rates")
         gr.Markdown("### 4. Results on the same latents")
         with gr.Row(elem_id="grids"):
             before = gr.Image(label="before", format="png", type="pil", elem_id="before")
@@ -511,7 +514,7 @@ def build_demo() -> gr.Blocks:
                        [status, loss_plot, rate_plot, before, after, table, download, st],
                        api_name="run", concurrency_limit=8, concurrency_id="train")   # RUNS lets one run at a time
         job.then(preview_after_run, [st, g], [extra_img, extra_txt])
-        halt.click(stop, None, status, api_name="stop")
+        halt.click(stop, None, None, api_name="stop")
         g.release(extrapolation, [st, g], [extra_img, extra_txt], api_name="extrapolate")
         send.click(push, [st, repo, token, private], url, api_name="push")
         demo.load(choose_model, [model, st], chosen_model).then(

@@ -96,7 +96,7 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
     """All methods for one class and seed: list of rows {method, pul, fid_ratio, ret_fid, collateral, seconds}.
     `retrained` (trained once per class) gives every row its Ret-FID; its own row comes only with
     `retrain_seconds` (the class's first seed), so that one model is not counted as three seeds. `save_dir`:
-    each method's generator is saved in save_dir/<method>/ (for the count by eye, atu.faces.run_blind_count)."""
+    each method's generator is saved in save_dir/<method>/ (for the count by eye, atu.by_eye.run_blind_count)."""
     G, D, C = base
     events: list[dict] = []
     probe_rate = make_probe(cfg, G, C)

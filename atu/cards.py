@@ -64,7 +64,7 @@ def checkpoint_card(folder: str | os.PathLike) -> str:
     cfg, m = _read(folder, "train_config.json"), _read(folder, "metrics.json")
     if (folder / "train_history.json").is_file():
         from .io import dataclass_from_dict
-        from .pretrain import GAN_HISTORY, LATENT_BANK_SEED, LATENT_BANK_SIZE, GANRunConfig, gan_reproduce_command
+        from .mnist import GAN_HISTORY, LATENT_BANK_SEED, LATENT_BANK_SIZE, GANRunConfig, gan_reproduce_command
 
         return render("mnist_gan", _data("unconditional-image-generation",
                                          ["gan", "dcgan", "mnist", "unconditional-image-generation", "atu"]),
@@ -74,7 +74,7 @@ def checkpoint_card(folder: str | os.PathLike) -> str:
         import dataclasses
 
         from .io import dataclass_from_dict
-        from .pretrain import ClassifierRunConfig
+        from .mnist import ClassifierRunConfig
 
         cfg = dataclasses.asdict(dataclass_from_dict(ClassifierRunConfig, cfg))
         return render("mnist_classifier", _data("image-classification", ["image-classification", "mnist", "atu"]),

@@ -65,26 +65,26 @@ def _parse_bool(s: str) -> bool:
 
 
 def _commands():
-    from . import cards, faces, pipeline, pretrain
+    from . import by_eye, cards, face_classifiers, faces, mnist, pipeline
 
     return {
         "unlearn": (pipeline.RunConfig, pipeline.cli_unlearn,
                     "unlearn a class: stage 1 (adapt to negatives) + stage 2 (repulsion) + metrics"),
-        "train-classifier": (pretrain.ClassifierRunConfig, pretrain.run_train_classifier,
+        "train-classifier": (mnist.ClassifierRunConfig, mnist.run_train_classifier,
                              "train the MNIST digit classifier (labels samples; FID features)"),
-        "train-gan": (pretrain.GANRunConfig, pretrain.run_train_gan,
+        "train-gan": (mnist.GANRunConfig, mnist.run_train_gan,
                       "train the MNIST DCGAN base model (G, D, EMA G, latent bank)"),
         "convert-faces": (faces.ConvertFacesConfig, faces.run_convert_faces,
                           "convert the gan-face-generate 64x64 face DCGAN into an atu generator folder"),
-        "train-face-encoder": (faces.FaceEncoderConfig, faces.run_train_face_encoder,
+        "train-face-encoder": (face_classifiers.FaceEncoderConfig, face_classifiers.run_train_face_encoder,
                                "train the face feature network on the face generator's own samples"),
-        "train-face-classifiers": (faces.FaceClassifierConfig, faces.run_train_face_classifiers,
+        "train-face-classifiers": (face_classifiers.FaceClassifierConfig, face_classifiers.run_train_face_classifiers,
                                    "fit the eyeglasses/headwear classifiers on the hand labels"),
-        "train-face-evaluators": (faces.FaceEvaluatorConfig, faces.run_train_face_evaluators,
+        "train-face-evaluators": (face_classifiers.FaceEvaluatorConfig, face_classifiers.run_train_face_evaluators,
                                   "train the independent eyeglasses/headwear evaluators (they only grade)"),
-        "labelled-grid": (faces.LabelledGridConfig, faces.run_labelled_grid,
+        "labelled-grid": (by_eye.LabelledGridConfig, by_eye.run_labelled_grid,
                           "draw the hand-labelled samples with a feature before / after unlearning, to check by eye"),
-        "blind-count": (faces.BlindCountConfig, faces.run_blind_count,
+        "blind-count": (by_eye.BlindCountConfig, by_eye.run_blind_count,
                         "count by eye, blind: draw shuffled before/after tiles, then unblind the marks"),
         "score": (pipeline.ScoreConfig, pipeline.run_score,
                   "measure a saved run folder again and write its registered metrics to score.json"),

@@ -144,15 +144,6 @@ def fit_linear_head(f: torch.Tensor, y: torch.Tensor, weight_decay: float, steps
     return head
 
 
-def precision_recall(pred: torch.Tensor, y: torch.Tensor) -> dict:
-    tp = int(((pred == 1) & (y == 1)).sum())
-    fp, fn = int(((pred == 1) & (y == 0)).sum()), int(((pred == 0) & (y == 1)).sum())
-    p = tp / max(tp + fp, 1)
-    r = tp / max(tp + fn, 1)
-    return {"precision": p, "recall": r, "f1": 2 * p * r / max(p + r, 1e-12), "tp": tp, "fp": fp, "fn": fn,
-            "positives": int((y == 1).sum()), "n": len(y)}
-
-
 def feedback_classifier(C, has: torch.Tensor, has_not: torch.Tensor, weight_decay: float = 1e-2):
     """A 2-class classifier (label 1 = has the feature) trained on the spot from a user's clicks: the samples they
     selected (`has`) and the ones they were shown and did not select (`has_not`). It is C's body, frozen, with a

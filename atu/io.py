@@ -30,9 +30,11 @@ def atomic_output_dir(out: str | os.PathLike, overwrite: bool = False):
     pattern): under several processes each one runs the same code, but only the main process writes `out`; the
     others write into a scratch folder that is thrown away, and all wait until `out` is complete."""
     out = Path(out)
+    state = _distributed_state()
+    if state is not None:   # all arrive before any checks: none may see the folder the main process is writing
+        state.wait_for_everyone()
     if out.exists() and any(out.iterdir()) and not overwrite:   # every process checks: none waits for a failed one
         raise FileExistsError(f"{out} already exists and is not empty: choose another --out or pass --overwrite")
-    state = _distributed_state()
     if state is not None and not state.is_main_process:
         scratch = Path(tempfile.mkdtemp(prefix=f"atu-rank{state.process_index}-"))
         try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .models import inference_copy
+from .runtime import inference_copy
 from .sampling import generate
 
 
@@ -270,6 +270,15 @@ def evaluate(G_before: torch.nn.Module, G_after: torch.nn.Module, C: torch.nn.Mo
         "fid_features": _feature_name(C, len(real_stats[0])),
         "collateral": collateral_damage(y_before, y_after, target, num_classes),
     }
+
+
+def precision_recall(pred: torch.Tensor, y: torch.Tensor) -> dict:
+    tp = int(((pred == 1) & (y == 1)).sum())
+    fp, fn = int(((pred == 1) & (y == 0)).sum()), int(((pred == 0) & (y == 1)).sum())
+    p = tp / max(tp + fp, 1)
+    r = tp / max(tp + fn, 1)
+    return {"precision": p, "recall": r, "f1": 2 * p * r / max(p + r, 1e-12), "tp": tp, "fp": fp, "fn": fn,
+            "positives": int((y == 1).sum()), "n": len(y)}
 
 
 # --- the metric registry ----------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import copy
 import json
 import math
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -22,35 +21,6 @@ from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
 MODEL_CARD_TAGS = ["gan", "machine-unlearning", "adapt-then-unlearn", "arxiv:2309.14054"]
 
 _FAMILIES: dict[str, type["HubModule"]] = {}
-
-
-@contextmanager
-def channels_last(*modules: nn.Module):
-    """Train private modules with their convolutions in the channels-last memory layout (on the 2-core CPU we
-    measure on, a DCGAN step is 1.4x faster; values equal up to float rounding), and hand them back in the standard
-    layout; a module already channels-last stays so. It changes the weights' layout in place, so it is only for
-    modules nobody else is using at the same time: shared ones (the app's cached base model) go through
-    `inference_copy`."""
-    was = [any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
-               for p in m.parameters()) for m in modules]
-    try:
-        for m in modules:
-            m.to(memory_format=torch.channels_last)
-        yield
-    finally:
-        for m, w in zip(modules, was):
-            if not w:
-                m.to(memory_format=torch.contiguous_format)
-
-
-def inference_copy(module: nn.Module) -> nn.Module:
-    """A private eval-mode copy to run inference on, channels-last on the CPU (the digit classifier is 1.7x faster
-    there). The module itself is left alone: the app's sessions share one base generator and one classifier from
-    several threads, so neither its layout nor its train/eval mode may change under them. The copy costs
-    milliseconds for our models."""
-    out = copy.deepcopy(module).eval()
-    on_cpu = next(out.parameters(), torch.empty(0)).device.type == "cpu"
-    return out.to(memory_format=torch.channels_last) if on_cpu else out
 
 
 class CheckpointError(ValueError):
@@ -310,9 +280,9 @@ class FaceAttributeClassifier(HubModule):
     """Binary classifier of one face attribute (label 1 = the face has it) for 3x64x64 images in [-1, 1].
 
     `body` starts as an encoder trained without labels to predict the face generator's own intermediate
-    activations from its images (`regress`, atu.faces.train_face_encoder: unlimited training data, a feature space
+    activations from its images (`regress`, atu.face_classifiers.train_face_encoder: unlimited training data, a feature space
     that knows faces); each attribute classifier then fine-tunes body and `head` on teacher-labelled samples
-    (atu.faces.run_train_face_classifiers), so `features(x)`, the FID feature space of that feature's runs,
+    (atu.face_classifiers.run_train_face_classifiers), so `features(x)`, the FID feature space of that feature's runs,
     differs per attribute. A feedback classifier (atu.feedback) keeps a body frozen and fits only the head."""
 
     family = "face-attributes"

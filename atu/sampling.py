@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from .models import inference_copy
+from .runtime import inference_copy
 
 LATENT_BANK_FILE = "latent_bank.safetensors"
 

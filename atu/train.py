@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .augment import random_affine, random_cutout
 from .losses import LogisticGANLoss
-from .models import channels_last
+from .runtime import channels_last
 
 
 class Cancelled(RuntimeError):

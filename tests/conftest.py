@@ -61,3 +61,16 @@ def served():
         yield demo.local_url
     finally:
         demo.close()
+        # a test that failed midway may leave a run training in its worker thread: stop it, so that it neither
+        # holds the run queue nor draws from torch's global RNG while later tests check same-seed results
+        import threading
+        import time
+
+        from atu.session import RunQueue
+
+        for flag in app.CANCEL.values():
+            flag.set()
+        deadline = time.time() + 60   # a worker stops at its next logged step (atu.session.run_and_save)
+        while any(t.name == "atu-run" and t.is_alive() for t in threading.enumerate()) and time.time() < deadline:
+            time.sleep(0.5)
+        app.RUNS = RunQueue()   # the next app starts with an empty queue whatever this one left

@@ -148,7 +148,8 @@ ERROR_BADGE = ".error"   # Gradio's status tracker marks an output of a failed e
 
 
 def error_badges(page) -> dict:
-    return {k: page.locator(f"#{k} {ERROR_BADGE}").count() for k in ("samples", "chosen", "count", "upload", "status")}
+    return {k: page.locator(f"#{k} {ERROR_BADGE}").count()
+            for k in ("samples", "chosen", "count", "upload", "status", "losses", "rates", "before", "after", "metrics")}
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (the test command installs it)")
@@ -176,6 +177,10 @@ def test_browser_bad_upload_stop_and_queue(served, tmp_path):
             expect(b.locator("#upload")).not_to_contain_text("notes.png")   # the rejected file left the box
             b.locator("#samples img").nth(0).click()                         # and the gallery still takes clicks
             expect(b.locator("#count")).to_contain_text("1 negatives chosen", timeout=30_000)
+            b.get_by_role("button", name="Run", exact=True).click()          # too few negatives: a message only
+            expect(b.locator("#status")).to_contain_text("1 negatives chosen: choose at least 4", timeout=30_000)
+            b.wait_for_timeout(1000)
+            assert error_badges(b) == dict.fromkeys(error_badges(b), 0), error_badges(b)
 
             for page in (a, b):
                 page.get_by_role("button", name="let the classifier pick", exact=True).click()

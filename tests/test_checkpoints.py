@@ -86,7 +86,7 @@ def test_faces_model_labels_and_classifiers_as_their_cards_say():
     >= 60 positives per feature); each attribute classifier's held-out precision/recall is re-measured on the
     held-out labels listed in its card and equals the card."""
     from atu.faces import ATTRIBUTES, load_labels
-    from atu.feedback import precision_recall
+    from atu.metrics import precision_recall
 
     G = atu.load_generator(CK / "faces-dcgan64")
     z, labels, rec = load_labels(CK / "faces-dcgan64")
@@ -109,7 +109,7 @@ def test_faces_split_is_the_classifiers_held_out_part_and_evaluators_are_measure
     to its card's counts there, and is catalogued as that feature's evaluator."""
     from atu import catalog
     from atu.faces import ATTRIBUTES, labelled_split, load_labels
-    from atu.feedback import precision_recall
+    from atu.metrics import precision_recall
     from atu.metrics import classify
     from atu.models import ResNetClassifier, load_model
     from atu.sampling import generate
@@ -137,7 +137,7 @@ def test_blind_count_draws_shuffled_tiles_then_unblinds_the_marks(tmp_path):
     import shutil
 
     from atu.cli import main
-    from atu.faces import blind_layout
+    from atu.by_eye import blind_layout
 
     run = tmp_path / "run"
     run.mkdir()

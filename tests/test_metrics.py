@@ -70,7 +70,8 @@ def test_color_histogram_tv_and_brightness_hand_worked():
 
 
 def test_fit_linear_head_and_precision_recall():
-    from atu.feedback import fit_linear_head, precision_recall
+    from atu.feedback import fit_linear_head
+    from atu.metrics import precision_recall
 
     f = torch.tensor([[0.0, 5.0], [1.0, 5.0], [4.0, 5.0], [5.0, 5.0]])   # only the first feature separates
     head = fit_linear_head(f, torch.tensor([0, 0, 1, 1]), weight_decay=1e-3)
@@ -162,7 +163,7 @@ def test_app_shows_pul_by_both_classifiers_when_there_is_an_evaluator():
 
 def test_blind_layout_and_score_marks_by_hand():
     """Two samples -> four tiles, each sample once a side; marks are counted per side after unblinding."""
-    from atu.faces import blind_layout, score_marks
+    from atu.by_eye import blind_layout, score_marks
 
     layout = blind_layout(2, seed=0)
     assert sorted(layout) == [(0, "after"), (0, "before"), (1, "after"), (1, "before")]

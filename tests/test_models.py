@@ -73,7 +73,7 @@ def test_channels_last_gives_the_same_images_and_restores_the_layout(tmp_path):
     safetensors and flattens with parameters_to_vector. A module already channels-last stays so (nested use)."""
     from torch.nn.utils import parameters_to_vector
 
-    from atu.models import channels_last
+    from atu.runtime import channels_last
 
     torch.manual_seed(0)
     G = DCGANGenerator(latent_dim=8, width=4).eval()
@@ -96,7 +96,7 @@ def test_inference_leaves_a_shared_module_alone():
     shares one base model between sessions' threads), and a channels-last module still flattens."""
     from atu.adapt import flatten
     from atu.metrics import classify
-    from atu.models import inference_copy
+    from atu.runtime import inference_copy
     from atu.sampling import generate
 
     torch.manual_seed(0)

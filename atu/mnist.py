@@ -1,4 +1,4 @@
-"""Training the shipped base models: the MNIST digit classifier and the MNIST DCGAN (G, D, EMA of G).
+"""The MNIST family's shipped models: the digit classifiers and the DCGAN (G, D, EMA of G), trained here.
 
     python -m atu train-classifier --out checkpoints/mnist-classifier
     python -m atu train-gan --out checkpoints/mnist-dcgan --classifier checkpoints/mnist-classifier

@@ -1,0 +1,37 @@
+"""Runtime helpers: how a module is run (memory layout, an inference copy), not what it is."""
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import torch
+import torch.nn as nn
+
+
+@contextlib.contextmanager
+def channels_last(*modules: nn.Module):
+    """Train private modules with their convolutions in the channels-last memory layout (on the 2-core CPU we
+    measure on, a DCGAN step is 1.4x faster; values equal up to float rounding), and hand them back in the standard
+    layout; a module already channels-last stays so. It changes the weights' layout in place, so it is only for
+    modules nobody else is using at the same time: shared ones (the app's cached base model) go through
+    `inference_copy`."""
+    was = [any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+               for p in m.parameters()) for m in modules]
+    try:
+        for m in modules:
+            m.to(memory_format=torch.channels_last)
+        yield
+    finally:
+        for m, w in zip(modules, was):
+            if not w:
+                m.to(memory_format=torch.contiguous_format)
+
+
+def inference_copy(module: nn.Module) -> nn.Module:
+    """A private eval-mode copy to run inference on, channels-last on the CPU (the digit classifier is 1.7x faster
+    there). The module itself is left alone: the app's sessions share one base generator and one classifier from
+    several threads, so neither its layout nor its train/eval mode may change under them. The copy costs
+    milliseconds for our models."""
+    out = copy.deepcopy(module).eval()
+    on_cpu = next(out.parameters(), torch.empty(0)).device.type == "cpu"
+    return out.to(memory_format=torch.channels_last) if on_cpu else out
