@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .baselines import extrapolate, retrain
 from .feedback import pick_negatives
-from .metrics import fid, metric
+from .metrics import fid, metric, registered_metrics
 from .pipeline import RunConfig, adapt_stage, latent_stage, load_base, make_probe, measure, unlearn_stage
 from .sampling import generate, load_latent_bank
 
@@ -169,7 +169,7 @@ def summarise(rows: list[dict]) -> list[dict]:
         seen.add((*key, r["seed"]))
         groups.setdefault(key, []).append(r)
     return [{"target": t, "method": meth, "n_seeds": len(rs),
-             **{k: mean_std([r[k] for r in rs if r.get(k) is not None]) for k in SUMMARY_KEYS}}
+             **{k: mean_std([r[k] for r in rs if r.get(k) is not None]) for k in _summary_keys()}}
             for (t, meth), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
 
 
@@ -186,7 +186,7 @@ def across_targets(summary: list[dict]) -> list[dict]:
         return mean_std(vals) if len(vals) == len(rs) else (None, None)
 
     return [{"target": f"mean of {len(rs)}", "method": meth, "n_seeds": sum(r["n_seeds"] for r in rs),
-             **{k: over(rs, k) for k in SUMMARY_KEYS}}
+             **{k: over(rs, k) for k in _summary_keys()}}
             for meth, rs in sorted(by.items())]
 
 
@@ -215,9 +215,16 @@ def pul_gap(r: dict) -> float | None:
     return None if a is None or b is None else a - b
 
 
+def _summary_keys() -> tuple[str, ...]:
+    """What summarise averages: the suites' columns and every registered metric with its own compute."""
+    return SUMMARY_KEYS + tuple(m.key for m in registered_metrics() if m.compute is not None)
+
+
 def markdown(summary: list[dict], suite: str = "mnist") -> str:
     """The summary as a markdown table, with the paper's PUL / FID (and its FID ratio) beside each method."""
     first, cols, paper_title, paper, base_fid = COLUMNS[suite]
+    cols = cols + [_col(m.key) for m in registered_metrics()   # a registered metric with its own compute: a column
+                   if m.compute is not None and any(r.get(m.key, (None,))[0] is not None for r in summary)]
 
     def f(v, nd):
         m, s = v

@@ -31,6 +31,10 @@ class BaseModel:
     presets: dict = field(default_factory=dict)   # this model's changes to atu.session.PRESETS: {"fast": {"K": 2}}
     evaluator: str = ""             # folder in checkpoints/ of the independent evaluator: a classifier no training
                                     #   path touches, that re-counts the target in every measurement (pul_independent)
+    fid_reference: str = "real"     # what FID compares against (atu.pipeline.measure): "real" = held-out real data
+                                    #   without the target (MNIST's 1,000 digits); "samples" = the base's own samples
+                                    #   without the feature on another latent bank (no real data ships: the faces)
+    reproduce: str = ""             # the command that makes its folder (training or conversion)
 
     def path(self, root: Path = CHECKPOINTS) -> Path:
         return root / self.name
@@ -57,7 +61,9 @@ class BaseModel:
 BASE_MODELS = {
     "mnist-dcgan": BaseModel("mnist-dcgan", "MNIST digits (DCGAN 32x32, trained by atu)",
                              {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)},
-                             evaluator="mnist-classifier-b"),
+                             evaluator="mnist-classifier-b", fid_reference="real",
+                             reproduce="python -m atu train-gan --width 64 --fid_every 2000 --train.steps 20000 "
+                                       "--train.augment_translate 0.125 --train.augment_cutout 0.5"),
     "faces-dcgan64": BaseModel("faces-dcgan64", "Faces (DCGAN 64x64 from gan-face-generate)",
                                {"eyeglasses": Feature("faces-eyeglasses-classifier", 1, "faces-eyeglasses-evaluator"),
                                 "headwear": Feature("faces-headwear-classifier", 1, "faces-headwear-evaluator")},
@@ -66,10 +72,15 @@ BASE_MODELS = {
                                # fixed in stage 2: training them drew a checkerboard on every face (README "Faces");
                                # the negative-aware D is on (MNIST's default), confident positives are not measured
                                # on the faces and stay off
-                               {"fresh_d_warmup": 100, "unlearn.batch_size": 16, "unlearn.n_positives": 1000,
+                               # no discriminator ships: the paper's method trains a fresh one built from the
+                               # feature classifier's network (models.FeatureDiscriminator)
+                               {"fresh_d": "classifier", "fresh_d_warmup": 100, "unlearn.batch_size": 16,
+                                "unlearn.n_positives": 1000,
                                 "unlearn.g_bn_frozen": True, "unlearn.g_frozen": "net.9,net.10,net.12",
                                 "unlearn.pos_max_target_prob": 1.0, "unlearn.pos_min_top_prob": 0.0},
-                               custom_features=True,
+                               custom_features=True, fid_reference="samples",
+                               reproduce="pip install gan-face-generate==1.1.1 && "
+                                         "python -m atu convert-faces --out checkpoints/faces-dcgan64",
                                # latent steering is the faces' default: by eye and by the independent evaluator it
                                # removes what the paper's stage 2 only fades (README "Faces"); the paper's method
                                # keeps the presets its benchmark was measured with

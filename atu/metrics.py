@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -295,6 +296,10 @@ class Metric:
     better: str         # "higher" | "lower" | "" (a count or a cost with no target)
     decimals: int = 3
     unit: str = ""      # appended to the value ("%", "s", "x")
+    compute: Callable[[dict], float] | None = None   # a metric's own computation, from the run's samples:
+    #   compute(view) with view = {"x_before", "x_after" (images on the same latents), "labels_before",
+    #   "labels_after" (the classifier's), "target"}; measure() adds its value. The built-in metrics above are
+    #   computed together in evaluate / measure_attributes (they share features), so they carry none.
 
     def format(self, value) -> str:
         return "n/a" if not isinstance(value, (int, float)) else f"{value:.{self.decimals}f}{self.unit}"
@@ -318,6 +323,11 @@ def metric(key: str) -> Metric:
 
 def registered_metrics() -> list[Metric]:
     return list(_METRICS.values())
+
+
+def computed_metrics(view: dict) -> dict:
+    """The values of the registered metrics that carry their own compute(view): adding one is one registration."""
+    return {m.key: float(m.compute(view)) for m in _METRICS.values() if m.compute is not None}
 
 
 for _m in (

@@ -29,7 +29,7 @@ from .ewc import fisher_diagonal
 from .feedback import check_negatives, confident_negatives, pick_negatives, pick_positives
 from .io import atomic_output_dir, write_json
 from .latent import LatentConfig, find_direction, latent_unlearn
-from .metrics import (agreement, brightness_change, classifier_features, classify, color_histogram_tv,
+from .metrics import (agreement, brightness_change, classifier_features, classify, color_histogram_tv, computed_metrics,
                       corrected_rate, detector_rates, evaluate, feature_stats, frechet_distance,
                       high_frequency_ratio, image_stats,
                       independent_view, labels_and_features, neg_rate, pul_ceiling, pul_corrected)
@@ -260,8 +260,13 @@ def measure(cfg: RunConfig, G_before, G_after, C) -> dict:
     plus the independent evaluator's count of the target (pul_independent) and how often it agrees with C.
     The base model's side is computed once per (model, classifier, bank size, target) and cached.
     Face attributes (no real data here) go through measure_attributes."""
+    from . import catalog
+
     latents = load_latent_bank(cfg.model)[:cfg.eval_latents]
-    if getattr(C, "family", "") == FaceAttributeClassifier.family:
+    base = catalog.by_path(cfg.model)   # the catalog says what FID compares against; else the classifier's kind
+    no_real_data = (base.fid_reference == "samples" if base
+                    else getattr(C, "family", "") == FaceAttributeClassifier.family)
+    if no_real_data:
         return measure_attributes(cfg, G_before, G_after, C, latents)
     key = (id(G_before), id(C), cfg.model, cfg.eval_latents, cfg.target, str(evaluator_path(cfg)))
     if key not in _BEFORE_CACHE:
@@ -269,12 +274,14 @@ def measure(cfg: RunConfig, G_before, G_after, C) -> dict:
         x_before = generate(G_before, latents)
         _BEFORE_CACHE.clear()  # keep one entry: the app or the benchmark works on one base model at a time
         _BEFORE_CACHE[key] = (image_stats(C, x_before), feature_stats(classifier_features(C, real)),
-                              *_evaluator_before(cfg, x_before))
-    before, real_stats, E, e_before = _BEFORE_CACHE[key]
+                              *_evaluator_before(cfg, x_before), x_before)
+    before, real_stats, E, e_before, x_before = _BEFORE_CACHE[key]
     x_after = generate(G_after, latents)   # once, for both classifiers
     after = image_stats(C, x_after)
     m = evaluate(G_before, G_after, C, latents, cfg.target, None, before=before, real_stats=real_stats, after=after)
     m.update(_evaluator_view(cfg, E, e_before, before["labels"], after["labels"], x_after))
+    m.update(computed_metrics({"x_before": x_before, "x_after": x_after, "labels_before": before["labels"],
+                               "labels_after": after["labels"], "target": cfg.target}))
     return m
 
 
@@ -341,6 +348,8 @@ def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
              high_frequency_ratio=high_frequency_ratio(x_before, x_after),
              fid_reference="base samples without the feature")
     m.update(classifier_error_view(cfg.classifier, m["neg_rate_before"], m["neg_rate_after"]))
+    m.update(computed_metrics({"x_before": x_before, "x_after": x_after, "labels_before": before["labels"],
+                               "labels_after": after["labels"], "target": cfg.target}))
     return m
 
 

@@ -309,7 +309,7 @@ def metrics_table(metrics: dict) -> list[list]:
     """Rows [metric, value, what it means] for the app's table: the registered metrics the run has
     (atu.metrics.registered_metrics), plus the rates before -> after and, for a shipped classifier with held-out
     counts, what a perfect unlearner would score."""
-    from .metrics import metric
+    from .metrics import metric, registered_metrics
 
     def row(key):
         m = metric(key)
@@ -320,6 +320,7 @@ def metrics_table(metrics: dict) -> list[list]:
                  f"samples with the feature, on {metrics['n_latents']} fixed latents"])
     rows += [row(k) for k in ("fid_ratio", "fid_ratio_independent", "collateral", "seconds", "high_frequency_ratio",
                               "color_hist_tv") if k in metrics]
+    rows += [row(m.key) for m in registered_metrics() if m.compute is not None and m.key in metrics]
     if "pul_ceiling" in metrics:   # a shipped classifier with held-out counts
         rows.append(["classifier's limit", f"PUL {metrics['pul_ceiling']:.0f} %",
                      f"what a perfect unlearner scores: the classifier calls {metrics['classifier_fpr']:.1%} of faces "

@@ -190,3 +190,14 @@ def test_shipped_card_is_its_records_rendered(name):
     assert card == checkpoint_card(CK / name)
     assert card.startswith("---\n") and "library_name: atu" in card and "license: mit" in card
     assert "github.com/atu-project" not in card
+
+
+def test_catalog_reproduce_commands_are_the_cards():
+    """Each catalogued base model's reproduce command (atu.catalog) is the one its shipped card gives."""
+    from atu import catalog
+
+    for name, m in catalog.BASE_MODELS.items():
+        card = (CK / name / "README.md").read_text()
+        assert m.reproduce and m.reproduce.split(" && ")[-1] in card, name
+    assert catalog.BASE_MODELS["faces-dcgan64"].fid_reference == "samples"
+    assert catalog.BASE_MODELS["mnist-dcgan"].fid_reference == "real"

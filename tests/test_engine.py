@@ -10,6 +10,7 @@ from atu.baselines import extrapolate
 from atu.feedback import MIN_NEGATIVES, check_negatives
 from atu.models import DCGANDiscriminator, DCGANGenerator, FeatureDiscriminator, load_generator
 from atu.pipeline import RunConfig, run_unlearning, save_run
+from atu.sampling import generate, load_latent_bank
 from atu.unlearn import UnlearnConfig
 
 from tiny import make_tiny_base
@@ -288,3 +289,25 @@ def test_first_layer_edit_is_the_latent_projection():
         assert torch.allclose(G2(z), G(steer(z, d, 0.0, "set")), atol=1e-6)
         assert torch.allclose(G2(z + 3 * d), G2(z), atol=1e-6)
         assert torch.allclose(torch.einsum("i,icxy->cxy", d, G2.net[0].weight), torch.zeros(1), atol=1e-6)
+
+
+def test_a_new_metric_is_one_registration(tiny_base):
+    """A metric registered with its own compute(view) is measured by every run and shows in the app's table and
+    the benchmark's columns, with nothing else changed."""
+    from atu import metrics, session
+    from atu.bench import markdown, summarise
+
+    m = metrics.register_metric(metrics.Metric(
+        "mean_abs_change", "mean |change|", "mean absolute pixel change on the same latents", "",
+        compute=lambda v: (v["x_after"] - v["x_before"]).abs().mean()))
+    try:
+        res = run_unlearning(_cfg(*tiny_base))
+        bank = load_latent_bank(tiny_base[0])[:400]
+        expected = (generate(res.G_after, bank) - generate(res.G_before, bank)).abs().mean()
+        assert res.metrics["mean_abs_change"] == pytest.approx(float(expected), rel=1e-5)
+        assert [m.label, m.format(res.metrics["mean_abs_change"]), m.meaning] in session.metrics_table(
+            {**res.metrics, "n_latents": 400})
+        row = {"target": 4, "method": "el2", "seed": 0, **res.metrics}
+        assert "mean |change|" in markdown(summarise([row]))
+    finally:
+        metrics._METRICS.pop("mean_abs_change")
