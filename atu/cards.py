@@ -120,3 +120,19 @@ def run_card(cfg: CardConfig, overwrite: bool = False) -> dict:
     old = (Path(cfg.folder) / "README.md").read_text() if (Path(cfg.folder) / "README.md").is_file() else None
     path = write_checkpoint_card(cfg.folder)
     return {"card": str(path), "changed": old != path.read_text()}
+
+
+def save_checkpoint(folder: str | os.PathLike, model, metrics: dict, train_config, overwrite: bool = False,
+                    extra=None) -> Path:
+    """A shipped checkpoint folder, written at once (atu.io.atomic_output_dir): the model (save_pretrained),
+    metrics.json, train_config.json, and the card rendered from those records. `extra(tmp)` may add files."""
+    from .io import atomic_output_dir, write_json
+
+    with atomic_output_dir(folder, overwrite) as tmp:
+        model.save_pretrained(tmp)
+        write_json(tmp / "metrics.json", metrics)
+        write_json(tmp / "train_config.json", train_config)
+        if extra is not None:
+            extra(tmp)
+        write_checkpoint_card(tmp)
+    return Path(folder)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .cards import write_checkpoint_card
+from .cards import save_checkpoint
 from .faces import ATTRIBUTES, SPLIT_FILE, labelled_split, load_labels
 from .feedback import fit_linear_head
 from .io import atomic_output_dir, write_json
@@ -193,12 +193,7 @@ def run_train_face_classifiers(cfg: FaceClassifierConfig, overwrite: bool = Fals
              "teacher_cv_train": cv, "teacher_threshold": t, "n_train": len(train), "n_pseudo": cfg.n_pseudo,
              "pseudo_positive_rate": float(yp.float().mean()), "labelled_positive_rate": float(y.float().mean()),
              "predicted_positive_rate_heldout": float(pred.float().mean())}
-        folder = Path(cfg.out_dir) / f"faces-{a}-classifier"
-        with atomic_output_dir(folder, overwrite) as tmp:
-            C.save_pretrained(tmp)
-            write_json(tmp / "metrics.json", m)
-            write_json(tmp / "train_config.json", cfg)
-            write_checkpoint_card(tmp)
+        save_checkpoint(Path(cfg.out_dir) / f"faces-{a}-classifier", C, m, cfg, overwrite)
         out[a] = m
     return out
 
@@ -247,11 +242,6 @@ def run_train_face_evaluators(cfg: FaceEvaluatorConfig, overwrite: bool = False)
              "teacher_cv_train": cv, "teacher_threshold": t, "n_train": len(train), "n_pseudo": cfg.n_pseudo,
              "pseudo_positive_rate": float(yp.float().mean()),
              "predicted_positive_rate_heldout": float(pred.float().mean())}
-        folder = Path(cfg.out_dir) / f"faces-{a}-evaluator"
-        with atomic_output_dir(folder, overwrite) as tmp:
-            E.save_pretrained(tmp)
-            write_json(tmp / "metrics.json", m)
-            write_json(tmp / "train_config.json", cfg)
-            write_checkpoint_card(tmp)
+        save_checkpoint(Path(cfg.out_dir) / f"faces-{a}-evaluator", E, m, cfg, overwrite)
         out[a] = m
     return out

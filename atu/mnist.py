@@ -16,7 +16,7 @@ import torch
 
 from . import __version__
 from .data import NUM_CLASSES, mnist_split
-from .cards import write_checkpoint_card
+from .cards import save_checkpoint, write_checkpoint_card
 from .io import atomic_output_dir, write_json
 from .metrics import agreement, classify, fid
 from .models import DCGANDiscriminator, DCGANGenerator, DigitClassifier, DigitResNet, load_model
@@ -77,15 +77,14 @@ def run_train_classifier(cfg: ClassifierRunConfig, overwrite: bool = False) -> d
     metrics = {"heldout_accuracy": float((pred == yh).float().mean()), "heldout_per_class_accuracy": per_class,
                "train_accuracy": float((classify(C, x) == y).float().mean()), "train_seconds": seconds,
                "n_train": len(x), "n_heldout": len(xh), **_env()}
-    with atomic_output_dir(cfg.out, overwrite) as tmp:
-        C.save_pretrained(tmp)
-        write_json(tmp / "train_config.json", cfg)
-        write_json(tmp / "metrics.json", metrics)
-        wrong = (pred != yh).nonzero().view(-1)[:32]
+    wrong = (pred != yh).nonzero().view(-1)[:32]
+
+    def errors_grid(tmp):   # the held-out digits it gets wrong, beside the card
         if len(wrong):
             to_pil(xh[wrong], nrow=8).resize((8 * 34 * 3, ((len(wrong) + 7) // 8) * 34 * 3), 0).save(
                 tmp / "heldout_errors.png")
-        write_checkpoint_card(tmp)
+
+    save_checkpoint(cfg.out, C, metrics, cfg, overwrite, extra=errors_grid)
     return metrics
 
 
