@@ -28,7 +28,9 @@ from .models import CheckpointError, read_config
 logger = logging.getLogger(__name__)
 
 CARD_TAGS = ["gan", "machine-unlearning", "adapt-then-unlearn", "arxiv:2309.14054"]
-PUSH_PATTERNS = ["*.safetensors", "*.json", "*.md", "*.png"]
+# what a push uploads: weights, records, card, images, and the two code files atu generates for diffusers
+# (atu.diffusers_layout's PIPELINE_MODULE and COMPONENT/COMPONENT_MODULE; no other code is ever pushed)
+PUSH_PATTERNS = ["*.safetensors", "*.json", "*.md", "*.png", "atu_gan_pipeline.py", "gan/atu_dcgan.py"]
 HIDDEN_PATTERNS = [".*", "**/.*", ".*/**", "**/.*/**"]  # .cache/, .atu_card_sha256, editor files...
 CARD_HASH_FILE = ".atu_card_sha256"  # sha256 of the README.md that atu generated last (edited cards are kept)
 GRID_IMAGE = "before_after.png"
@@ -113,14 +115,48 @@ def push_run(folder: str | os.PathLike, repo_id: str, token: str | None = None, 
                            f"{', '.join(sorted(allowed))}; push to e.g. {me['name']}/{name} instead. "
                            f"Nothing was pushed; the local folder is intact at {folder}")
         url = api.create_repo(repo_id, private=private, exist_ok=True, token=token)
-        api.upload_folder(folder_path=folder, repo_id=repo_id, token=token, allow_patterns=list(PUSH_PATTERNS),
-                          ignore_patterns=list(HIDDEN_PATTERNS), commit_message=f"atu: upload {folder.name}")
+        with _with_diffusers_layout(folder) as source:
+            api.upload_folder(folder_path=source, repo_id=repo_id, token=token, allow_patterns=list(PUSH_PATTERNS),
+                              ignore_patterns=list(HIDDEN_PATTERNS), commit_message=f"atu: upload {folder.name}")
     logger.info("pushed %s to %s", folder, url)
     if is_base_folder(folder):   # lineage: runs from this folder name it as their card's base_model
         from .pipeline import LINEAGE_FILE
 
         atomic_write_bytes(folder / LINEAGE_FILE, (json.dumps({"repo_id": repo_id}) + "\n").encode())
     return str(url)
+
+
+@contextlib.contextmanager
+def _with_diffusers_layout(folder: Path):
+    """The folder to upload: `folder` itself when it has the diffusers layout (atu.diffusers_layout; every run saved
+    now has it) or cannot have it, else a temporary copy with the layout added (a run saved before, a base model),
+    so that every pushed DCGAN loads with DiffusionPipeline.from_pretrained(repo, trust_remote_code=True) and the
+    local folder is never changed by a push."""
+    import shutil
+    import tempfile
+
+    from .models import load_generator
+
+    try:
+        from .diffusers_layout import supports, write_diffusers_layout
+    except ImportError:   # atu installed without diffusers (the loader alone): pushed as it is
+        logger.warning("diffusers is not installed: %s is pushed without its diffusers pipeline files", folder)
+        yield folder
+        return
+    G = None
+    if not (folder / "model_index.json").is_file():
+        try:
+            G = load_generator(folder)
+        except (CheckpointError, ValueError):
+            G = None   # not a generator atu can read: pushed as it is
+    if G is None or not supports(G):
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="atu-push-") as tmp:
+        staged = Path(tmp) / folder.name
+        shutil.copytree(folder, staged, ignore=shutil.ignore_patterns(".*"))
+        write_diffusers_layout(staged, G)
+        yield staged
 
 
 def is_base_folder(folder: Path) -> bool:

@@ -104,6 +104,21 @@ class Generator(HubModule):
     image_shape: tuple[int, int, int]
 
 
+def dcgan_generator_layers(latent_dim: int, channels: int, image_size: int, width: int) -> list:
+    """The DCGAN generator's layers, applied to z viewed as (B, latent_dim, 1, 1): transposed convs doubling the
+    size from 4x4, BatchNorm, ReLU, tanh. Also the source of the generator component that a pushed repo carries for
+    diffusers (atu.diffusers_layout copies this function's text)."""
+    n_up = int(math.log2(image_size)) - 2  # 4x4 -> image_size in n_up doublings
+    if 2 ** (n_up + 2) != image_size or n_up < 2:
+        raise ValueError(f"image_size must be a power of two >= 16, got {image_size}")
+    ch = width * 2 ** (n_up - 1)
+    layers = [nn.ConvTranspose2d(latent_dim, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+    for _ in range(n_up - 1):
+        layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+        ch //= 2
+    return layers + [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
+
+
 class DCGANGenerator(Generator):
     """DCGAN generator (Radford et al. 2016): transposed convs doubling the size from 4x4, BN, ReLU, tanh."""
 
@@ -111,17 +126,8 @@ class DCGANGenerator(Generator):
 
     def __init__(self, latent_dim: int = 64, channels: int = 1, image_size: int = 32, width: int = 32):
         super().__init__()
-        n_up = int(math.log2(image_size)) - 2  # 4x4 -> image_size in n_up doublings
-        if 2 ** (n_up + 2) != image_size or n_up < 2:
-            raise ValueError(f"image_size must be a power of two >= 16, got {image_size}")
         self.latent_dim, self.image_shape = latent_dim, (channels, image_size, image_size)
-        ch = width * 2 ** (n_up - 1)
-        layers = [nn.ConvTranspose2d(latent_dim, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
-        for _ in range(n_up - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
-            ch //= 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*dcgan_generator_layers(latent_dim, channels, image_size, width))
         self.apply(_dcgan_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -458,6 +458,7 @@ def save_run(result: RunResult, folder: str | Path, overwrite: bool = False) -> 
     with atomic_output_dir(folder, overwrite) as tmp:
         result.G_after.save_pretrained(tmp)
         (tmp / "README.md").unlink(missing_ok=True)   # replaced by atu's own card below
+        _diffusers_layout(tmp, result.G_after)
         record = run_record(result)
         write_json(tmp / "run.json", record)
         write_json(tmp / "run_config.json", dataclasses.replace(
@@ -469,6 +470,15 @@ def save_run(result: RunResult, folder: str | Path, overwrite: bool = False) -> 
         to_pil(result.negatives, nrow=8).save(tmp / "negatives.png")
         _write_card(tmp, record)
     return Path(folder)
+
+
+def _diffusers_layout(folder: Path, G) -> None:
+    """The same generator as a diffusers pipeline in the same folder (atu.diffusers_layout), for the families it
+    covers (DCGAN: both shipped base models)."""
+    from .diffusers_layout import supports, write_diffusers_layout
+
+    if supports(G):
+        write_diffusers_layout(folder, G)
 
 
 def _write_card(folder: Path, record: dict) -> None:

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import atu
-from atu.hub import (CARD_HASH_FILE, HubError, push_run, render_model_card, resolve_token,
+from atu.hub import (CARD_HASH_FILE, PUSH_PATTERNS, HubError, push_run, render_model_card, resolve_token,
                      write_model_card)
 from atu.models import CheckpointError, DCGANGenerator
 
@@ -28,6 +28,9 @@ RECORD = {
                 "neg_rate_before": 0.1, "neg_rate_after": 0.0075},
 }
 RUN_FILES = {"README.md", "config.json", "model.safetensors", "run.json", "before_after.png"}
+# the diffusers pipeline a push adds to every DCGAN (atu.diffusers_layout)
+DIFFUSERS_FILES = {"model_index.json", "atu_gan_pipeline.py", "gan/config.json", "gan/atu_dcgan.py",
+                   "gan/diffusion_pytorch_model.safetensors"}
 
 
 def token_of(hub, user: str) -> str:
@@ -84,7 +87,7 @@ def test_push_then_hf_download_then_load_gives_identical_outputs(hub, tmp_path, 
     assert url == f"{hub.url}/alice/dcgan-no-8"
     assert file_hashes(run) == before  # pushing only reads the folder
     remote = hub.files("alice/dcgan-no-8")
-    assert set(remote) == RUN_FILES | {".gitattributes"}  # no .atu_card_sha256, nothing hidden
+    assert set(remote) == RUN_FILES | DIFFUSERS_FILES | {".gitattributes"}  # no .atu_card_sha256, nothing hidden
     assert remote["model.safetensors"] == (run / "model.safetensors").read_bytes()
 
     # the card on the Hub parses as a model card with the right metadata
@@ -148,10 +151,13 @@ def test_only_safetensors_json_md_png_are_pushed(hub, tmp_path):
     make_run(run)
     torch.save({"w": torch.zeros(2)}, run / "pytorch_model.bin")  # a pickle: never pushed
     (run / "notes.txt").write_text("private notes")
+    (run / "my_script.py").write_text("print('mine')")          # code: only atu's generated files are pushed
     (run / ".cache").mkdir()
     (run / ".cache" / "state.json").write_text("{}")
     push_run(run, "alice/safe-only", token=token_of(hub, "alice"))
-    assert set(hub.files("alice/safe-only")) == RUN_FILES | {".gitattributes"}
+    assert set(hub.files("alice/safe-only")) == RUN_FILES | DIFFUSERS_FILES | {".gitattributes"}
+    from atu import diffusers_layout as dl
+    assert {f"{dl.PIPELINE_MODULE}.py", f"{dl.COMPONENT}/{dl.COMPONENT_MODULE}.py"} <= set(PUSH_PATTERNS)
 
 
 def test_private_repo_is_hidden_from_others(hub, tmp_path, latents):
@@ -313,7 +319,7 @@ def test_hub_errors_map_to_huggingface_hub_exceptions(hub, tmp_path):
     assert HfApi().whoami(token=token_of(hub, "bob"))["name"] == "bob"
     info = HfApi().model_info("alice/g")
     assert info.sha == hub.repos["alice/g"].commits[-1][0] and len(info.sha) == 40
-    assert {s.rfilename for s in info.siblings} == RUN_FILES | {".gitattributes"}
+    assert {s.rfilename for s in info.siblings} == RUN_FILES | DIFFUSERS_FILES | {".gitattributes"}
     assert info.card_data.library_name == "atu"
     first = hub.repos["alice/g"].commits[0][0]  # an old commit is still resolvable by its sha
     assert Path(hf_hub_download("alice/g", ".gitattributes", revision=first)).is_file()
