@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import itertools
 import inspect
 import shutil
 import tempfile
@@ -31,6 +32,7 @@ from atu.train import Cancelled
 N_SAMPLES = 30          # gallery size (3 rows of 10)
 CANCEL: dict[str, threading.Event] = {}   # session hash -> its Stop flag (a Stop click must reach a running job)
 RUNS = session.RunQueue()                 # one run at a time, in arrival order, positions shown in the status line
+_RUN_IDS = itertools.count(1)
 THUMBS = tempfile.mkdtemp(prefix="atu-thumbs-")   # gallery thumbnails, one file per content (session.thumbnail_file)
 atexit.register(shutil.rmtree, THUMBS, True)
 
@@ -255,7 +257,7 @@ def _gpu_seconds(cfg, *args, **kwargs) -> int:
 def train(cfg, negatives, source, folder, session_key: str):
     """Both stages and the metrics (on the GPU under ZeroGPU; a no-op decorator elsewhere). Arguments and the
     yielded progress dicts / saved folder path are all picklable (ZeroGPU runs this in another process, where
-    the Stop flag is not shared: there the Stop button's `cancels=` closes this generator instead)."""
+    the Stop flag is not shared: there run() checks the flag on each event it receives and closes this generator)."""
     yield from session.run_and_save(cfg, negatives, source, folder, CANCEL.get(session_key))
 
 
@@ -291,25 +293,26 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
     except ValueError as e:
         raise gr.Error(str(e)) from None
     key = request.session_hash or "local"
+    token = f"{key}#{next(_RUN_IDS)}"   # one place in line per run, even for two runs of one session
     cancel = CANCEL.setdefault(key, threading.Event())
     cancel.clear()
-    skip = (gr.skip(),) * 6
-    history, last = [], 0.0
-    RUNS.join(key)
+    skip = (gr.skip(),) * 7   # every output but the status line; the session state too: a run in progress never
+    history, last = [], 0.0   # sends back the state it started from (it would undo edits made while it waits or runs)
+    RUNS.join(token)
     try:
         shown = None
-        while not RUNS.try_start(key):   # another session's run holds the CPU: say so, with our place in line
+        while not RUNS.try_start(token):   # another session's run holds the CPU: say so, with our place in line
             if cancel.is_set():
-                yield ("Stopped before it started: your run left the queue; nothing was run.", *skip, st)
+                yield ("Stopped before it started: your run left the queue; nothing was run.", *skip)
                 return
-            ahead = RUNS.ahead(key)
+            ahead = RUNS.ahead(token)
             if ahead != shown:
                 shown = ahead
                 yield (f"Waiting: {ahead} run{'s' if ahead > 1 else ''} from other sessions ahead of yours "
                        f"(one runs at a time); yours starts when {'they end' if ahead > 1 else 'it ends'}. "
-                       "Stop leaves the queue.", *skip, st)
+                       "Stop leaves the queue.", *skip)
             time.sleep(0.5)
-        yield ("Starting...", *skip, st)
+        yield ("Starting...", *skip)
         events = train(cfg, negatives, session.source(st["negatives"]) if negatives is not None else "classifier",
                        str(folder), key)
         try:
@@ -323,19 +326,19 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
                 progress(frac, desc=text)
                 if time.time() - last > 1.0:  # the plots redraw at most once a second
                     last = time.time()
-                    yield (text, *_plots(history, cfg), *skip[:4], st)
+                    yield (text, *_plots(history, cfg), *skip[:5])
         finally:
             events.close()   # stops and joins the worker (atu.session.run_and_save) before the slot is given back
     except Cancelled:
         shutil.rmtree(folder, ignore_errors=True)
         yield ("Stopped: nothing was saved; the previous result (if any) is kept. You can run again now.",
-               *_plots(history, cfg), *skip[:4], st)
+               *_plots(history, cfg), *skip[:5])
         return
     except (ValueError, CheckpointError, FileNotFoundError) as e:
         shutil.rmtree(folder, ignore_errors=True)
         raise gr.Error(str(e)) from None
     finally:
-        RUNS.leave(key)
+        RUNS.leave(token)
     st = {**st, "run": e["folder"], "cfg": cfg}
     progress(1.0, desc="done")
     before, after = _before_after(st)
@@ -512,7 +515,7 @@ def build_demo() -> gr.Blocks:
         preset.change(apply_preset, [preset, st], [method, K, adapt_steps, unlearn_steps])
         job = go.click(run, [st, feature, preset, loss, gamma, K, adapt_steps, unlearn_steps, seed, method],
                        [status, loss_plot, rate_plot, before, after, table, download, st],
-                       api_name="run", concurrency_limit=8, concurrency_id="train")   # RUNS lets one run at a time
+                       api_name="run", concurrency_limit=None, concurrency_id="train")   # RUNS: one at a time
         job.then(preview_after_run, [st, g], [extra_img, extra_txt])
         halt.click(stop, None, None, api_name="stop")
         g.release(extrapolation, [st, g], [extra_img, extra_txt], api_name="extrapolate")

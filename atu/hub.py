@@ -122,7 +122,11 @@ def push_run(folder: str | os.PathLike, repo_id: str, token: str | None = None, 
     if is_base_folder(folder):   # lineage: runs from this folder name it as their card's base_model
         from .pipeline import LINEAGE_FILE
 
-        atomic_write_bytes(folder / LINEAGE_FILE, (json.dumps({"repo_id": repo_id}) + "\n").encode())
+        try:
+            atomic_write_bytes(folder / LINEAGE_FILE, (json.dumps({"repo_id": repo_id}) + "\n").encode())
+        except OSError as e:   # the push itself succeeded: say what is missing, do not fail
+            logger.warning("pushed, but could not record the lineage in %s (%s): runs from this folder will not "
+                           "name %s as their base_model", folder / LINEAGE_FILE, e, repo_id)
     return str(url)
 
 

@@ -35,6 +35,8 @@ def atomic_output_dir(out: str | os.PathLike, overwrite: bool = False):
         state.wait_for_everyone()
     if out.exists() and any(out.iterdir()) and not overwrite:   # every process checks: none waits for a failed one
         raise FileExistsError(f"{out} already exists and is not empty: choose another --out or pass --overwrite")
+    if state is not None:   # and all have checked before the main process starts writing
+        state.wait_for_everyone()
     if state is not None and not state.is_main_process:
         scratch = Path(tempfile.mkdtemp(prefix=f"atu-rank{state.process_index}-"))
         try:

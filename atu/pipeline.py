@@ -180,11 +180,17 @@ def resolve_base(cfg: RunConfig) -> RunConfig:
         lineage = path / LINEAGE_FILE
         repo = json.loads(lineage.read_text()).get("repo_id", "") if lineage.is_file() else ""
         return dataclasses.replace(cfg, base_repo=cfg.base_repo or repo)
-    if cfg.model.count("/") != 1 or cfg.model.startswith((".", "/", "~")):
-        raise FileNotFoundError(f"base model {cfg.model!r}: no such folder, nor a Hub repo id (user/name)")
+    if (cfg.model.count("/") != 1 or cfg.model.startswith((".", "/", "~"))
+            or path.parent.is_dir()):   # "checkpoints/mnist-dcgan" run from elsewhere is a missing folder, not a repo
+        raise FileNotFoundError(f"base model {cfg.model!r}: no such folder (run from the project's folder?), nor a "
+                                "Hub repo id (user/name)")
     from huggingface_hub import snapshot_download
 
-    folder = snapshot_download(cfg.model, allow_patterns=["*.safetensors", "*.json", "*.md"])
+    try:
+        folder = snapshot_download(cfg.model, allow_patterns=["*.safetensors", "*.json", "*.md"])
+    except Exception as e:   # not found, private without a token, offline: say which and what to do
+        raise FileNotFoundError(f"base model {cfg.model!r} could not be downloaded from the Hub "
+                                f"({type(e).__name__}): check the repo id, your token (HF_TOKEN) and the network") from None
     return dataclasses.replace(cfg, model=folder, base_repo=cfg.model)
 
 
@@ -269,13 +275,15 @@ def measure(cfg: RunConfig, G_before, G_after, C) -> dict:
     if no_real_data:
         return measure_attributes(cfg, G_before, G_after, C, latents)
     key = (id(G_before), id(C), cfg.model, cfg.eval_latents, cfg.target, str(evaluator_path(cfg)))
-    if key not in _BEFORE_CACHE:
+    entry = _BEFORE_CACHE.get(key)   # read once: another session's thread may clear the cache meanwhile
+    if entry is None:
         real, _ = mnist_split("heldout", exclude_class=cfg.target)
         x_before = generate(G_before, latents)
+        entry = (image_stats(C, x_before), feature_stats(classifier_features(C, real)),
+                 *_evaluator_before(cfg, x_before), x_before)
         _BEFORE_CACHE.clear()  # keep one entry: the app or the benchmark works on one base model at a time
-        _BEFORE_CACHE[key] = (image_stats(C, x_before), feature_stats(classifier_features(C, real)),
-                              *_evaluator_before(cfg, x_before), x_before)
-    before, real_stats, E, e_before, x_before = _BEFORE_CACHE[key]
+        _BEFORE_CACHE[key] = entry
+    before, real_stats, E, e_before, x_before = entry
     x_after = generate(G_after, latents)   # once, for both classifiers
     after = image_stats(C, x_after)
     m = evaluate(G_before, G_after, C, latents, cfg.target, None, before=before, real_stats=real_stats, after=after)
@@ -319,7 +327,8 @@ def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
     from . import catalog
 
     key = ("attr", id(G_before), id(C), cfg.model, len(latents), cfg.target, str(evaluator_path(cfg)))
-    if key not in _BEFORE_CACHE:
+    entry = _BEFORE_CACHE.get(key)   # read once (see measure)
+    if entry is None:
         ref_x = generate(G_before, make_latent_bank(len(latents), G_before.latent_dim, REFERENCE_SEED))
         ref_y, ref_f = labels_and_features(C, ref_x)
         base = catalog.by_path(cfg.model)
@@ -327,15 +336,16 @@ def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
                   for name, f in (base.features.items() if base else [])
                   if str(Path(cfg.model).parent / f.classifier) != str(Path(cfg.classifier))}
         x_before = generate(G_before, latents)
-        _BEFORE_CACHE.clear()
         E, e_before = _evaluator_before(cfg, x_before)
         if E is not None:   # the reference set without the feature as the evaluator reads it, in its features
             e_ref_y, e_ref_f = labels_and_features(E, ref_x)
             e_ref_stats = feature_stats(e_ref_f[e_ref_y != cfg.target])
-        _BEFORE_CACHE[key] = (image_stats(C, x_before), feature_stats(ref_f[ref_y != cfg.target]),
-                              others, x_before, {n: neg_rate(classify(o, x_before), 1) for n, o in others.items()},
-                              E, e_before, e_ref_stats if E is not None else None)
-    before, ref_stats, others, x_before, rates_before, E, e_before, e_ref_stats = _BEFORE_CACHE[key]
+        entry = (image_stats(C, x_before), feature_stats(ref_f[ref_y != cfg.target]),
+                 others, x_before, {n: neg_rate(classify(o, x_before), 1) for n, o in others.items()},
+                 E, e_before, e_ref_stats if E is not None else None)
+        _BEFORE_CACHE.clear()
+        _BEFORE_CACHE[key] = entry
+    before, ref_stats, others, x_before, rates_before, E, e_before, e_ref_stats = entry
     x_after = generate(G_after, latents)   # once: for the classifier metrics and the image statistics
     after = image_stats(C, x_after)
     m = evaluate(G_before, G_after, C, latents, cfg.target, None, num_classes=2, before=before, real_stats=ref_stats,
@@ -461,8 +471,8 @@ def save_run(result: RunResult, folder: str | Path, overwrite: bool = False) -> 
         _diffusers_layout(tmp, result.G_after)
         record = run_record(result)
         write_json(tmp / "run.json", record)
-        write_json(tmp / "run_config.json", dataclasses.replace(
-            result.config, model=result.config.base_repo or public_path(result.config.model)))
+        write_json(tmp / "run_config.json", dataclasses.replace(   # base_repo keeps the Hub id beside the folder
+            result.config, model=public_path(result.config.model)))
         write_json(tmp / "metrics.json", result.metrics)
         write_json(tmp / "history.json", result.history)
         grid = before_after_grid(result.G_before, result.G_after, latents, nrow=8)
@@ -511,8 +521,15 @@ def run_score(cfg: ScoreConfig, overwrite: bool = False) -> dict:
     if not (folder / "run_config.json").is_file():
         raise FileNotFoundError(f"{folder} has no run_config.json: pass a run folder that atu wrote")
     rc = dataclass_from_dict(RunConfig, json.loads((folder / "run_config.json").read_text()))
-    rc = resolve_base(dataclasses.replace(rc, eval_latents=cfg.eval_latents or rc.eval_latents,
-                                          model=cfg.model or rc.model, classifier=cfg.classifier or rc.classifier))
+    model = cfg.model or (rc.model if Path(rc.model).is_dir() or not rc.base_repo else rc.base_repo)
+    rc = resolve_base(dataclasses.replace(rc, eval_latents=cfg.eval_latents or rc.eval_latents, model=model,
+                                          classifier=cfg.classifier or rc.classifier))
+    record = folder / "run.json"
+    want = json.loads(record.read_text()).get("base_model_sha256") if record.is_file() else None
+    have = Path(rc.model) / "model.safetensors"
+    if want and have.is_file() and sha256_file(have) != want:   # e.g. the base's Hub repo changed since the run
+        raise ValueError(f"the base model at {model} is not the one this run was made from (weights sha256 "
+                         f"{sha256_file(have)[:12]}... vs {want[:12]}... in run.json): pass --model with that base")
     m = measure(rc, load_generator(rc.model), load_generator(folder), load_model(rc.classifier, kind="classifier"))
     keys = [k.strip() for k in cfg.metrics.split(",") if k.strip()] or [x.key for x in registered_metrics() if x.key in m]
     absent = [metric(k).key for k in keys if k not in m]   # metric() refuses names that are not registered

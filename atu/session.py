@@ -396,8 +396,12 @@ class RunQueue:
             return front + (self.active is not None)
 
     def state(self, key: str) -> str | None:
+        """"running", "waiting" or None for a run's key, or for a session when keys are "<session>#<n>"."""
+        def mine(k):
+            return k is not None and (k == key or k.startswith(key + "#"))
+
         with self._lock:
-            return "running" if key == self.active else "waiting" if key in self._waiting else None
+            return "running" if mine(self.active) else "waiting" if any(map(mine, self._waiting)) else None
 
     def leave(self, key: str) -> None:
         """`key`'s run ended or left the queue: the next in line may start."""

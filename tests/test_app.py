@@ -171,6 +171,9 @@ def test_run_queue_is_first_come_first_served_with_positions():
     assert q.state("c") is None and q.ahead("b") == 0
     q.leave("b")
     assert q.active is None and q.state("b") is None
+    q.join("s#1"), q.join("s#2")                          # the app's keys: one per run, "<session>#<n>"
+    assert q.state("s") == "running" if q.try_start("s#1") else False
+    assert not q.try_start("s#2") and q.ahead("s#2") == 1  # a session's second run waits for its first
 
 
 def test_download_name_and_thumbnail_files(tmp_path):

@@ -65,6 +65,18 @@ def test_score_measures_a_saved_run_again_exactly(tiny_base, tmp_path):
     assert main(["score", "--run", str(out), "--model", str(gan), "--classifier", str(clf), "--metrics", "pul"]) == 0
     assert set(json.loads((out / "score.json").read_text())) == {"run", "n_latents", "pul"}
     assert main(["score", "--run", str(out), "--model", str(gan), "--classifier", str(clf), "--metrics", "fun"]) == 2
+    other, _ = make_tiny_base(tmp_path / "other", seed=1)   # not the base this run was made from: refused
+    assert main(["score", "--run", str(out), "--model", str(other), "--classifier", str(clf)]) == 2
+
+
+def test_a_missing_base_folder_is_not_taken_for_a_hub_repo(tmp_path, monkeypatch):
+    """checkpoints/NAME that does not exist (a typo, another working folder) is a missing folder, not a repo id."""
+    from atu.pipeline import resolve_base
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        resolve_base(RunConfig(model="checkpoints/mnist-dcgan-typo"))
 
 
 def test_same_seed_same_unlearned_weights(tiny_base):
