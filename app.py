@@ -195,11 +195,10 @@ def click_chosen(st: dict, evt: gr.SelectData):
 def upload(st: dict, files):
     """Uploaded files join the negatives; the upload box is emptied either way, so a rejected file is never sent
     again with the next upload."""
-    out = _upload(st, files)
-    return (*out, None) if isinstance(out, tuple) else (*[gr.skip()] * 4, None)
+    return (*_upload(st, files), None)
 
 
-@user_errors(1)
+@user_errors(4)
 def _upload(st: dict, files):
     if not st.get("model"):
         raise gr.Error("choose a base model first")

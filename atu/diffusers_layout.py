@@ -93,10 +93,13 @@ def supports(G) -> bool:
     return getattr(G, "family", "") == "dcgan"
 
 
-def write_diffusers_layout(folder: str | os.PathLike, G) -> None:
-    """Add the diffusers pipeline files to a generator folder (see the module's docstring). G: an atu DCGAN."""
+def write_diffusers_layout(folder: str | os.PathLike, G) -> bool:
+    """Add the diffusers pipeline files to a generator folder (see the module's docstring); False, and nothing
+    written, for a generator family it does not cover (DCGAN, both shipped base models, is covered)."""
     import diffusers
 
+    if not supports(G):
+        return False
     folder = Path(folder)
     c, h, w = G.image_shape
     width = _width(G)
@@ -108,6 +111,7 @@ def write_diffusers_layout(folder: str | os.PathLike, G) -> None:
     index = {"_class_name": [PIPELINE_MODULE, GANPipeline.__name__], "_diffusers_version": diffusers.__version__,
              COMPONENT: [COMPONENT_MODULE, AtuDCGANGenerator.__name__]}
     (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return True
 
 
 def _width(G) -> int:

@@ -31,8 +31,6 @@ def atomic_output_dir(out: str | os.PathLike, overwrite: bool = False):
     others write into a scratch folder that is thrown away, and all wait until `out` is complete."""
     out = Path(out)
     state = _distributed_state()
-    if state is not None:   # all arrive before any checks: none may see the folder the main process is writing
-        state.wait_for_everyone()
     if out.exists() and any(out.iterdir()) and not overwrite:   # every process checks: none waits for a failed one
         raise FileExistsError(f"{out} already exists and is not empty: choose another --out or pass --overwrite")
     if state is not None:   # and all have checked before the main process starts writing

@@ -288,9 +288,14 @@ def measure(cfg: RunConfig, G_before, G_after, C) -> dict:
     after = image_stats(C, x_after)
     m = evaluate(G_before, G_after, C, latents, cfg.target, None, before=before, real_stats=real_stats, after=after)
     m.update(_evaluator_view(cfg, E, e_before, before["labels"], after["labels"], x_after))
-    m.update(computed_metrics({"x_before": x_before, "x_after": x_after, "labels_before": before["labels"],
-                               "labels_after": after["labels"], "target": cfg.target}))
+    m.update(_computed(cfg, x_before, x_after, before, after))
     return m
+
+
+def _computed(cfg: RunConfig, x_before, x_after, before: dict, after: dict) -> dict:
+    """The registered metrics that carry their own compute, on the view every family gives them."""
+    return computed_metrics({"x_before": x_before, "x_after": x_after, "labels_before": before["labels"],
+                             "labels_after": after["labels"], "target": cfg.target})
 
 
 def _evaluator_before(cfg: RunConfig, x_before) -> tuple:
@@ -358,8 +363,7 @@ def measure_attributes(cfg: RunConfig, G_before, G_after, C, latents) -> dict:
              high_frequency_ratio=high_frequency_ratio(x_before, x_after),
              fid_reference="base samples without the feature")
     m.update(classifier_error_view(cfg.classifier, m["neg_rate_before"], m["neg_rate_after"]))
-    m.update(computed_metrics({"x_before": x_before, "x_after": x_after, "labels_before": before["labels"],
-                               "labels_after": after["labels"], "target": cfg.target}))
+    m.update(_computed(cfg, x_before, x_after, before, after))
     return m
 
 
@@ -468,7 +472,9 @@ def save_run(result: RunResult, folder: str | Path, overwrite: bool = False) -> 
     with atomic_output_dir(folder, overwrite) as tmp:
         result.G_after.save_pretrained(tmp)
         (tmp / "README.md").unlink(missing_ok=True)   # replaced by atu's own card below
-        _diffusers_layout(tmp, result.G_after)
+        from .diffusers_layout import write_diffusers_layout
+
+        write_diffusers_layout(tmp, result.G_after)   # the same generator as a diffusers pipeline, where it can be
         record = run_record(result)
         write_json(tmp / "run.json", record)
         write_json(tmp / "run_config.json", dataclasses.replace(   # base_repo keeps the Hub id beside the folder
@@ -480,15 +486,6 @@ def save_run(result: RunResult, folder: str | Path, overwrite: bool = False) -> 
         to_pil(result.negatives, nrow=8).save(tmp / "negatives.png")
         _write_card(tmp, record)
     return Path(folder)
-
-
-def _diffusers_layout(folder: Path, G) -> None:
-    """The same generator as a diffusers pipeline in the same folder (atu.diffusers_layout), for the families it
-    covers (DCGAN: both shipped base models)."""
-    from .diffusers_layout import supports, write_diffusers_layout
-
-    if supports(G):
-        write_diffusers_layout(folder, G)
 
 
 def _write_card(folder: Path, record: dict) -> None:
@@ -526,10 +523,11 @@ def run_score(cfg: ScoreConfig, overwrite: bool = False) -> dict:
                                           classifier=cfg.classifier or rc.classifier))
     record = folder / "run.json"
     want = json.loads(record.read_text()).get("base_model_sha256") if record.is_file() else None
-    have = Path(rc.model) / "model.safetensors"
-    if want and have.is_file() and sha256_file(have) != want:   # e.g. the base's Hub repo changed since the run
+    weights = Path(rc.model) / "model.safetensors"
+    have = sha256_file(weights) if want and weights.is_file() else want
+    if have != want:   # e.g. the base's Hub repo changed since the run
         raise ValueError(f"the base model at {model} is not the one this run was made from (weights sha256 "
-                         f"{sha256_file(have)[:12]}... vs {want[:12]}... in run.json): pass --model with that base")
+                         f"{have[:12]}... vs {want[:12]}... in run.json): pass --model with that base")
     m = measure(rc, load_generator(rc.model), load_generator(folder), load_model(rc.classifier, kind="classifier"))
     keys = [k.strip() for k in cfg.metrics.split(",") if k.strip()] or [x.key for x in registered_metrics() if x.key in m]
     absent = [metric(k).key for k in keys if k not in m]   # metric() refuses names that are not registered
