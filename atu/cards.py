@@ -62,6 +62,14 @@ def checkpoint_card(folder: str | os.PathLike) -> str:
         raise FileNotFoundError(f"{folder} has no train_config.json + metrics.json (nor conversion.json): "
                                 "no records to render a card from")
     cfg, m = _read(folder, "train_config.json"), _read(folder, "metrics.json")
+    if _read(folder, "config.json").get("family") == "ddpm":
+        from .io import dataclass_from_dict
+        from .mnist import DDPM_LATENT_BANK_SIZE, LATENT_BANK_SEED, DDPMRunConfig, ddpm_reproduce_command
+
+        return render("mnist_ddpm", _data("unconditional-image-generation",
+                                          ["diffusion", "ddpm", "mnist", "unconditional-image-generation", "atu"]),
+                      cfg=cfg, m=m, bank_size=DDPM_LATENT_BANK_SIZE, bank_seed=LATENT_BANK_SEED,
+                      reproduce=ddpm_reproduce_command(dataclass_from_dict(DDPMRunConfig, cfg)))
     if (folder / "train_history.json").is_file():
         from .io import dataclass_from_dict
         from .mnist import GAN_HISTORY, LATENT_BANK_SEED, LATENT_BANK_SIZE, GANRunConfig, gan_reproduce_command

@@ -74,6 +74,8 @@ def _commands():
                              "train the MNIST digit classifier (labels samples; FID features)"),
         "train-gan": (mnist.GANRunConfig, mnist.run_train_gan,
                       "train the MNIST DCGAN base model (G, D, EMA G, latent bank)"),
+        "train-ddpm": (mnist.DDPMRunConfig, mnist.run_train_ddpm,
+                       "train the MNIST DDPM base model (UNet, EMA, bank of initial noise; issue #17)"),
         "convert-faces": (faces.ConvertFacesConfig, faces.run_convert_faces,
                           "convert the gan-face-generate 64x64 face DCGAN into an atu generator folder"),
         "train-face-encoder": (face_classifiers.FaceEncoderConfig, face_classifiers.run_train_face_encoder,

@@ -90,17 +90,33 @@ def pipeline_source() -> str:
 
 
 def supports(G) -> bool:
-    return getattr(G, "family", "") == "dcgan"
+    return getattr(G, "family", "") in ("dcgan", "ddpm")
+
+
+def write_ddim_layout(folder: Path, G) -> None:
+    """A DDPM (atu.diffusion.DDPMGenerator) as diffusers' own DDIMPipeline: unet/, scheduler/ (the DDIM sampler on
+    its noise schedule) and model_index.json, no code: `DiffusionPipeline.from_pretrained(repo)` then
+    `pipe(batch_size=16, num_inference_steps=G.sample_steps)` draws what atu's G(z) draws from the same noise."""
+    import diffusers
+
+    G.unet.save_pretrained(folder / "unet")
+    G.sampler().save_pretrained(folder / "scheduler")
+    index = {"_class_name": "DDIMPipeline", "_diffusers_version": diffusers.__version__,
+             "unet": ["diffusers", "UNet2DModel"], "scheduler": ["diffusers", "DDIMScheduler"]}
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
 
 
 def write_diffusers_layout(folder: str | os.PathLike, G) -> bool:
-    """Add the diffusers pipeline files to a generator folder (see the module's docstring); False, and nothing
-    written, for a generator family it does not cover (DCGAN, both shipped base models, is covered)."""
+    """Add the diffusers pipeline files to a generator folder (see the module's docstring; a DDPM gets diffusers'
+    own DDIMPipeline layout, write_ddim_layout); False, and nothing written, for a family it does not cover."""
     import diffusers
 
     if not supports(G):
         return False
     folder = Path(folder)
+    if G.family == "ddpm":
+        write_ddim_layout(folder, G)
+        return True
     c, h, w = G.image_shape
     width = _width(G)
     component = AtuDCGANGenerator(latent_dim=G.latent_dim, channels=c, image_size=h, width=width)

@@ -33,6 +33,13 @@ def g_nonsaturating_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits).mean()
 
 
+def bounded_negative(loss_neg: torch.Tensor, cap: float) -> torch.Tensor:
+    """A diffusion model's negative term: relu(cap - loss_neg). Minimising it raises the denoising loss on the
+    negatives up to `cap` and no further (its gradient is 0 past the cap): raising a loss without a bound
+    diverges (atu.diffusion, stage 2)."""
+    return F.relu(cap - loss_neg)
+
+
 def r1_penalty(D, x_real: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): mean over the batch of |grad_x D(x)|^2 at real images; D is penalised for
     being steep where the data are."""

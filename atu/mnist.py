@@ -2,6 +2,7 @@
 
     python -m atu train-classifier --out checkpoints/mnist-classifier
     python -m atu train-gan --out checkpoints/mnist-dcgan --classifier checkpoints/mnist-classifier
+    python -m atu train-ddpm --out checkpoints/mnist-ddpm
 
 Each writes a self-describing folder: model.safetensors + config.json (the model), train_config.json (the
 resolved options), metrics.json (the measured quality), README.md (the card) and a sample grid PNG.
@@ -21,10 +22,13 @@ from .io import atomic_output_dir, write_json
 from .metrics import agreement, classify, fid
 from .models import DCGANDiscriminator, DCGANGenerator, DigitClassifier, DigitResNet, load_model
 from .sampling import generate, make_latent_bank, save_latent_bank, to_pil
+from .diffusion import DDPMGenerator, DiffusionTrainConfig, train_diffusion
 from .train import ClassifierTrainConfig, GANTrainConfig, train_classifier, train_gan
 
 LATENT_BANK_SIZE = 10_000   # >= 5,000 (method.md uses 5,056 for PUL); 10,000 for the class-balance check
 LATENT_BANK_SEED = 1234     # never change: every shipped number is measured on this bank
+DDPM_LATENT_BANK_SIZE = 2_000   # the DDPM's bank is its initial noise (1x32x32 = 1,024 numbers a latent) and each
+                                #   sample costs 20 UNet calls: 2,000 (the benchmark's metric size), not 10,000
 
 
 @dataclass
@@ -52,6 +56,20 @@ class GANRunConfig:
     fid_every: int = 0                                                # steps between FIDs of the EMA G (2,000 bank
                                                                       #   latents) in train_history; 0 = off
     train: GANTrainConfig = field(default_factory=GANTrainConfig)
+
+
+@dataclass
+class DDPMRunConfig:
+    out: str = "checkpoints/mnist-ddpm"                               # output folder
+    classifier: str = "checkpoints/mnist-classifier"                  # measures class balance and FID
+    evaluator: str = "checkpoints/mnist-classifier-b"                 # independent classifier ("" = skip)
+    block_out_channels: str = "32,64,64"                              # the UNet's widths, one per resolution
+    layers_per_block: int = 1                                         # ResNet layers per UNet block
+    sample_steps: int = 20                                            # DDIM steps of G(z)
+    fid_every: int = 0                                                # steps between FIDs of the EMA model (on
+                                                                      #   fid_latents bank latents); 0 = off
+    fid_latents: int = 250                                            # latents for that learning-curve FID
+    train: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
 
 
 def _env() -> dict:
@@ -124,6 +142,53 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
         to_pil(generate(res.G_ema, latents[:64]), nrow=8).resize((8 * 34 * 3, 8 * 34 * 3), 0).save(tmp / "samples.png")
         write_checkpoint_card(tmp)
     return metrics
+
+
+def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
+    """The MNIST DDPM base model (issue #17): a UNet trained with the denoising loss on the 4,000 training digits;
+    the folder holds the EMA model (the one to sample and unlearn), the raw model and the bank of initial noise."""
+    x, _ = mnist_split("train")
+    xh, _ = mnist_split("heldout")
+    C = load_model(cfg.classifier, kind="classifier")
+    widths = tuple(int(w) for w in cfg.block_out_channels.split(","))
+    model = DDPMGenerator(1, 32, widths, cfg.layers_per_block, sample_steps=cfg.sample_steps)
+    latents = make_latent_bank(DDPM_LATENT_BANK_SIZE, model.latent_dim, LATENT_BANK_SEED)
+
+    def learning_curve(ema) -> dict:
+        step = len(history_steps) * cfg.train.log_every + cfg.train.log_every
+        history_steps.append(step)
+        if not cfg.fid_every or step % cfg.fid_every:
+            return {}
+        out = {"fid_small": fid(xh, generate(ema, latents[:cfg.fid_latents]), C)["fid"]}
+        print(f"train-ddpm step {step}: FID ({cfg.fid_latents} samples) {out['fid_small']:.2f}", flush=True)
+        return out
+
+    history_steps: list[int] = []
+    res = train_diffusion(model, x, cfg.train, evaluate=learning_curve, desc="train-ddpm")
+    E = load_model(cfg.evaluator, kind="classifier") if cfg.evaluator else None
+    t0 = time.time()
+    metrics = measure_base_gan(res.G_ema, C, latents, x, xh, evaluator=E)
+    metrics.update(train_seconds=res.seconds, sample_seconds_per_image=(time.time() - t0) / len(latents),
+                   n_params=sum(p.numel() for p in model.parameters()),
+                   fid_curve=[{"step": h["step"], "fid_small": h["fid_small"]} for h in res.history
+                              if "fid_small" in h], **_env())
+    with atomic_output_dir(cfg.out, overwrite) as tmp:
+        res.G_ema.save_pretrained(tmp)           # the root model is the EMA model: the one to use
+        res.G.save_pretrained(tmp / "model-raw")
+        (tmp / "model-raw" / "README.md").unlink(missing_ok=True)
+        save_latent_bank(latents, tmp, LATENT_BANK_SEED)
+        write_json(tmp / "train_config.json", cfg)
+        write_json(tmp / "metrics.json", metrics)
+        write_json(tmp / "train_history.json", res.history)
+        to_pil(generate(res.G_ema, latents[:64]), nrow=8).resize((8 * 34 * 3, 8 * 34 * 3), 0).save(tmp / "samples.png")
+        write_checkpoint_card(tmp)
+    return metrics
+
+
+def ddpm_reproduce_command(cfg: DDPMRunConfig) -> str:
+    from .cli import dataclass_flags
+
+    return "python -m atu train-ddpm " + " ".join(dataclass_flags(cfg, DDPMRunConfig()))
 
 
 def measure_base_gan(G, C, latents, x_train, x_heldout, floor: bool = True, evaluator=None) -> dict:

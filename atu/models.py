@@ -21,6 +21,8 @@ from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
 MODEL_CARD_TAGS = ["gan", "machine-unlearning", "adapt-then-unlearn", "arxiv:2309.14054"]
 
 _FAMILIES: dict[str, type["HubModule"]] = {}
+# families whose module imports a heavy dependency (diffusers), imported when a checkpoint names them
+_LAZY_FAMILIES = {"ddpm": "atu.diffusion"}
 
 
 class CheckpointError(ValueError):
@@ -352,9 +354,13 @@ def read_config(path_or_repo: str | os.PathLike, **hub_kwargs) -> dict:
         config = json.loads(Path(cfg_file).read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{cfg_file} is not valid JSON ({e}): the checkpoint is corrupt") from e
+    if config.get("family") in _LAZY_FAMILIES and config["family"] not in _FAMILIES:
+        import importlib
+
+        importlib.import_module(_LAZY_FAMILIES[config["family"]])
     if config.get("family") not in _FAMILIES:
         raise CheckpointError(f"{path_or_repo}: unknown model family {config.get('family')!r} in config.json; "
-                              f"known: {sorted(_FAMILIES)}")
+                              f"known: {sorted(set(_FAMILIES) | set(_LAZY_FAMILIES))}")
     return config
 
 

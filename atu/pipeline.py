@@ -101,6 +101,8 @@ def load_base(cfg: RunConfig):
     (RunConfig.fresh_d_warmup)."""
     G = load_generator(cfg.model)
     C = load_model(cfg.classifier, kind="classifier")
+    if is_diffusion(G):   # a DDPM has no discriminator: both stages train it with the denoising loss
+        return G, None, C
     d_dir = Path(cfg.model) / "discriminator"
     if d_dir.is_dir():
         return G, load_model(d_dir, kind="discriminator"), C
@@ -115,6 +117,11 @@ def load_base(cfg: RunConfig):
     return G, D, C
 
 
+def is_diffusion(G) -> bool:
+    """A diffusion-family generator (atu.diffusion.DDPMGenerator), told without importing diffusers."""
+    return getattr(G, "family", "") == "ddpm"
+
+
 def _warm(stage_cfg, cfg: RunConfig, D):
     """The stage's config, with the D warm-up switched on when D is fresh."""
     return dataclasses.replace(stage_cfg, d_warmup=cfg.fresh_d_warmup) if getattr(D, "atu_fresh", False) else stage_cfg
@@ -123,14 +130,22 @@ def _warm(stage_cfg, cfg: RunConfig, D):
 def adapt_stage(cfg: RunConfig, base, negatives: torch.Tensor, log: Progress, probe_rate) -> torch.Tensor:
     """Stage 1: K adapted models, each from its own seed; the Fisher is computed once. Returns theta_N (K, P)."""
     G, D, _ = base
-    fisher = fisher_diagonal(G, D, cfg.adapt.fisher_samples, seed=cfg.seed)
-    acfg = _warm(cfg.adapt, cfg, D)
+    if is_diffusion(G):   # the Fisher of the denoising loss on the base's own samples (atu.diffusion)
+        from .diffusion import adapt_one_ddpm, fisher_denoising
+
+        fisher = fisher_denoising(G, generate(G, make_latent_bank(cfg.adapt.fisher_samples, G.latent_dim, cfg.seed)),
+                                  seed=cfg.seed)
+        adapt_k = lambda seed, on_log: adapt_one_ddpm(G, negatives, cfg.adapt, seed, fisher, on_log)  # noqa: E731
+    else:
+        fisher = fisher_diagonal(G, D, cfg.adapt.fisher_samples, seed=cfg.seed)
+        acfg = _warm(cfg.adapt, cfg, D)
+        adapt_k = lambda seed, on_log: adapt_one(G, D, negatives, acfg, seed=seed, fisher=fisher,  # noqa: E731
+                                                 on_log=on_log)
     theta_N = []
     for k in range(cfg.adapt.K):
         tag = {"stage": "adapt", "model": k + 1, "of": cfg.adapt.K, "total": cfg.adapt.steps}
         log({**tag, "step": 0})
-        res = adapt_one(G, D, negatives, acfg, seed=cfg.seed * 1000 + k, fisher=fisher,
-                        on_log=lambda s, row, tag=tag: log({**tag, **row}))
+        res = adapt_k(cfg.seed * 1000 + k, lambda s, row, tag=tag: log({**tag, **row}))
         theta_N.append(flatten(res.G))
         log({**tag, "step": cfg.adapt.steps, "done": True, **probe_rate(res.G)})
     return torch.stack(theta_N)
@@ -154,8 +169,14 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
          **probe_rate(G)})
     if u.neg_weight > 0 and u.neg_source == "classifier":
         negatives = confident_negatives(G, C, cfg.target, NEG_POOL, seed=cfg.seed + 2)
-    res = unlearn(G, D, positives, theta_N, _warm(u, cfg, D), evaluate=probe_rate,
-                  on_log=lambda s, row: log({"stage": "unlearn", "total": u.steps, **row}), negatives=negatives)
+    on_log = lambda s, row: log({"stage": "unlearn", "total": u.steps, **row})  # noqa: E731
+    if is_diffusion(G):
+        from .diffusion import unlearn_ddpm
+
+        res = unlearn_ddpm(G, positives, theta_N, u, evaluate=probe_rate, on_log=on_log, negatives=negatives)
+    else:
+        res = unlearn(G, D, positives, theta_N, _warm(u, cfg, D), evaluate=probe_rate, on_log=on_log,
+                      negatives=negatives)
     res.positive_draws = draws
     return res, positives
 

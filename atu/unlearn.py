@@ -44,6 +44,10 @@ class UnlearnConfig:
                                       #   (theta_N, in memory), "user" = the few negatives, randomly shifted/rotated,
                                       #   "classifier" = a pool of the base G's samples the classifier is confident
                                       #   show the feature (no stage 1 in it: a baseline for the adapted source)
+    neg_cap: float = 2.0              # diffusion only (no D): the negative term raises the denoising loss on the
+                                      #   negatives up to neg_cap x its starting value, never further (bounded)
+    neg_pool: int = 256               # diffusion only: samples of the adapted models drawn once, before stage 2
+                                      #   (a DDIM sample costs 20 UNet calls: too dear to draw at every step)
     d_warmup: int = 0                 # D-only steps first (set by the pipeline when D is fresh, see AdaptConfig)
     g_bn_frozen: bool = False         # G's BatchNorm keeps its running statistics (atu.train.GANTrainConfig)
     g_frozen: str = ""                # G parameters kept fixed, by name prefix (atu.train.GANTrainConfig)
@@ -97,11 +101,9 @@ def user_sampler(negatives: torch.Tensor, seed: int, rotate_deg: float = 10.0, t
     return sample
 
 
-def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnConfig, evaluate=None, on_log=None,
-            negatives: torch.Tensor | None = None):
-    """Returns atu.train.GANTrainResult; G_ema is the unlearned generator. theta_N: (K, P) flat vectors;
-    `negatives` (the user's few, or the classifier's pool) are needed for neg_source "user" and "classifier"."""
-    G, D = copy.deepcopy(G), copy.deepcopy(D)
+def repulsion_loss(G, theta_N: torch.Tensor, cfg: UnlearnConfig):
+    """(repel, d0): repel(g) -> (the repulsion term on r = d / d0, logs) for any family's model `g` shaped like G;
+    d0 = the distance of G itself from the adapted models theta_N (K, P)."""
     adapted = [unflatten(t, G) for t in theta_N]
     d0 = float(parameter_distance([p.detach() for p in G.parameters()], adapted))
     if d0 <= 0:
@@ -112,6 +114,15 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
         term = repulsion(cfg.loss, r, cfg.gamma, cfg.el2_weight)
         return term, {"distance": r.detach(), "repulsion": term.detach()}
 
+    return repel, d0
+
+
+def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnConfig, evaluate=None, on_log=None,
+            negatives: torch.Tensor | None = None):
+    """Returns atu.train.GANTrainResult; G_ema is the unlearned generator. theta_N: (K, P) flat vectors;
+    `negatives` (the user's few, or the classifier's pool) are needed for neg_source "user" and "classifier"."""
+    G, D = copy.deepcopy(G), copy.deepcopy(D)
+    repel, d0 = repulsion_loss(G, theta_N, cfg)
     tcfg = GANTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr_g=cfg.lr, lr_d=cfg.lr_d or cfg.lr,
                           ema_beta=cfg.ema_beta, d_warmup=cfg.d_warmup, g_bn_frozen=cfg.g_bn_frozen,
                           g_frozen=cfg.g_frozen, seed=cfg.seed, log_every=cfg.eval_every, neg_weight=cfg.neg_weight)

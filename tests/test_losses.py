@@ -79,3 +79,16 @@ def test_logistic_gan_loss_object_is_the_named_functions():
     loss, logs = LogisticGANLoss(r1_gamma=10.0).d_loss(D, real, fake)
     assert torch.allclose(loss, base + 5 * r1_penalty(D, real)) and float(logs["r1"]) == pytest.approx(1.25)
     assert torch.equal(LogisticGANLoss().g_loss(D, fake)[0], g_nonsaturating_loss(D(fake)))
+
+
+def test_bounded_negative_hand_worked():
+    from atu.losses import bounded_negative
+
+    below = torch.tensor(0.3, requires_grad=True)
+    out = bounded_negative(below, 0.5)
+    out.backward()
+    assert out.item() == pytest.approx(0.2) and below.grad.item() == -1.0   # minimising it raises the loss
+    past = torch.tensor(0.7, requires_grad=True)
+    out = bounded_negative(past, 0.5)
+    out.backward()
+    assert out.item() == 0.0 and past.grad.item() == 0.0                    # past the cap: no push at all

@@ -51,3 +51,21 @@ def make_tiny_base(folder, seed: int = 0):
     save_latent_bank(bank, folder / "gan", 1)
     C.save_pretrained(folder / "clf")
     return folder / "gan", folder / "clf"
+
+
+def make_tiny_ddpm_base(folder, seed: int = 0):
+    """Like make_tiny_base, for the diffusion family: an untrained 2-level UNet sampled in 2 DDIM steps (seconds)
+    and a classifier calibrated on its outputs."""
+    from atu.diffusion import DDPMGenerator
+
+    torch.manual_seed(seed)
+    G = DDPMGenerator(1, 32, (8, 16), 1, norm_num_groups=4, sample_steps=2).eval()
+    bank = make_latent_bank(200, G.latent_dim, 1)
+    with torch.no_grad():
+        means = G(bank).mean((1, 2, 3))
+    qs = torch.quantile(means, torch.linspace(0.05, 0.95, 10))
+    C = MeanBucketClassifier(10, float(qs[0]), float(qs[-1]))
+    G.save_pretrained(folder / "ddpm")
+    save_latent_bank(bank, folder / "ddpm", 1)
+    C.save_pretrained(folder / "clf")
+    return folder / "ddpm", folder / "clf"

@@ -1,0 +1,248 @@
+"""The diffusion family (issue #17 part 2): a DDPM (diffusers' UNet2DModel + a noise schedule) as an atu generator.
+
+A DDPM has no z in the GAN sense, but deterministic DDIM sampling (eta = 0) makes one: `G(z)` starts from the
+initial noise z (flattened to `latent_dim` = C*H*W) and runs `sample_steps` DDIM steps. The same z always gives
+the same image, so a fixed bank of initial noise plays the latent bank's role and every atu metric, grid and
+comparison works unchanged. The parameters that stage 1 adapts and stage 2 repels are the UNet's.
+
+Training is the denoising loss (epsilon prediction, t uniform): one Accelerate loop, `train_diffusion`, serves the
+base model and both stages (an extra loss on the model: EWC in stage 1, the repulsion in stage 2; an optional,
+bounded negative term in stage 2).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from .losses import bounded_negative
+from .models import Generator
+from .train import GANTrainResult, NegativeSource, _infinite, _quiet, accumulate
+
+
+class DDPMGenerator(Generator):
+    """G(z) = DDIM sampling (eta 0, `sample_steps` steps) of a UNet2DModel from the initial noise z.
+
+    The UNet has no attention (at 32x32 on a CPU, attention doubled the cost of a training step) and GroupNorm
+    instead of BatchNorm, so a sample does not depend on the rest of its batch."""
+
+    family = "ddpm"
+
+    def __init__(self, channels: int = 1, image_size: int = 32, block_out_channels: tuple = (32, 64, 64),
+                 layers_per_block: int = 1, norm_num_groups: int = 8, num_train_timesteps: int = 1000,
+                 beta_schedule: str = "squaredcos_cap_v2", sample_steps: int = 20):
+        from diffusers import DDPMScheduler, UNet2DModel
+
+        super().__init__()
+        self.latent_dim, self.image_shape = channels * image_size * image_size, (channels, image_size, image_size)
+        n = len(block_out_channels)
+        self.unet = UNet2DModel(sample_size=image_size, in_channels=channels, out_channels=channels,
+                                block_out_channels=tuple(block_out_channels), layers_per_block=layers_per_block,
+                                down_block_types=("DownBlock2D",) * n, up_block_types=("UpBlock2D",) * n,
+                                norm_num_groups=norm_num_groups)
+        self.scheduler = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule)
+        self.sample_steps = sample_steps
+
+    def sampler(self, steps: int | None = None):
+        """The deterministic DDIM scheduler (eta 0) on this model's noise schedule, set to `steps` steps."""
+        from diffusers import DDIMScheduler
+
+        sched = DDIMScheduler.from_config(self.scheduler.config)
+        sched.set_timesteps(steps or self.sample_steps)
+        return sched
+
+    def forward(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        x = z.reshape(z.shape[0], *self.image_shape)
+        sched = self.sampler(steps)
+        for t in sched.timesteps:
+            eps = self.unet(x, t).sample
+            x = sched.step(eps, t, x, eta=0.0).prev_sample
+        return x.clamp(-1, 1)
+
+    def denoising_loss(self, x0: torch.Tensor, generator: torch.Generator | None = None,
+                       reduction: str = "mean") -> torch.Tensor:
+        """DDPM's simple loss: |eps - eps_theta(x_t, t)|^2 with t uniform and x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps.
+        reduction "none" gives one value per image."""
+        b = x0.shape[0]
+        t = torch.randint(self.scheduler.config.num_train_timesteps, (b,), generator=generator).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        x_t = self.scheduler.add_noise(x0, noise, t)
+        per = F.mse_loss(self.unet(x_t, t).sample, noise, reduction="none").flatten(1).mean(1)
+        return per if reduction == "none" else per.mean()
+
+
+@dataclass
+class DiffusionTrainConfig:
+    steps: int = 5_000                # optimizer steps
+    batch_size: int = 32              # per process; the real data are repeated if there are fewer images
+    lr: float = 5e-4                  # AdamW learning rate (after the warm-up)
+    warmup: int = 200                 # steps of linear learning-rate warm-up from 0
+    weight_decay: float = 0.0         # AdamW weight decay
+    ema_beta: float = 0.999           # EMA of the model after every step (the one to sample from); 0 = no EMA
+    grad_clip: float = 1.0            # max gradient norm (diffusers' training examples clip at 1)
+    neg_weight: float = 0.0           # weight of the bounded negative term (stage 2): it raises the denoising
+                                      #   loss on `negatives` up to neg_cap, never past it; 0 = off
+    neg_cap: float = 0.0              # that bound, as a multiple of the base model's loss on the same negatives
+                                      #   (measured at the start): atu.losses.bounded_negative
+    seed: int = 0                     # seeds t, noise, data order
+    log_every: int = 50               # steps between logged losses (and `evaluate` calls)
+    cpu: bool = False                 # force the CPU even when a GPU is visible
+
+
+def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrainConfig,
+                    extra_loss: Callable[[nn.Module], tuple[torch.Tensor, dict]] | None = None,
+                    evaluate: Callable[[nn.Module], dict] | None = None,
+                    on_log: Callable[[int, dict], None] | None = None,
+                    negatives: NegativeSource | None = None, desc: str = "ddpm") -> GANTrainResult:
+    """Train `model` (in place) with the denoising loss on `real` (N, C, H, W in [-1, 1]).
+
+    extra_loss(model) -> (loss, logs) is added (EWC, repulsion). negatives(n) -> n images whose denoising loss the
+    model is pushed to raise, weighted by cfg.neg_weight and bounded (atu.losses.bounded_negative, cap = cfg.neg_cap
+    times the starting model's loss on them): without a bound, raising a loss diverges. evaluate(ema) and on_log(step,
+    logs) as in atu.train.train_gan. Returns a GANTrainResult (G = the raw model, G_ema = its EMA, D = None)."""
+    if len(real) == 0:
+        raise ValueError("train_diffusion needs at least one real image")
+    t0 = time.time()
+    accelerator = Accelerator(cpu=cfg.cpu)
+    set_seed(cfg.seed)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    model.train()
+    min_len = cfg.batch_size * accelerator.num_processes
+    if len(real) < min_len:
+        real = real.repeat(-(-min_len // len(real)), 1, 1, 1)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(real), batch_size=cfg.batch_size,
+                                         shuffle=True, drop_last=True,
+                                         generator=torch.Generator().manual_seed(cfg.seed))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup, 1)))
+    model, opt, loader, sched = accelerator.prepare(model, opt, loader, sched)
+    raw = accelerator.unwrap_model(model)
+    ema.to(accelerator.device)
+    gen = torch.Generator().manual_seed(cfg.seed + 1000 * accelerator.process_index + 1)
+    use_neg = negatives is not None and cfg.neg_weight > 0
+    cap = None
+    if use_neg:   # the bound: neg_cap times the starting model's loss on a fixed batch of negatives
+        with torch.no_grad():
+            x_neg0 = negatives(max(cfg.batch_size, 64)).to(accelerator.device)
+            cap = cfg.neg_cap * float(raw.denoising_loss(x_neg0, torch.Generator().manual_seed(cfg.seed)))
+
+    history, batches = [], _infinite(loader)
+    bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=_quiet(accelerator), leave=False)
+    for step in bar:
+        (x,) = next(batches)
+        loss = raw.denoising_loss(x, gen)
+        total, logs = loss, {}
+        if use_neg:
+            with torch.no_grad():
+                x_neg = negatives(max(x.shape[0] // 2, 1)).to(accelerator.device)
+            loss_neg = raw.denoising_loss(x_neg, gen)
+            total = total + cfg.neg_weight * bounded_negative(loss_neg, cap)
+            logs["loss_neg"] = loss_neg.detach()
+        if extra_loss is not None:
+            extra, extra_logs = extra_loss(raw)
+            total, logs = total + extra, {**logs, **extra_logs}
+        opt.zero_grad(set_to_none=True)
+        accelerator.backward(total)
+        if cfg.grad_clip > 0:
+            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        if cfg.ema_beta > 0:
+            accumulate(ema, raw, cfg.ema_beta)
+        else:
+            ema.load_state_dict(raw.state_dict())
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            row = {"step": step, "loss": float(loss.detach()),
+                   **{k: float(v) for k, v in logs.items()}}
+            if evaluate is not None:
+                row.update(evaluate(ema))
+            history.append(row)
+            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "step"})
+            if on_log is not None:
+                on_log(step, row)
+    accelerator.wait_for_everyone()
+    out = accelerator.unwrap_model(model).cpu().eval()
+    accelerator.free_memory()
+    return GANTrainResult(out, None, ema.cpu().eval(), history, time.time() - t0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The method on a DDPM: stage 1 (adapt to the negatives under EWC) and stage 2 (positives + repulsion + a bounded
+# negative term), with the GAN's configs (atu.adapt.AdaptConfig, atu.unlearn.UnlearnConfig) and its repulsion.
+
+
+def fisher_denoising(model: DDPMGenerator, images: torch.Tensor, seed: int = 0) -> list[torch.Tensor]:
+    """Diagonal Fisher of the denoising loss: the mean over `images` (the base model's own samples: its training
+    data are not at hand) of each image's squared gradient, one random t and noise per image (same order as
+    model.parameters())."""
+    params = list(model.parameters())
+    fisher = [torch.zeros_like(p) for p in params]
+    gen = torch.Generator().manual_seed(seed)
+    for x in images:
+        grads = torch.autograd.grad(model.denoising_loss(x[None], gen), params, allow_unused=True)
+        for f, g in zip(fisher, grads):
+            if g is not None:
+                f += g.detach() ** 2
+    return [f / len(images) for f in fisher]
+
+
+def adapt_one_ddpm(model: DDPMGenerator, negatives: torch.Tensor, cfg, seed: int, fisher, on_log=None):
+    """Stage 1 for one adapted model: a copy fine-tuned with the denoising loss on the few negatives plus the EWC
+    penalty (cfg: atu.adapt.AdaptConfig; raw weights, no EMA, like the GAN's adapted models)."""
+    from .ewc import ewc_penalty
+
+    model = copy.deepcopy(model)
+    anchor = [p.detach().clone() for p in model.parameters()]
+
+    def ewc(m):
+        pen = ewc_penalty(list(m.parameters()), anchor, fisher, cfg.ewc_lambda)
+        return pen, {"ewc": pen.detach()}
+
+    tcfg = DiffusionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=0, ema_beta=0.0,
+                                seed=seed, log_every=max(cfg.steps // 10, 1))
+    return train_diffusion(model, negatives, tcfg, extra_loss=ewc, on_log=on_log, desc=f"adapt seed {seed}")
+
+
+def pool_sampler(pool: torch.Tensor, seed: int) -> NegativeSource:
+    """n -> n images drawn with replacement from a fixed pool."""
+    gen = torch.Generator().manual_seed(seed)
+    return lambda n: pool[torch.randint(len(pool), (n,), generator=gen)]
+
+
+def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.Tensor, cfg, evaluate=None,
+                 on_log=None, negatives: torch.Tensor | None = None) -> GANTrainResult:
+    """Stage 2 on a DDPM (cfg: atu.unlearn.UnlearnConfig): the denoising loss on the positives, the repulsion from
+    theta_N on the same normalised distance as the GAN's, and, with neg_weight > 0, the bounded negative term on
+    a pool of `neg_pool` samples of the adapted models (neg_source "adapted") or on the given negatives ("user",
+    "classifier"). Returns a GANTrainResult (G_ema: the unlearned model) with .d0."""
+    from .unlearn import adapted_sampler, repulsion_loss
+
+    model = copy.deepcopy(model)
+    repel, d0 = repulsion_loss(model, theta_N, cfg)
+    source = None
+    if cfg.neg_weight > 0:
+        if cfg.neg_source == "adapted":
+            with torch.no_grad():
+                pool = adapted_sampler(model, theta_N, seed=cfg.seed + 17)(cfg.neg_pool)
+        elif negatives is None or len(negatives) == 0:
+            raise ValueError(f'neg_source="{cfg.neg_source}" needs the negatives: pass them to unlearn_ddpm(..., '
+                             'negatives=...)')
+        else:
+            pool = negatives
+        source = pool_sampler(pool, seed=cfg.seed + 18)
+    tcfg = DiffusionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=0,
+                                ema_beta=cfg.ema_beta, neg_weight=cfg.neg_weight, neg_cap=cfg.neg_cap,
+                                seed=cfg.seed, log_every=cfg.eval_every)
+    res = train_diffusion(model, positives, tcfg, extra_loss=repel, evaluate=evaluate, on_log=on_log,
+                          negatives=source, desc="unlearn")
+    res.d0 = d0
+    return res

@@ -1,0 +1,123 @@
+"""The diffusion family (issue #17 part 2): a DDPM as an atu generator, its denoising Fisher, the bounded
+negative term, stage 2's repulsion, and the whole pipeline on a tiny UNet (seconds)."""
+import dataclasses
+
+import pytest
+import torch
+
+from atu.adapt import AdaptConfig, flatten
+from atu.data import mnist_split
+from atu.diffusion import (DDPMGenerator, DiffusionTrainConfig, adapt_one_ddpm, fisher_denoising, train_diffusion,
+                           unlearn_ddpm)
+from atu.models import load_generator
+from atu.unlearn import UnlearnConfig
+
+from tiny import make_tiny_ddpm_base
+
+
+def tiny(seed=0):
+    torch.manual_seed(seed)
+    return DDPMGenerator(1, 32, (8, 16), 1, norm_num_groups=4, sample_steps=2)
+
+
+def digits(d, n):
+    x, y = mnist_split("train")
+    return x[y == d][:n]
+
+
+def test_ddpm_generator_is_a_deterministic_function_of_z_and_round_trips(tmp_path):
+    G = tiny().eval()
+    z = torch.randn(3, G.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = G(z), G(z)
+    assert a.shape == (3, 1, 32, 32) and torch.equal(a, b) and a.abs().max() <= 1
+    G.save_pretrained(tmp_path / "g")
+    H = load_generator(tmp_path / "g")
+    assert type(H) is DDPMGenerator and H.sample_steps == 2
+    with torch.no_grad():
+        assert torch.equal(H(z), a)
+
+
+def test_fisher_denoising_is_the_mean_squared_gradient():
+    G = tiny()
+    x = digits(3, 2)
+    fisher = fisher_denoising(G, x, seed=5)
+    gen = torch.Generator().manual_seed(5)   # the same t and noise, image by image
+    params = list(G.parameters())
+    want = [torch.zeros_like(p) for p in params]
+    for img in x:
+        for w, g in zip(want, torch.autograd.grad(G.denoising_loss(img[None], gen), params)):
+            w += g ** 2 / 2
+    assert all(torch.allclose(f, w) for f, w in zip(fisher, want))
+    assert sum(float(f.sum()) for f in fisher) > 0
+
+
+def _loss_on(G, x):
+    with torch.no_grad():
+        return float(G.denoising_loss(x, torch.Generator().manual_seed(123)))
+
+
+def test_negative_term_raises_the_loss_on_negatives_and_weight_0_never_draws_them():
+    pos, neg = digits(1, 64), digits(8, 64)
+    calls = []
+
+    def source(n):
+        calls.append(n)
+        return neg[:n]
+
+    cfg = DiffusionTrainConfig(steps=30, batch_size=16, lr=1e-3, warmup=0, ema_beta=0, log_every=10)
+    off = train_diffusion(tiny(), pos, dataclasses.replace(cfg, neg_weight=0.0, neg_cap=3.0), negatives=source)
+    assert calls == []
+    on = train_diffusion(tiny(), pos, dataclasses.replace(cfg, neg_weight=1.0, neg_cap=3.0), negatives=source)
+    assert calls and "loss_neg" in on.history[-1]
+    assert _loss_on(on.G, neg) > _loss_on(off.G, neg)
+
+
+def test_adapted_model_moves_and_el2_pushes_further_from_it_than_plain_fine_tuning():
+    G = tiny()
+    fisher = fisher_denoising(G, digits(8, 4))
+    adapted = adapt_one_ddpm(G, digits(8, 8), AdaptConfig(steps=10, batch_size=8, lr=1e-3, ewc_lambda=1.0), seed=0,
+                             fisher=fisher)
+    theta_N = flatten(adapted.G)[None]
+    assert not torch.equal(theta_N[0], flatten(G))
+    cfg = UnlearnConfig(steps=20, batch_size=16, lr=1e-3, neg_weight=0.0, eval_every=10)
+    el2 = unlearn_ddpm(G, digits(1, 32), theta_N, dataclasses.replace(cfg, loss="el2", gamma=1.0, el2_weight=30))
+    none = unlearn_ddpm(G, digits(1, 32), theta_N, dataclasses.replace(cfg, loss="none"))
+    assert el2.history[-1]["distance"] > none.history[-1]["distance"]
+
+
+def test_pipeline_unlearns_a_tiny_ddpm_and_saves_a_loadable_run(tmp_path):
+    from atu.pipeline import RunConfig, run_unlearning, save_run
+
+    gan, clf = make_tiny_ddpm_base(tmp_path)
+    cfg = RunConfig(model=str(gan), classifier=str(clf), target=3, eval_latents=200, n_negatives=8,
+                    adapt=AdaptConfig(K=1, steps=5, batch_size=8, fisher_samples=4),
+                    unlearn=UnlearnConfig(steps=6, batch_size=8, n_positives=40, pos_max_target_prob=1.0,
+                                          pos_min_top_prob=0.0, eval_every=3, eval_latents=20, neg_pool=8))
+    res = run_unlearning(cfg)
+    assert res.theta_N.shape == (1, sum(p.numel() for p in res.G_before.parameters()))
+    assert {"pul", "fid_ratio", "collateral"} <= set(res.metrics)
+    assert any("loss_neg" in e for e in res.history if e.get("stage") == "unlearn")
+    out = save_run(res, tmp_path / "run")
+    G = load_generator(out)
+    z = torch.randn(2, G.latent_dim)
+    with torch.no_grad():
+        assert torch.equal(G(z), res.G_after.eval()(z))
+
+
+def test_a_saved_ddpm_run_is_diffusers_own_ddim_pipeline(tmp_path):
+    from diffusers import DiffusionPipeline
+
+    from atu.diffusers_layout import write_diffusers_layout
+
+    G = tiny().eval()
+    G.save_pretrained(tmp_path / "g")
+    assert write_diffusers_layout(tmp_path / "g", G)
+    pipe = DiffusionPipeline.from_pretrained(tmp_path / "g")   # no trust_remote_code: diffusers' own classes
+    assert type(pipe).__name__ == "DDIMPipeline"
+    out = pipe(batch_size=2, num_inference_steps=G.sample_steps, generator=torch.Generator().manual_seed(0),
+               output_type="np").images
+    z = torch.randn((2, 1, 32, 32), generator=torch.Generator().manual_seed(0)).flatten(1)
+    with torch.no_grad():
+        want = ((G(z) / 2 + 0.5).clamp(0, 1)).permute(0, 2, 3, 1).numpy()
+    assert abs(out - want).max() < 1e-5
