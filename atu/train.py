@@ -51,7 +51,8 @@ class GANTrainConfig:
     neg_weight: float = 0.0           # weight of D's negative term softplus(D(x_neg)) (losses.d_negative_loss), on
                                       #   half a batch from `negatives`; 0 = off (the source is never called)
     r1_gamma: float = 0.0             # R1 penalty on D's gradient at the (augmented) real images, added as
-                                      #   r1_gamma / 2 * R1 every step (Mescheder et al. 2018); 0 = off
+                                      #   r1_gamma / 2 * R1 (Mescheder et al. 2018); 0 = off
+    r1_every: int = 16                # ... taken lazily, on every r1_every-th D step (weight x r1_every; stylegan2)
     seed: int = 0                     # seeds latents, data order, augmentation
     log_every: int = 50               # steps between logged losses (and `evaluate` calls)
     cpu: bool = False                 # force the CPU even when a GPU is visible
@@ -111,7 +112,7 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
     on_log(step, logs) receives each logged dict (raise Cancelled there to stop).
     negatives(n) -> n images that D's loss also calls fake, weighted by cfg.neg_weight (stage 2's negative-aware D);
     its mean term is logged as `d_neg`.
-    loss: the adversarial loss object (atu.losses.LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma) by default): its d_loss and g_loss
+    loss: the adversarial loss object (atu.losses.LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma, cfg.r1_every) by default): its d_loss and g_loss
     are all the loop knows of the loss, so a family with R1 or another loss passes its own.
     G and D are trained in place; G_ema defaults to a copy of G.
     """
@@ -120,7 +121,7 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
     on_cpu = PartialState(cpu=cfg.cpu).device.type == "cpu"   # the layout was measured on the CPU only
     with channels_last(G, D, G_ema) if on_cpu else nullcontext():   # G, D, G_ema are this run's own
         return _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives,
-                          loss or LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma))
+                          loss or LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma, cfg.r1_every))
 
 
 def frozen_names(model: nn.Module, prefixes: str) -> list[str]:

@@ -79,6 +79,10 @@ def test_logistic_gan_loss_object_is_the_named_functions():
     loss, logs = LogisticGANLoss(r1_gamma=10.0).d_loss(D, real, fake)
     assert torch.allclose(loss, base + 5 * r1_penalty(D, real)) and float(logs["r1"]) == pytest.approx(1.25)
     assert torch.equal(LogisticGANLoss().g_loss(D, fake)[0], g_nonsaturating_loss(D(fake)))
+    lazy = LogisticGANLoss(r1_gamma=10.0, r1_every=4)   # R1 on calls 1, 5, 9, ... weighted x4
+    got = [lazy.d_loss(D, real, fake) for _ in range(5)]
+    assert [set(logs) for _, logs in got] == [{"r1"}, set(), set(), set(), {"r1"}]
+    assert torch.allclose(got[0][0], base + 4 * 5 * r1_penalty(D, real)) and torch.equal(got[1][0], base)
 
 
 def test_bounded_negative_hand_worked():
