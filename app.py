@@ -393,7 +393,7 @@ def extrapolation(st: dict, g: float):
     img, m = session.extrapolation_preview(G, session.load_theta(st["run"]), g, cfg, C, latents)
     return img, (f"g = {g:.2f}: negative rate {m['neg_rate_after']:.3f}, FID ratio {m['fid_ratio']:.2f} "
                  f"(1 = the base's quality; above ~1.5 the images break) on the bank's first "
-                 f"{session.PREVIEW_LATENTS} latents (no training)")
+                 f"{session.preview_latents(G)} latents (no training)")
 
 
 def preview_after_run(st: dict, g: float):

@@ -3,6 +3,7 @@ classifier and by the independent evaluator (a row where they differ by more tha
 
     python -m atu.bench mnist                 # the README table (classes 0-9; 3 seeds for 1, 4, 8)
     python -m atu.bench mnist --quick         # minutes: classes 1, 4, 8, one seed, EL2 / none / extrapolation
+    python -m atu.bench mnist-ddpm            # the diffusion family (checkpoints/mnist-ddpm): 1, 4, 8 x 3 seeds
 
 Per class and seed, stage 1 runs once and its theta_N serves every repulsion loss and the extrapolation
 baseline (best g by PUL among those with FID ratio <= 1.5). Retraining from scratch (the gold standard; it
@@ -92,7 +93,7 @@ def method_config(cfg: RunConfig, method: str) -> RunConfig:
 
 
 def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: float | None = None,
-                save_dir: Path | None = None) -> list[dict]:
+                save_dir: Path | None = None, grid: tuple[float, ...] = G_GRID) -> list[dict]:
     """All methods for one class and seed: list of rows {method, pul, fid_ratio, ret_fid, collateral, seconds}.
     `retrained` (trained once per class) gives every row its Ret-FID; its own row comes only with
     `retrain_seconds` (the class's first seed), so that one model is not counted as three seeds. `save_dir`:
@@ -132,7 +133,7 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
         if save_dir is not None:
             G_after.save_pretrained(save_dir / method)
     cands = []
-    for g in G_GRID:
+    for g in grid:
         t1 = time.time()
         Gx = extrapolate(G, theta_N, g)
         m = measure(cfg, G, Gx, C)
@@ -280,7 +281,9 @@ def retrained_model(model: str, target: int, steps: int | None, folder: str = ""
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m atu.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", choices=["mnist", "faces"])
+    p.add_argument("suite", choices=["mnist", "mnist-ddpm", "faces"],
+                   help="mnist-ddpm: the mnist suite on checkpoints/mnist-ddpm, by default classes 1, 4, 8 x seeds "
+                        "0, 1, 2 without retraining")
     p.add_argument("--features", default="eyeglasses,headwear", help="faces: comma list")
     p.add_argument("--merge", default="", help="comma list of rows.json from earlier runs: summarise them together "
                                                 "(e.g. seeds run separately) into --out, without running anything")
@@ -298,8 +301,18 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="bench_out/mnist")
     p.add_argument("--save-models", default="", help="faces: save each method's generator in DIR/<feature>-s<seed>/"
                                                       "<method>/ (for the count by eye: python -m atu blind-count)")
+    p.add_argument("--eval-latents", type=int, default=None, help="metrics on the bank's first N latents "
+                                                                    "(default: the paper's 5,056, or the whole bank)")
+    p.add_argument("--grid", default=",".join(map(str, G_GRID)), help="extrapolation's g values (comma list)")
     p.add_argument("--dry-run", action="store_true")
     a = p.parse_args(argv)
+    if a.suite == "mnist-ddpm":   # the same suite on the diffusion model, with its own defaults
+        a.suite = "mnist"
+        a.model = "checkpoints/mnist-ddpm" if a.model == "checkpoints/mnist-dcgan" else a.model
+        a.out = "bench_out/mnist-ddpm" if a.out == "bench_out/mnist" else a.out
+        a.classes, a.seeds = a.classes or "1,4,8", a.seeds if a.seeds != "0" else "0,1,2"
+        a.extra_seeds, a.retrain = "", a.retrain if a.retrain != "1,4,8" else ""
+    grid = tuple(float(g) for g in a.grid.split(","))
     if a.merge:
         if a.dry_run:   # the plan only: the files may not exist yet (the runs that write them come first)
             print(f"merge {a.merge} into {a.out}")
@@ -330,6 +343,8 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     base_cfg = mnist_config(a.model)
+    if a.eval_latents:
+        base_cfg = dataclasses.replace(base_cfg, eval_latents=a.eval_latents)
     base = load_base(base_cfg)
     rows = []
     for c in classes:
@@ -339,7 +354,7 @@ def main(argv=None) -> int:
             print(f"retrained without {c} in {retrain_seconds:.0f} s")
         for s in [s for (cc, s) in plan if cc == c]:
             cfg = dataclasses.replace(base_cfg, target=c, feature=f"digit {c}", seed=s)
-            new = bench_class(cfg, base, losses, retrained, retrain_seconds)
+            new = bench_class(cfg, base, losses, retrained, retrain_seconds, grid=grid)
             retrain_seconds = None   # the retrained model's own row: once per class
             rows += new
             for r in new:

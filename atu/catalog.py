@@ -64,6 +64,18 @@ BASE_MODELS = {
                              evaluator="mnist-classifier-b", fid_reference="real",
                              reproduce="python -m atu train-gan --width 64 --fid_every 2000 --train.steps 20000 "
                                        "--train.augment_translate 0.125 --train.augment_cutout 0.5"),
+    "mnist-ddpm": BaseModel("mnist-ddpm", "MNIST digits (DDPM 32x32, 20 DDIM steps, trained by atu)",
+                            {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)},
+                            evaluator="mnist-classifier-b", fid_reference="real",
+                            reproduce="python -m atu train-ddpm --fid_every 1000 --train.steps 5000",
+                            # a sample costs 20 UNet calls (~0.1 s on a CPU core): fewer positives, a smaller
+                            # probe, stage 2 at batch 16, and the adapted models' samples drawn once as a pool
+                            run_overrides={"unlearn.batch_size": 16, "unlearn.neg_pool": 128},
+                            presets={"fast": {"K": 1, "adapt_steps": 100, "unlearn_steps": 200, "eval_latents": 1000,
+                                              "n_positives": 500, "probe_latents": 100, "eval_every": 50},
+                                     "standard": {"K": 1, "adapt_steps": 100, "unlearn_steps": 200,
+                                                  "eval_latents": 2000, "n_positives": 500, "probe_latents": 100,
+                                                  "eval_every": 50}}),
     "faces-dcgan64": BaseModel("faces-dcgan64", "Faces (DCGAN 64x64 from gan-face-generate)",
                                {"eyeglasses": Feature("faces-eyeglasses-classifier", 1, "faces-eyeglasses-evaluator"),
                                 "headwear": Feature("faces-headwear-classifier", 1, "faces-headwear-evaluator")},

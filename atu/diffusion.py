@@ -35,6 +35,7 @@ class DDPMGenerator(Generator):
     instead of BatchNorm, so a sample does not depend on the rest of its batch."""
 
     family = "ddpm"
+    sample_chunk = 250   # samples atu.feedback draws at a time when it looks for negatives or positives (not 1,000)
 
     def __init__(self, channels: int = 1, image_size: int = 32, block_out_channels: tuple = (32, 64, 64),
                  layers_per_block: int = 1, norm_num_groups: int = 8, num_train_timesteps: int = 1000,

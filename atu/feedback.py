@@ -13,9 +13,16 @@ from .sampling import generate, make_latent_bank
 MIN_NEGATIVES = 4   # below this, stage 1 has too little to adapt to: refuse with a clear message
 
 
-def sample_where(G, C, keep, n: int, seed: int, chunk: int = 1000, max_draws: int = 50_000) -> torch.Tensor:
+def draw_chunk(G) -> int:
+    """How many samples the helpers here draw at a time: 1,000, or the generator's own `sample_chunk` (a DDPM's
+    sample costs 20 UNet calls: atu.diffusion.DDPMGenerator draws 250)."""
+    return int(getattr(G, "sample_chunk", 1000))
+
+
+def sample_where(G, C, keep, n: int, seed: int, chunk: int | None = None, max_draws: int = 50_000) -> torch.Tensor:
     """Up to n samples of G for which keep(class probabilities (B, classes)) is True, drawn from latents seeded by
-    `seed`. Returns fewer if `max_draws` samples do not hold n."""
+    `seed`, `chunk` (default draw_chunk(G)) at a time. Returns fewer if `max_draws` samples do not hold n."""
+    chunk = chunk or draw_chunk(G)
     found, drawn, i = [], 0, 0
     while sum(len(f) for f in found) < n and drawn < max_draws:
         x = generate(G, make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i))
@@ -24,7 +31,7 @@ def sample_where(G, C, keep, n: int, seed: int, chunk: int = 1000, max_draws: in
     return torch.cat(found)[:n]
 
 
-def sample_by_label(G, C, target: int, n: int, want_target: bool, seed: int, chunk: int = 1000,
+def sample_by_label(G, C, target: int, n: int, want_target: bool, seed: int, chunk: int | None = None,
                     max_draws: int = 50_000) -> torch.Tensor:
     """Up to n samples of G that C labels as `target` (want_target=True) or as anything else."""
     return sample_where(G, C, lambda p: (p.argmax(1) == target) == want_target, n, seed, chunk, max_draws)
@@ -66,12 +73,13 @@ def class_quotas(label_counts: torch.Tensor, target: int, n: int) -> torch.Tenso
 
 
 def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: float = 1.0,
-                   min_top_prob: float = 0.0, balance: bool = True, chunk: int = 1000,
+                   min_top_prob: float = 0.0, balance: bool = True, chunk: int | None = None,
                    max_draws: int = 100_000) -> tuple[torch.Tensor, int]:
     """(n samples of G that the classifier confidently labels as anything but the target, the number of samples
     drawn to find them): stage 2's real data. Thresholds as in `confident_mask`. With `balance`, the positives
     keep the base generator's mix of the other classes (class_quotas over every label drawn): a confidence
     filter alone favours the classes the classifier is sure of, and that shift of the mix is collateral damage."""
+    chunk = chunk or draw_chunk(G)
     xs, labels, drawn, i = [], [], 0, 0
     counts = None
 

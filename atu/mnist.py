@@ -55,6 +55,9 @@ class GANRunConfig:
     d_spectral_norm: bool = False                                     # D with spectral norm instead of BN
     fid_every: int = 0                                                # steps between FIDs of the EMA G (2,000 bank
                                                                       #   latents) in train_history; 0 = off
+    init: str = ""                                                    # a GAN folder written by train-gan to go on
+                                                                      #   from (its raw G, D and EMA G; the widths
+                                                                      #   are its own); "" = from scratch
     train: GANTrainConfig = field(default_factory=GANTrainConfig)
 
 
@@ -110,9 +113,18 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
     x, _ = mnist_split("train")
     xh, _ = mnist_split("heldout")
     C = load_model(cfg.classifier, kind="classifier")
-    G = DCGANGenerator(cfg.latent_dim, 1, 32, cfg.width)
-    D = DCGANDiscriminator(1, 32, cfg.d_width or cfg.width, spectral_norm=cfg.d_spectral_norm)
-    latents = make_latent_bank(LATENT_BANK_SIZE, cfg.latent_dim, LATENT_BANK_SEED)
+    if cfg.init:   # go on training a shipped GAN (e.g. with a lower learning rate)
+        from pathlib import Path
+
+        from .models import load_generator
+
+        G, D = load_generator(Path(cfg.init) / "generator-raw"), load_model(Path(cfg.init) / "discriminator")
+        G_ema = load_generator(cfg.init)
+    else:
+        G = DCGANGenerator(cfg.latent_dim, 1, 32, cfg.width)
+        D = DCGANDiscriminator(1, 32, cfg.d_width or cfg.width, spectral_norm=cfg.d_spectral_norm)
+        G_ema = None
+    latents = make_latent_bank(LATENT_BANK_SIZE, G.latent_dim, LATENT_BANK_SEED)
     calls = iter(range(1, 10**9))
 
     def learning_curve(G_ema) -> dict:  # runs every log_every steps: FID on a slice of the bank every fid_every
@@ -123,7 +135,7 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
         print(f"train-gan step {step}: FID (2,000 samples) {out['fid_2k']:.2f}", flush=True)
         return out
 
-    res = train_gan(G, D, x, cfg.train, evaluate=learning_curve, desc="train-gan")
+    res = train_gan(G, D, x, cfg.train, evaluate=learning_curve, desc="train-gan", G_ema=G_ema)
     E = load_model(cfg.evaluator, kind="classifier") if cfg.evaluator else None
     metrics = measure_base_gan(res.G_ema, C, latents, x, xh, evaluator=E)
     metrics["raw_G"] = measure_base_gan(res.G, C, latents, x, xh, floor=False, evaluator=E)

@@ -476,7 +476,8 @@ def run_record(result: RunResult) -> dict:
         "base_model_sha256": sha256_file(base_file) if base_file.is_file() else None,
         "target": cfg.target, "feature": cfg.feature or f"digit {cfg.target}",
         "negatives": {"count": len(result.negatives), "source": result.negatives_source},
-        "method": cfg.method,
+        "method": cfg.method, "family": getattr(result.G_after, "family", ""),
+        **({"sample_steps": result.G_after.sample_steps} if is_diffusion(result.G_after) else {}),
         **({"latent_steps": cfg.latent.steps, "latent_mode": cfg.latent.mode, "latent_margin": cfg.latent.margin}
            if cfg.method == "latent" else {}),
         "loss": cfg.unlearn.loss, "gamma": cfg.unlearn.gamma, "K": cfg.adapt.K,

@@ -287,12 +287,18 @@ def load_theta(run_folder: str | Path) -> torch.Tensor:
 
 def extrapolation_preview(G, theta_N: torch.Tensor, g: float, cfg: RunConfig, C, latents: torch.Tensor):
     """The parameter-space baseline theta_N + g (theta_G - theta_N) on the grid's latents, and its metrics (the
-    run's own, atu.pipeline.measure) on the first PREVIEW_LATENTS latents of the bank: the negative rate with the
+    run's own, atu.pipeline.measure) on the first preview_latents(G) latents of the bank: the negative rate with the
     FID ratio beside it, so that a g that removes the feature by breaking the images shows as such."""
     from .pipeline import measure
 
     Gx = extrapolate(G, theta_N, float(g))
-    return grid(Gx, latents), measure(dataclasses.replace(cfg, eval_latents=PREVIEW_LATENTS), G, Gx, C)
+    return grid(Gx, latents), measure(dataclasses.replace(cfg, eval_latents=preview_latents(G)), G, Gx, C)
+
+
+def preview_latents(G) -> int:
+    """How many latents the extrapolation preview measures on: PREVIEW_LATENTS, or 250 for a DDPM (each of its
+    samples costs 20 UNet calls: 1,000 took minutes on a CPU, too long for a slider)."""
+    return 250 if getattr(G, "family", "") == "ddpm" else PREVIEW_LATENTS
 
 
 def grid_labels(metrics: dict, feature: str) -> tuple[str, str]:

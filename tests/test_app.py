@@ -313,7 +313,8 @@ def test_cli_base_feature_preset_is_the_apps_run(capsys):
         assert main(["unlearn", *args, "--dry-run"]) == 0
         return json.JSONDecoder().raw_decode(capsys.readouterr().out)[0]
 
-    for base, feature, preset in (("faces-dcgan64", "headwear", "fast"), ("mnist-dcgan", "digit 3", "standard")):
+    for base, feature, preset in (("faces-dcgan64", "headwear", "fast"), ("mnist-dcgan", "digit 3", "standard"),
+                                  ("mnist-ddpm", "digit 8", "fast")):
         app_cfg = dataclasses.asdict(session.run_config(catalog.get(base), feature, preset))
         assert resolved(["--base", base, "--feature", feature, "--preset", preset]) == app_cfg
     cfg = resolved(["--base", "faces-dcgan64", "--feature", "eyeglasses", "--latent.steps", "12", "--seed", "4"])
@@ -321,3 +322,14 @@ def test_cli_base_feature_preset_is_the_apps_run(capsys):
     assert cfg["unlearn"]["g_frozen"] == "net.9,net.10,net.12"          # the catalog's settings come along
     assert main(["unlearn", "--base", "faces-dcgan64", "--dry-run"]) == 2
     assert "needs --feature" in capsys.readouterr().err
+
+
+def test_the_diffusion_model_is_offered_with_its_own_settings():
+    """checkpoints/mnist-ddpm (issue #17) is a model like the others: its gallery is its own samples, its preset
+    its catalog entry's (batch 16, a pool of 128 adapted samples, 500 positives, metrics on 1,000 latents)."""
+    _, st, gallery, count, chosen, seed, *results = app.choose_model("mnist-ddpm", app.new_state())
+    assert st["model"] == "mnist-ddpm" and len(gallery) == app.N_SAMPLES and "0 negatives" in count
+    cfg = session.run_config(catalog.get("mnist-ddpm"), "digit 8", "fast")
+    assert (cfg.unlearn.batch_size, cfg.unlearn.neg_pool, cfg.unlearn.n_positives, cfg.eval_latents) == (16, 128, 500,
+                                                                                                         1000)
+    assert cfg.model.endswith("checkpoints/mnist-ddpm") and cfg.method == "adapt-then-unlearn"

@@ -53,6 +53,42 @@ def test_gan_class_balance_and_card(C):
     assert D(generate(G, bank[:4])).shape == (4,)
 
 
+def test_ddpm_draws_its_card_samples_and_resolves_to_its_command(C):
+    """checkpoints/mnist-ddpm (issue #17): a DDPMGenerator whose bank is 2,000 initial noises; the first 64 give the
+    card's samples.png again (20 DDIM steps; the whole bank is re-measured by the slow test below), and the card's
+    command, dry-run, resolves to its train_config.json."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from atu.sampling import to_pil
+
+    folder = CK / "mnist-ddpm"
+    G = atu.load_generator(folder)
+    bank = load_latent_bank(folder)
+    assert type(G).__name__ == "DDPMGenerator" and bank.shape == (2_000, 1024) and G.sample_steps == 20
+    grid = to_pil(generate(G, bank[:64]), nrow=8).resize((8 * 34 * 3, 8 * 34 * 3), 0)
+    shipped = torch.tensor(list(Image.open(folder / "samples.png").convert("L").getdata()), dtype=torch.float32)
+    drawn = torch.tensor(list(grid.convert("L").getdata()), dtype=torch.float32)
+    assert (shipped - drawn).abs().mean() < 1.0, "the samples drawn here differ from the card's"
+    card = (folder / "README.md").read_text()
+    line = next(x for x in card.splitlines() if x.startswith("python -m atu train-ddpm"))
+    out = subprocess.run([sys.executable, *line.split()[1:], "--dry-run"], cwd=CK.parent, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == json.loads((folder / "train_config.json").read_text())
+
+
+@pytest.mark.slow
+def test_ddpm_class_balance_and_agreement_as_its_card_says(C):
+    m = json.loads((CK / "mnist-ddpm/metrics.json").read_text())
+    G = atu.load_generator(CK / "mnist-ddpm")
+    x = generate(G, load_latent_bank(CK / "mnist-ddpm"))
+    frac = torch.bincount(classify(C, x), minlength=10).double() / len(x)
+    assert torch.allclose(frac, torch.tensor(m["class_fractions"], dtype=torch.float64), atol=2e-3)
+
+
 def test_gan_card_reproduce_command_resolves_to_its_train_config():
     """The command in the shipped GAN's card, dry-run, resolves to exactly the train_config.json shipped beside it,
     and the card's figures are the metrics.json ones (FID, the two classifiers' agreement)."""
@@ -66,7 +102,14 @@ def test_gan_card_reproduce_command_resolves_to_its_train_config():
     out = subprocess.run([sys.executable, *cmd.split()[1:], "--dry-run"], cwd=CK.parent, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == json.loads((folder / "train_config.json").read_text())
+    # a field added after the model was trained (R1, init) is recorded by its default, which is what it trained with
+    import dataclasses
+
+    from atu.io import dataclass_from_dict
+    from atu.mnist import GANRunConfig
+
+    shipped = dataclasses.asdict(dataclass_from_dict(GANRunConfig, json.loads((folder / "train_config.json").read_text())))
+    assert json.loads(out.stdout) == shipped
     m = json.loads((folder / "metrics.json").read_text())
     assert f"**{m['fid']:.2f}**" in card and f"{m['classifier_agreement']:.1%}" in card
 

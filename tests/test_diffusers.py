@@ -87,3 +87,39 @@ def test_a_pushed_run_loads_with_diffusers_in_a_venv_without_atu(hub, tmp_path):
     z = torch.randn(4, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(torch.load(tmp_path / "images.pt"), (G(z) / 2 + 0.5).clamp(0, 1))
+
+
+def test_a_pushed_ddpm_is_diffusers_own_ddim_pipeline_in_a_venv_without_atu(hub, tmp_path):
+    """The diffusion family pushes as diffusers' own DDIMPipeline (unet/, scheduler/, model_index.json; no code):
+    downloaded with `hf download`, it loads without trust_remote_code where atu cannot be imported, and from the
+    same initial noise draws atu's images."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from tiny import make_tiny_ddpm_base
+
+    folder, _ = make_tiny_ddpm_base(tmp_path / "base")
+    token = next(t for t, user in hub.tokens.items() if user == "alice")
+    push_run(folder, "alice/tiny-ddpm", token=token)
+    assert {"model_index.json", "unet/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json",
+            "model.safetensors", "latent_bank.safetensors"} <= set(hub.files("alice/tiny-ddpm"))
+    assert not (folder / "model_index.json").exists()   # staged: the local folder is unchanged
+
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    subprocess.run([shutil.which("hf"), "download", "alice/tiny-ddpm", "--local-dir", "m"], check=True,
+                   cwd=tmp_path, capture_output=True, timeout=120)
+    code = ("import importlib.util, torch; assert importlib.util.find_spec('atu') is None, 'atu is importable'; "
+            "from diffusers import DiffusionPipeline; pipe = DiffusionPipeline.from_pretrained('m'); "
+            "assert type(pipe).__name__ == 'DDIMPipeline', type(pipe); "
+            "out = pipe(batch_size=3, num_inference_steps=2, generator=torch.Generator().manual_seed(0), "
+            "output_type='np').images; torch.save(torch.from_numpy(out), 'images.pt')")
+    out = subprocess.run([str(env_dir / "bin" / "python"), "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+    G = atu.load_generator(folder).eval()
+    z = torch.randn((3, 1, 32, 32), generator=torch.Generator().manual_seed(0)).flatten(1)
+    with torch.no_grad():
+        want = (G(z) / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1)
+    assert (torch.load(tmp_path / "images.pt") - want).abs().max() < 1e-5
