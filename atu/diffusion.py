@@ -102,19 +102,21 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
                     extra_loss: Callable[[nn.Module], tuple[torch.Tensor, dict]] | None = None,
                     evaluate: Callable[[nn.Module], dict] | None = None,
                     on_log: Callable[[int, dict], None] | None = None,
-                    negatives: NegativeSource | None = None, desc: str = "ddpm") -> GANTrainResult:
+                    negatives: NegativeSource | None = None, desc: str = "ddpm",
+                    ema_init: nn.Module | None = None) -> GANTrainResult:
     """Train `model` (in place) with the denoising loss on `real` (N, C, H, W in [-1, 1]).
 
     extra_loss(model) -> (loss, logs) is added (EWC, repulsion). negatives(n) -> n images whose denoising loss the
     model is pushed to raise, weighted by cfg.neg_weight and bounded (atu.losses.bounded_negative, cap = cfg.neg_cap
     times the starting model's loss on them): without a bound, raising a loss diverges. evaluate(ema) and on_log(step,
-    logs) as in atu.train.train_gan. Returns a GANTrainResult (G = the raw model, G_ema = its EMA, D = None)."""
+    logs) as in atu.train.train_gan; ema_init starts the EMA from another model (going on from a saved run) instead of
+    a copy of `model`. Returns a GANTrainResult (G = the raw model, G_ema = its EMA, D = None)."""
     if len(real) == 0:
         raise ValueError("train_diffusion needs at least one real image")
     t0 = time.time()
     accelerator = Accelerator(cpu=cfg.cpu)
     set_seed(cfg.seed)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    ema = copy.deepcopy(ema_init if ema_init is not None else model).eval().requires_grad_(False)
     model.train()
     min_len = cfg.batch_size * accelerator.num_processes
     if len(real) < min_len:

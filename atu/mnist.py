@@ -72,6 +72,9 @@ class DDPMRunConfig:
     fid_every: int = 0                                                # steps between FIDs of the EMA model (on
                                                                       #   fid_latents bank latents); 0 = off
     fid_latents: int = 250                                            # latents for that learning-curve FID
+    init: str = ""                                                    # a folder written by train-ddpm to go on
+                                                                      #   from (its raw model trains, its EMA
+                                                                      #   goes on averaging); "" = from scratch
     train: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
 
 
@@ -164,6 +167,9 @@ def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
     C = load_model(cfg.classifier, kind="classifier")
     widths = tuple(int(w) for w in cfg.block_out_channels.split(","))
     model = DDPMGenerator(1, 32, widths, cfg.layers_per_block, sample_steps=cfg.sample_steps)
+    ema_init, earlier = None, []
+    if cfg.init:   # go on from a saved run: same architecture, its raw weights and its EMA
+        model, ema_init, earlier = _ddpm_init(cfg, model)
     latents = make_latent_bank(DDPM_LATENT_BANK_SIZE, model.latent_dim, LATENT_BANK_SEED)
 
     def learning_curve(ema) -> dict:
@@ -176,11 +182,11 @@ def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
         return out
 
     history_steps: list[int] = []
-    res = train_diffusion(model, x, cfg.train, evaluate=learning_curve, desc="train-ddpm")
+    res = train_diffusion(model, x, cfg.train, evaluate=learning_curve, desc="train-ddpm", ema_init=ema_init)
     E = load_model(cfg.evaluator, kind="classifier") if cfg.evaluator else None
     t0 = time.time()
     metrics = measure_base_gan(res.G_ema, C, latents, x, xh, evaluator=E)
-    metrics.update(train_seconds=res.seconds, sample_seconds_per_image=(time.time() - t0) / len(latents),
+    metrics.update(train_seconds=res.seconds, earlier_runs=earlier, sample_seconds_per_image=(time.time() - t0) / len(latents),
                    n_params=sum(p.numel() for p in model.parameters()),
                    fid_curve=[{"step": h["step"], "fid_small": h["fid_small"]} for h in res.history
                               if "fid_small" in h], **_env())
@@ -195,6 +201,37 @@ def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
         to_pil(generate(res.G_ema, latents[:64]), nrow=8).resize((8 * 34 * 3, 8 * 34 * 3), 0).save(tmp / "samples.png")
         write_checkpoint_card(tmp)
     return metrics
+
+
+def _ddpm_init(cfg: DDPMRunConfig, model: DDPMGenerator):
+    """The raw model and EMA of the train-ddpm folder cfg.init, checked against cfg's architecture, and the runs
+    that made it (each {"command", "train_seconds", "fid"}: the card's reproduce block lists them first)."""
+    import json
+    from pathlib import Path
+
+    from .io import dataclass_from_dict
+    from .models import CheckpointError, load_generator
+
+    def read_json(path):
+        return json.loads(Path(path).read_text())
+
+    def arch(m):   # the constructor arguments, as config.json spells them
+        return json.loads(json.dumps(m._hub_mixin_config))
+
+    folder = Path(cfg.init)
+    if not (folder / "train_config.json").is_file() or not (folder / "model-raw").is_dir():
+        raise CheckpointError(f"--init {folder}: not a folder written by train-ddpm (it needs train_config.json and "
+                              "model-raw/)")
+    raw, ema = load_generator(folder / "model-raw"), load_generator(folder)
+    if arch(raw) != arch(model):
+        raise CheckpointError(f"--init {folder}: its UNet ({arch(raw)}) is not the one these options build "
+                              f"({arch(model)}); pass the same --block_out_channels, --layers_per_block and --sample_steps")
+    prev_cfg = dataclass_from_dict(DDPMRunConfig, read_json(folder / "train_config.json"))
+    prev_cfg.out = str(folder)
+    prev = read_json(folder / "metrics.json")
+    earlier = prev.get("earlier_runs", []) + [{"command": ddpm_reproduce_command(prev_cfg),
+                                               "train_seconds": prev["train_seconds"], "fid": prev["fid"]}]
+    return raw, ema, earlier
 
 
 def ddpm_reproduce_command(cfg: DDPMRunConfig) -> str:

@@ -130,17 +130,21 @@ def _warm(stage_cfg, cfg: RunConfig, D):
 def adapt_stage(cfg: RunConfig, base, negatives: torch.Tensor, log: Progress, probe_rate) -> torch.Tensor:
     """Stage 1: K adapted models, each from its own seed; the Fisher is computed once. Returns theta_N (K, P)."""
     G, D, _ = base
-    if is_diffusion(G):   # the Fisher of the denoising loss on the base's own samples (atu.diffusion)
+    diffusion = is_diffusion(G)
+    if diffusion:   # the Fisher of the denoising loss on the base's own samples (atu.diffusion)
         from .diffusion import adapt_one_ddpm, fisher_denoising
 
         fisher = fisher_denoising(G, generate(G, make_latent_bank(cfg.adapt.fisher_samples, G.latent_dim, cfg.seed)),
                                   seed=cfg.seed)
-        adapt_k = lambda seed, on_log: adapt_one_ddpm(G, negatives, cfg.adapt, seed, fisher, on_log)  # noqa: E731
     else:
         fisher = fisher_diagonal(G, D, cfg.adapt.fisher_samples, seed=cfg.seed)
-        acfg = _warm(cfg.adapt, cfg, D)
-        adapt_k = lambda seed, on_log: adapt_one(G, D, negatives, acfg, seed=seed, fisher=fisher,  # noqa: E731
-                                                 on_log=on_log)
+    acfg = _warm(cfg.adapt, cfg, D)
+
+    def adapt_k(seed, on_log):
+        if diffusion:
+            return adapt_one_ddpm(G, negatives, acfg, seed, fisher, on_log)
+        return adapt_one(G, D, negatives, acfg, seed=seed, fisher=fisher, on_log=on_log)
+
     theta_N = []
     for k in range(cfg.adapt.K):
         tag = {"stage": "adapt", "model": k + 1, "of": cfg.adapt.K, "total": cfg.adapt.steps}
@@ -169,7 +173,9 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
          **probe_rate(G)})
     if u.neg_weight > 0 and u.neg_source == "classifier":
         negatives = confident_negatives(G, C, cfg.target, NEG_POOL, seed=cfg.seed + 2)
-    on_log = lambda s, row: log({"stage": "unlearn", "total": u.steps, **row})  # noqa: E731
+    def on_log(step, row):
+        log({"stage": "unlearn", "total": u.steps, **row})
+
     if is_diffusion(G):
         from .diffusion import unlearn_ddpm
 

@@ -56,7 +56,9 @@ def test_gan_class_balance_and_card(C):
 def test_ddpm_draws_its_card_samples_and_resolves_to_its_command(C):
     """checkpoints/mnist-ddpm (issue #17): a DDPMGenerator whose bank is 2,000 initial noises; the first 64 give the
     card's samples.png again (20 DDIM steps; the whole bank is re-measured by the slow test below), and the card's
-    command, dry-run, resolves to its train_config.json."""
+    last command (a model trained in several runs lists the earlier ones first), dry-run, resolves to its
+    train_config.json."""
+    import dataclasses
     import subprocess
     import sys
 
@@ -73,11 +75,17 @@ def test_ddpm_draws_its_card_samples_and_resolves_to_its_command(C):
     drawn = torch.tensor(list(grid.convert("L").getdata()), dtype=torch.float32)
     assert (shipped - drawn).abs().mean() < 1.0, "the samples drawn here differ from the card's"
     card = (folder / "README.md").read_text()
-    line = next(x for x in card.splitlines() if x.startswith("python -m atu train-ddpm"))
-    out = subprocess.run([sys.executable, *line.split()[1:], "--dry-run"], cwd=CK.parent, capture_output=True,
+    from atu.io import dataclass_from_dict
+    from atu.mnist import DDPMRunConfig
+
+    lines = [x for x in card.splitlines() if x.startswith("python -m atu train-ddpm")]
+    earlier = json.loads((folder / "metrics.json").read_text()).get("earlier_runs", [])
+    assert len(lines) == len(earlier) + 1 and [e["command"] for e in earlier] == lines[:-1]
+    out = subprocess.run([sys.executable, *lines[-1].split()[1:], "--dry-run"], cwd=CK.parent, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == json.loads((folder / "train_config.json").read_text())
+    shipped = dataclass_from_dict(DDPMRunConfig, json.loads((folder / "train_config.json").read_text()))
+    assert json.loads(out.stdout) == dataclasses.asdict(shipped)
 
 
 @pytest.mark.slow
@@ -241,6 +249,6 @@ def test_catalog_reproduce_commands_are_the_cards():
 
     for name, m in catalog.BASE_MODELS.items():
         card = (CK / name / "README.md").read_text()
-        assert m.reproduce and m.reproduce.split(" && ")[-1] in card, name
+        assert m.reproduce and all(c in card for c in m.reproduce.split(" && ")), name
     assert catalog.BASE_MODELS["faces-dcgan64"].fid_reference == "samples"
     assert catalog.BASE_MODELS["mnist-dcgan"].fid_reference == "real"
