@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
 import typing
 
@@ -35,15 +36,16 @@ def dataclass_values(cfg, prefix: str = "") -> dict:
 
 
 def dataclass_flags(cfg, default, prefix: str = "") -> list[str]:
-    """The command-line options (`--train.steps 20000`) that turn `default` into `cfg`, in field order."""
+    """The command-line options (`--train.steps 20000`) that turn `default` into `cfg`, in field order, each value
+    quoted for a shell (an empty --evaluator is `''`, not nothing)."""
     out = []
     for f in dataclasses.fields(cfg):
         v, d = getattr(cfg, f.name), getattr(default, f.name)
         if dataclasses.is_dataclass(v):
             out += dataclass_flags(v, d, prefix + f.name + ".")
         elif v != d:
-            out += [f"--{prefix}{f.name}", str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float)
-                    else str(v)]
+            out += [f"--{prefix}{f.name}", shlex.quote(str(v).lower() if isinstance(v, bool) else f"{v:g}"
+                                                       if isinstance(v, float) else str(v))]
     return out
 
 

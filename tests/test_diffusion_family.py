@@ -121,3 +121,32 @@ def test_a_saved_ddpm_run_is_diffusers_own_ddim_pipeline(tmp_path):
     with torch.no_grad():
         want = ((G(z) / 2 + 0.5).clamp(0, 1)).permute(0, 2, 3, 1).numpy()
     assert abs(out - want).max() < 1e-5
+
+
+def test_train_ddpm_goes_on_from_a_saved_run_and_its_card_lists_both_commands(tmp_path):
+    """train-ddpm --init: the raw weights go on training from the saved run's (with lr 0 they are the saved ones
+    exactly), the EMA goes on from its EMA, the card's reproduce block gives the earlier command first, and a folder
+    whose UNet differs from the options is refused with what to pass."""
+    import dataclasses
+
+    from atu.diffusion import DiffusionTrainConfig
+    from atu.mnist import DDPMRunConfig, run_train_ddpm
+    from atu.models import CheckpointError
+
+    tiny = dict(block_out_channels="8,16", sample_steps=2, evaluator="")
+    first = DDPMRunConfig(out=str(tmp_path / "a"), **tiny, train=DiffusionTrainConfig(steps=2, batch_size=4, log_every=1))
+    run_train_ddpm(first)
+    second = dataclasses.replace(first, out=str(tmp_path / "b"), init=first.out,
+                                 train=DiffusionTrainConfig(steps=2, batch_size=4, log_every=1, lr=0.0))
+    m = run_train_ddpm(second)
+    raw_a, raw_b = (load_generator(tmp_path / f / "model-raw") for f in "ab")
+    ema_a, ema_b = (load_generator(tmp_path / f) for f in "ab")
+    assert all(torch.equal(p, q) for p, q in zip(raw_a.parameters(), raw_b.parameters()))
+    assert all(torch.allclose(p, q, atol=1e-2) for p, q in zip(ema_a.parameters(), ema_b.parameters()))
+    assert [r["command"] for r in m["earlier_runs"]] == [f"python -m atu train-ddpm --out {first.out} "
+                                                         "--evaluator '' --block_out_channels 8,16 --sample_steps 2 "
+                                                         "--train.steps 2 --train.batch_size 4 --train.log_every 1"]
+    card = (tmp_path / "b" / "README.md").read_text()
+    assert card.index(m["earlier_runs"][0]["command"]) < card.index(f"--init {first.out}")
+    with pytest.raises(CheckpointError, match="--block_out_channels"):
+        run_train_ddpm(dataclasses.replace(second, out=str(tmp_path / "c"), block_out_channels="8,8"))
