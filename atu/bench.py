@@ -93,8 +93,9 @@ def method_config(cfg: RunConfig, method: str) -> RunConfig:
 
 
 def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: float | None = None,
-                save_dir: Path | None = None, grid: tuple[float, ...] = G_GRID) -> list[dict]:
-    """All methods for one class and seed: list of rows {method, pul, fid_ratio, ret_fid, collateral, seconds}.
+                save_dir: Path | None = None, grid: tuple[float, ...] = G_GRID, on_row=None) -> list[dict]:
+    """All methods for one class and seed: list of rows {method, pul, fid_ratio, ret_fid, collateral, seconds};
+    on_row(row) hears each row as soon as it is measured (a DDPM's methods take minutes each).
     `retrained` (trained once per class) gives every row its Ret-FID; its own row comes only with
     `retrain_seconds` (the class's first seed), so that one model is not counted as three seeds. `save_dir`:
     each method's generator is saved in save_dir/<method>/ (for the count by eye, atu.by_eye.run_blind_count)."""
@@ -118,6 +119,8 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
             m["ret_fid"] = fid(ref, generate(G_after, latents), C)["fid"]
         rows.append({"method": method, "target": cfg.target, "seed": cfg.seed, "seconds": seconds,
                      "stage1_purity": sum(purity) / len(purity), **extra, **m})
+        if on_row is not None:
+            on_row(rows[-1])
 
     for method in losses:
         c = method_config(cfg, method)
@@ -354,14 +357,16 @@ def main(argv=None) -> int:
             print(f"retrained without {c} in {retrain_seconds:.0f} s")
         for s in [s for (cc, s) in plan if cc == c]:
             cfg = dataclasses.replace(base_cfg, target=c, feature=f"digit {c}", seed=s)
-            new = bench_class(cfg, base, losses, retrained, retrain_seconds, grid=grid)
-            retrain_seconds = None   # the retrained model's own row: once per class
-            rows += new
-            for r in new:
+
+            def report(r, c=c, s=s):   # each row as it comes, and rows.json so far (a long run can be stopped)
+                rows.append(r)
                 print(f"digit {c} seed {s} {r['method']:>13}: PUL {r['pul']:6.2f} / B {r.get('pul_independent', -1):6.2f}"
                       f"  FID x{r['fid_ratio']:.2f}  "
-                      f"collateral {r['collateral']:.3f}  {r['seconds'] or 0:.0f} s")
-            (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
+                      f"collateral {r['collateral']:.3f}  {r['seconds'] or 0:.0f} s", flush=True)
+                (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
+
+            bench_class(cfg, base, losses, retrained, retrain_seconds, grid=grid, on_row=report)
+            retrain_seconds = None   # the retrained model's own row: once per class
     write_summary(rows, out, "mnist")
     return 0
 

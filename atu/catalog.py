@@ -67,7 +67,9 @@ BASE_MODELS = {
     "mnist-ddpm": BaseModel("mnist-ddpm", "MNIST digits (DDPM 32x32, 20 DDIM steps, trained by atu)",
                             {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)},
                             evaluator="mnist-classifier-b", fid_reference="real",
-                            reproduce="python -m atu train-ddpm --fid_every 1000",
+                            reproduce="python -m atu train-ddpm --out runs/ddpm-5k --fid_every 1000 && "
+                                      "python -m atu train-ddpm --fid_every 1000 --init runs/ddpm-5k "
+                                      "--train.steps 4000 --train.warmup 100",
                             # a sample costs 20 UNet calls (~0.1 s on a CPU core): fewer positives, a smaller
                             # probe, stage 2 at batch 16, and the adapted models' samples drawn once as a pool
                             run_overrides={"unlearn.batch_size": 16, "unlearn.neg_pool": 128},

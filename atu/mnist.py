@@ -229,7 +229,7 @@ def _ddpm_init(cfg: DDPMRunConfig, model: DDPMGenerator):
     prev_cfg = dataclass_from_dict(DDPMRunConfig, read_json(folder / "train_config.json"))
     prev_cfg.out = str(folder)
     prev = read_json(folder / "metrics.json")
-    earlier = prev.get("earlier_runs", []) + [{"command": ddpm_reproduce_command(prev_cfg),
+    earlier = prev.get("earlier_runs", []) + [{"command": ddpm_reproduce_command(prev_cfg), "steps": prev_cfg.train.steps,
                                                "train_seconds": prev["train_seconds"], "fid": prev["fid"]}]
     return raw, ema, earlier
 
