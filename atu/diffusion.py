@@ -69,13 +69,18 @@ class DDPMGenerator(Generator):
         return x.clamp(-1, 1)
 
     def denoising_loss(self, x0: torch.Tensor, generator: torch.Generator | None = None,
-                       reduction: str = "mean") -> torch.Tensor:
+                       reduction: str = "mean", teacher: "DDPMGenerator | None" = None) -> torch.Tensor:
         """DDPM's simple loss: |eps - eps_theta(x_t, t)|^2 with t uniform and x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps.
+        With a `teacher`, the target is the teacher's prediction eps_teacher(x_t, t) instead of eps (distillation:
+        on images the teacher drew itself, eps would teach its own sampling errors back to it).
         reduction "none" gives one value per image."""
         b = x0.shape[0]
         t = torch.randint(self.scheduler.config.num_train_timesteps, (b,), generator=generator).to(x0.device)
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         x_t = self.scheduler.add_noise(x0, noise, t)
+        if teacher is not None:
+            with torch.no_grad():
+                noise = teacher.unet(x_t, t).sample
         per = F.mse_loss(self.unet(x_t, t).sample, noise, reduction="none").flatten(1).mean(1)
         return per if reduction == "none" else per.mean()
 
@@ -103,14 +108,15 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
                     evaluate: Callable[[nn.Module], dict] | None = None,
                     on_log: Callable[[int, dict], None] | None = None,
                     negatives: NegativeSource | None = None, desc: str = "ddpm",
-                    ema_init: nn.Module | None = None) -> GANTrainResult:
+                    ema_init: nn.Module | None = None, teacher: DDPMGenerator | None = None) -> GANTrainResult:
     """Train `model` (in place) with the denoising loss on `real` (N, C, H, W in [-1, 1]).
 
     extra_loss(model) -> (loss, logs) is added (EWC, repulsion). negatives(n) -> n images whose denoising loss the
     model is pushed to raise, weighted by cfg.neg_weight and bounded (atu.losses.bounded_negative, cap = cfg.neg_cap
     times the starting model's loss on them): without a bound, raising a loss diverges. evaluate(ema) and on_log(step,
     logs) as in atu.train.train_gan; ema_init starts the EMA from another model (going on from a saved run) instead of
-    a copy of `model`. Returns a GANTrainResult (G = the raw model, G_ema = its EMA, D = None)."""
+    a copy of `model`; with a `teacher`, the loss on `real` targets the teacher's predictions (DDPMGenerator.
+    denoising_loss). Returns a GANTrainResult (G = the raw model, G_ema = its EMA, D = None)."""
     if len(real) == 0:
         raise ValueError("train_diffusion needs at least one real image")
     t0 = time.time()
@@ -142,7 +148,7 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
     bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=_quiet(accelerator), leave=False)
     for step in bar:
         (x,) = next(batches)
-        loss = raw.denoising_loss(x, gen)
+        loss = raw.denoising_loss(x, gen, teacher=teacher)
         total, logs = loss, {}
         if use_neg:
             with torch.no_grad():
@@ -223,7 +229,8 @@ def pool_sampler(pool: torch.Tensor, seed: int) -> NegativeSource:
 
 def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.Tensor, cfg, evaluate=None,
                  on_log=None, negatives: torch.Tensor | None = None) -> GANTrainResult:
-    """Stage 2 on a DDPM (cfg: atu.unlearn.UnlearnConfig): the denoising loss on the positives, the repulsion from
+    """Stage 2 on a DDPM (cfg: atu.unlearn.UnlearnConfig): the denoising loss on the positives (with pos_target
+    "base", towards the base model's own predictions on them, not the noise), the repulsion from
     theta_N on the same normalised distance as the GAN's, and, with neg_weight > 0, the bounded negative term on
     a pool of `neg_pool` samples of the adapted models (neg_source "adapted") or on the given negatives ("user",
     "classifier"). Returns a GANTrainResult (G_ema: the unlearned model) with .d0."""
@@ -245,7 +252,8 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
     tcfg = DiffusionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=0,
                                 ema_beta=cfg.ema_beta, neg_weight=cfg.neg_weight, neg_cap=cfg.neg_cap,
                                 seed=cfg.seed, log_every=cfg.eval_every)
+    teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.pos_target == "base" else None
     res = train_diffusion(model, positives, tcfg, extra_loss=repel, evaluate=evaluate, on_log=on_log,
-                          negatives=source, desc="unlearn")
+                          negatives=source, desc="unlearn", teacher=teacher)
     res.d0 = d0
     return res

@@ -48,6 +48,10 @@ class UnlearnConfig:
                                       #   negatives up to neg_cap x its starting value, never further (bounded)
     neg_pool: int = 256               # diffusion only: samples of the adapted models drawn once, before stage 2
                                       #   (a DDIM sample costs 20 UNet calls: too dear to draw at every step)
+    pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
+                                      #   loss) or "base" (the base model's prediction on the same noised image:
+                                      #   trained on its own samples with "noise", a DDPM learns its own sampling
+                                      #   errors back, docs/diffusion.md)
     d_warmup: int = 0                 # D-only steps first (set by the pipeline when D is fresh, see AdaptConfig)
     g_bn_frozen: bool = False         # G's BatchNorm keeps its running statistics (atu.train.GANTrainConfig)
     g_frozen: str = ""                # G parameters kept fixed, by name prefix (atu.train.GANTrainConfig)
@@ -58,6 +62,8 @@ class UnlearnConfig:
     def __post_init__(self):
         if self.loss not in REPULSIONS:
             raise ValueError(f"loss must be one of {REPULSIONS}, got {self.loss!r}")
+        if self.pos_target not in ("noise", "base"):
+            raise ValueError(f'pos_target must be "noise" or "base", got {self.pos_target!r}')
         if self.neg_source not in NEG_SOURCES:
             raise ValueError(f"neg_source must be one of {NEG_SOURCES}, got {self.neg_source!r}")
         if self.neg_weight < 0:

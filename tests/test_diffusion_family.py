@@ -73,6 +73,32 @@ def test_negative_term_raises_the_loss_on_negatives_and_weight_0_never_draws_the
     assert _loss_on(on.G, neg) > _loss_on(off.G, neg)
 
 
+def test_with_a_teacher_the_target_is_its_prediction_so_the_same_model_has_nothing_to_learn():
+    """denoising_loss(teacher=...): the target is the teacher's eps on the same x_t, not the noise; a model is its
+    own teacher with loss 0 (and no gradient), another model is not. Without a teacher it is DDPM's loss."""
+    G, x = tiny(), digits(3, 8)
+    same = G.denoising_loss(x, torch.Generator().manual_seed(0), teacher=tiny())
+    assert float(same.detach()) == 0.0
+    other = G.denoising_loss(x, torch.Generator().manual_seed(0), teacher=tiny(seed=1))
+    plain = G.denoising_loss(x, torch.Generator().manual_seed(0))
+    other, plain = float(other.detach()), float(plain.detach())
+    assert other > 0 and plain > 0 and other != plain
+
+
+def test_stage_2_towards_the_base_leaves_a_model_without_other_terms_where_it_was():
+    """UnlearnConfig.pos_target "base": with no repulsion and no negative term, the positives' loss is 0 at the
+    base and stage 2 keeps the model; with "noise" (DDPM's loss on the base's samples) it moves."""
+    G = tiny()
+    theta_N = (flatten(G) + 0.01)[None]
+    cfg = UnlearnConfig(loss="none", steps=10, batch_size=8, lr=1e-3, neg_weight=0.0, eval_every=5)
+    kept = unlearn_ddpm(G, digits(1, 16), theta_N, dataclasses.replace(cfg, pos_target="base"))
+    moved = unlearn_ddpm(G, digits(1, 16), theta_N, dataclasses.replace(cfg, pos_target="noise"))
+    assert torch.equal(flatten(kept.G), flatten(G))
+    assert not torch.equal(flatten(moved.G), flatten(G))
+    with pytest.raises(ValueError, match="pos_target"):
+        UnlearnConfig(pos_target="eps")
+
+
 def test_adapted_model_moves_and_el2_pushes_further_from_it_than_plain_fine_tuning():
     G = tiny()
     fisher = fisher_denoising(G, digits(8, 4))
