@@ -71,8 +71,14 @@ BASE_MODELS = {
                                       "python -m atu train-ddpm --fid_every 1000 --init runs/ddpm-5k "
                                       "--train.steps 4000 --train.warmup 100",
                             # a sample costs 20 UNet calls (~0.1 s on a CPU core): fewer positives, a smaller
-                            # probe, stage 2 at batch 16, and the adapted models' samples drawn once as a pool
-                            run_overrides={"unlearn.batch_size": 16, "unlearn.neg_pool": 128},
+                            # probe, stage 2 at batch 16, and the adapted models' samples drawn once as a pool;
+                            # stage 2 distils the base on its own positives (its DDPM loss on them made more
+                            # eights), the negative term sees only the noisier half of the timesteps (on all of
+                            # them it speckled every image) and EL2's weight suits a loss ~30x smaller than a
+                            # GAN's (30 wrecked the model): measured on digit 8, docs/diffusion.md
+                            run_overrides={"unlearn.batch_size": 16, "unlearn.neg_pool": 128,
+                                           "unlearn.pos_target": "base", "unlearn.neg_t_min": 500,
+                                           "unlearn.el2_weight": 0.3},
                             presets={"fast": {"K": 1, "adapt_steps": 100, "unlearn_steps": 200, "eval_latents": 1000,
                                               "n_positives": 500, "probe_latents": 100, "eval_every": 50},
                                      "standard": {"K": 1, "adapt_steps": 100, "unlearn_steps": 200,

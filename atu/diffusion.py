@@ -69,13 +69,14 @@ class DDPMGenerator(Generator):
         return x.clamp(-1, 1)
 
     def denoising_loss(self, x0: torch.Tensor, generator: torch.Generator | None = None,
-                       reduction: str = "mean", teacher: "DDPMGenerator | None" = None) -> torch.Tensor:
+                       reduction: str = "mean", teacher: "DDPMGenerator | None" = None, t_min: int = 0) -> torch.Tensor:
         """DDPM's simple loss: |eps - eps_theta(x_t, t)|^2 with t uniform and x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps.
         With a `teacher`, the target is the teacher's prediction eps_teacher(x_t, t) instead of eps (distillation:
         on images the teacher drew itself, eps would teach its own sampling errors back to it).
+        t is drawn from [t_min, T) (t_min > 0: only the noisier steps, where the image's content is decided).
         reduction "none" gives one value per image."""
         b = x0.shape[0]
-        t = torch.randint(self.scheduler.config.num_train_timesteps, (b,), generator=generator).to(x0.device)
+        t = torch.randint(t_min, self.scheduler.config.num_train_timesteps, (b,), generator=generator).to(x0.device)
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         x_t = self.scheduler.add_noise(x0, noise, t)
         if teacher is not None:
@@ -98,6 +99,8 @@ class DiffusionTrainConfig:
                                       #   loss on `negatives` up to neg_cap, never past it; 0 = off
     neg_cap: float = 0.0              # that bound, as a multiple of the base model's loss on the same negatives
                                       #   (measured at the start): atu.losses.bounded_negative
+    neg_t_min: int = 0                # the negative term's timesteps are drawn from [neg_t_min, T): raising the
+                                      #   loss at the low-noise steps adds speckle to every image
     seed: int = 0                     # seeds t, noise, data order
     log_every: int = 50               # steps between logged losses (and `evaluate` calls)
     cpu: bool = False                 # force the CPU even when a GPU is visible
@@ -142,7 +145,8 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
     if use_neg:   # the bound: neg_cap times the starting model's loss on a fixed batch of negatives
         with torch.no_grad():
             x_neg0 = negatives(max(cfg.batch_size, 64)).to(accelerator.device)
-            cap = cfg.neg_cap * float(raw.denoising_loss(x_neg0, torch.Generator().manual_seed(cfg.seed)))
+            cap = cfg.neg_cap * float(raw.denoising_loss(x_neg0, torch.Generator().manual_seed(cfg.seed),
+                                                         t_min=cfg.neg_t_min))
 
     history, batches = [], _infinite(loader)
     bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=_quiet(accelerator), leave=False)
@@ -153,7 +157,7 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
         if use_neg:
             with torch.no_grad():
                 x_neg = negatives(max(x.shape[0] // 2, 1)).to(accelerator.device)
-            loss_neg = raw.denoising_loss(x_neg, gen)
+            loss_neg = raw.denoising_loss(x_neg, gen, t_min=cfg.neg_t_min)
             total = total + cfg.neg_weight * bounded_negative(loss_neg, cap)
             logs["loss_neg"] = loss_neg.detach()
         if extra_loss is not None:
@@ -251,6 +255,7 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
         source = pool_sampler(pool, seed=cfg.seed + 18)
     tcfg = DiffusionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=0,
                                 ema_beta=cfg.ema_beta, neg_weight=cfg.neg_weight, neg_cap=cfg.neg_cap,
+                                neg_t_min=cfg.neg_t_min,
                                 seed=cfg.seed, log_every=cfg.eval_every)
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.pos_target == "base" else None
     res = train_diffusion(model, positives, tcfg, extra_loss=repel, evaluate=evaluate, on_log=on_log,

@@ -85,6 +85,21 @@ def test_with_a_teacher_the_target_is_its_prediction_so_the_same_model_has_nothi
     assert other > 0 and plain > 0 and other != plain
 
 
+def test_t_min_draws_only_the_noisier_timesteps():
+    """denoising_loss(t_min=k) is the loss at timesteps drawn from [k, T), computed here by hand."""
+    import torch.nn.functional as F
+
+    G, x = tiny(), digits(3, 4)
+    k = 900
+    got = G.denoising_loss(x, torch.Generator().manual_seed(0), t_min=k)
+    gen = torch.Generator().manual_seed(0)
+    t = torch.randint(k, 1000, (4,), generator=gen)
+    noise = torch.randn(x.shape, generator=gen)
+    with torch.no_grad():
+        want = F.mse_loss(G.unet(G.scheduler.add_noise(x, noise, t), t).sample, noise)
+    assert torch.allclose(got.detach(), want) and bool((t >= k).all())
+
+
 def test_stage_2_towards_the_base_leaves_a_model_without_other_terms_where_it_was():
     """UnlearnConfig.pos_target "base": with no repulsion and no negative term, the positives' loss is 0 at the
     base and stage 2 keeps the model; with "noise" (DDPM's loss on the base's samples) it moves."""

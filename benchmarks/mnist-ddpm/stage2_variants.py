@@ -1,0 +1,38 @@
+"""Stage-2 variants on the MNIST DDPM for one digit (issue #17 lab script, not part of the package): stage 1 once
+(the catalog's standard preset), then each variant of stage 2 measured on the bank's first N latents, with a
+before/after grid of the first 32 (OUT-<name>.png). Run from the repository root:
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/mnist-ddpm/stage2_variants.py checkpoints/mnist-ddpm 8 500 \
+        '{"el2w1-noneg-base": {"method": "el2-noneg", "unlearn.pos_target": "base", "unlearn.el2_weight": 1.0}}' runs/x
+"""
+import dataclasses, sys, time, json
+import torch
+from atu.bench import mnist_config, method_config
+from atu.pipeline import load_base, pick_negatives, adapt_stage, unlearn_stage, measure, make_probe
+from atu.sampling import load_latent_bank, before_after_grid
+
+model, target, n_eval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+variants = json.loads(sys.argv[4])   # {name: {"method": "el2", "unlearn.x": v, ...}}
+out = sys.argv[5]
+cfg = mnist_config("checkpoints/mnist-ddpm")
+cfg = dataclasses.replace(cfg, model=model, target=target, feature=f"digit {target}", seed=0, eval_latents=n_eval)
+base = load_base(cfg)
+G, D, C = base
+t0 = time.time()
+negatives = pick_negatives(G, C, cfg.target, cfg.n_negatives, seed=cfg.seed)
+theta_N = adapt_stage(cfg, base, negatives, lambda e: None, make_probe(cfg, G, C))
+print(f"stage 1 {time.time()-t0:.0f} s", flush=True)
+positives = None
+lat = load_latent_bank(model)[:32]
+for name, v in variants.items():
+    c = method_config(cfg, v.pop("method", "el2"))
+    u = dataclasses.replace(c.unlearn, **{k.split(".", 1)[1]: x for k, x in v.items() if k.startswith("unlearn.")})
+    c = dataclasses.replace(c, unlearn=u)
+    t1 = time.time()
+    res, positives = unlearn_stage(c, base, theta_N, lambda e: None, lambda g: {}, positives, negatives=negatives)
+    t2 = time.time()
+    m = measure(c, G, res.G_ema, C)
+    print(f"{name:>24}: PUL {m['pul']:7.2f} / B {m.get('pul_independent', -1):7.2f}  FIDx {m['fid_ratio']:.2f} "
+          f"coll {m['collateral']:.3f} rate {m['neg_rate_before']:.3f}->{m['neg_rate_after']:.3f} "
+          f"stage2 {t2-t1:.0f} s  d_end {res.history[-1].get('distance')}", flush=True)
+    before_after_grid(G, res.G_ema, lat).save(f"{out}-{name}.png")
