@@ -10,10 +10,11 @@ re-render it at any time and tests/test_checkpoints.py checks every shipped card
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from .io import dataclass_from_dict, read_json
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -42,10 +43,6 @@ def _data(pipeline_tag: str, tags: list[str]):
     return ModelCardData(license="mit", library_name="atu", pipeline_tag=pipeline_tag, tags=tags)
 
 
-def _read(folder: Path, name: str) -> dict:
-    return json.loads((folder / name).read_text())
-
-
 def checkpoint_card(folder: str | os.PathLike) -> str:
     """The card of a shipped model folder, from its own records. Which card is told by what the folder holds:
     conversion.json (a converted generator), train_history.json (a trained GAN), "feature_dim" in
@@ -57,13 +54,12 @@ def checkpoint_card(folder: str | os.PathLike) -> str:
 
         return render("faces_base", _data("unconditional-image-generation",
                                           ["gan", "dcgan", "faces", "machine-unlearning", "adapt-then-unlearn"]),
-                      info=_read(folder, "conversion.json"), package_version=PACKAGE_VERSION)
+                      info=read_json(folder / "conversion.json"), package_version=PACKAGE_VERSION)
     if not (folder / "train_config.json").is_file() or not (folder / "metrics.json").is_file():
         raise FileNotFoundError(f"{folder} has no train_config.json + metrics.json (nor conversion.json): "
                                 "no records to render a card from")
-    cfg, m = _read(folder, "train_config.json"), _read(folder, "metrics.json")
-    if _read(folder, "config.json").get("family") == "ddpm":
-        from .io import dataclass_from_dict
+    cfg, m = read_json(folder / "train_config.json"), read_json(folder / "metrics.json")
+    if read_json(folder / "config.json").get("family") == "ddpm":
         from .mnist import DDPM_LATENT_BANK_SIZE, LATENT_BANK_SEED, DDPMRunConfig, ddpm_reproduce_command
 
         return render("mnist_ddpm", _data("unconditional-image-generation",
@@ -71,7 +67,6 @@ def checkpoint_card(folder: str | os.PathLike) -> str:
                       cfg=cfg, m=m, bank_size=DDPM_LATENT_BANK_SIZE, bank_seed=LATENT_BANK_SEED,
                       reproduce=ddpm_reproduce_command(dataclass_from_dict(DDPMRunConfig, cfg)))
     if (folder / "train_history.json").is_file():
-        from .io import dataclass_from_dict
         from .mnist import GAN_HISTORY, LATENT_BANK_SEED, LATENT_BANK_SIZE, GANRunConfig, gan_reproduce_command
 
         return render("mnist_gan", _data("unconditional-image-generation",
@@ -81,7 +76,6 @@ def checkpoint_card(folder: str | os.PathLike) -> str:
     if "feature_dim" in cfg:   # a digit classifier (records older than a field get that field's default)
         import dataclasses
 
-        from .io import dataclass_from_dict
         from .mnist import ClassifierRunConfig
 
         cfg = dataclasses.asdict(dataclass_from_dict(ClassifierRunConfig, cfg))
@@ -89,7 +83,7 @@ def checkpoint_card(folder: str | os.PathLike) -> str:
                       cfg=cfg, m=m, flags=_classifier_flags(cfg))
     if "teacher_heldout" in m or "pseudo_seed" in cfg:
         a = m["attribute"]
-        rec = _read(Path(cfg["model"]), "labels.json")
+        rec = read_json(Path(cfg["model"]) / "labels.json")
         kind = "face_evaluator" if "pseudo_seed" in cfg else "face_classifier"
         return render(kind, _data("image-classification", ["image-classification", "faces", a, "atu"]),
                       a=a, m=m, cfg=cfg, rec=rec)

@@ -88,6 +88,11 @@ def write_json(path: str | os.PathLike, obj) -> None:
     Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def read_json(path: str | os.PathLike):
+    """The inverse of write_json."""
+    return json.loads(Path(path).read_text())
+
+
 def dataclass_from_dict(cls, d: dict):
     """The inverse of write_json for a config dataclass: nested dataclass fields (default_factory) are rebuilt,
     keys the class does not know are refused (a record from another version should fail loudly)."""

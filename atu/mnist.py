@@ -186,7 +186,8 @@ def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
     E = load_model(cfg.evaluator, kind="classifier") if cfg.evaluator else None
     t0 = time.time()
     metrics = measure_base_gan(res.G_ema, C, latents, x, xh, evaluator=E)
-    metrics.update(train_seconds=res.seconds, earlier_runs=earlier, sample_seconds_per_image=(time.time() - t0) / len(latents),
+    metrics.update(train_seconds=res.seconds, earlier_runs=earlier,
+                   sample_seconds_per_image=(time.time() - t0) / len(latents),
                    n_params=sum(p.numel() for p in model.parameters()),
                    fid_curve=[{"step": h["step"], "fid_small": h["fid_small"]} for h in res.history
                               if "fid_small" in h], **_env())
@@ -209,11 +210,8 @@ def _ddpm_init(cfg: DDPMRunConfig, model: DDPMGenerator):
     import json
     from pathlib import Path
 
-    from .io import dataclass_from_dict
+    from .io import dataclass_from_dict, read_json
     from .models import CheckpointError, load_generator
-
-    def read_json(path):
-        return json.loads(Path(path).read_text())
 
     def arch(m):   # the constructor arguments, as config.json spells them
         return json.loads(json.dumps(m._hub_mixin_config))
@@ -225,12 +223,14 @@ def _ddpm_init(cfg: DDPMRunConfig, model: DDPMGenerator):
     raw, ema = load_generator(folder / "model-raw"), load_generator(folder)
     if arch(raw) != arch(model):
         raise CheckpointError(f"--init {folder}: its UNet ({arch(raw)}) is not the one these options build "
-                              f"({arch(model)}); pass the same --block_out_channels, --layers_per_block and --sample_steps")
+                              f"({arch(model)}); pass the same --block_out_channels, --layers_per_block and "
+                              "--sample_steps")
     prev_cfg = dataclass_from_dict(DDPMRunConfig, read_json(folder / "train_config.json"))
     prev_cfg.out = str(folder)
     prev = read_json(folder / "metrics.json")
-    earlier = prev.get("earlier_runs", []) + [{"command": ddpm_reproduce_command(prev_cfg), "steps": prev_cfg.train.steps,
-                                               "train_seconds": prev["train_seconds"], "fid": prev["fid"]}]
+    earlier = prev.get("earlier_runs", []) + [{"command": ddpm_reproduce_command(prev_cfg),
+                                               "steps": prev_cfg.train.steps, "train_seconds": prev["train_seconds"],
+                                               "fid": prev["fid"]}]
     return raw, ema, earlier
 
 

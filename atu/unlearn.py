@@ -48,7 +48,7 @@ class UnlearnConfig:
                                       #   negatives up to neg_cap x its starting value, never further (bounded)
     neg_pool: int = 256               # diffusion only: samples of the adapted models drawn once, before stage 2
                                       #   (a DDIM sample costs 20 UNet calls: too dear to draw at every step)
-    neg_t_min: int = 0                # diffusion only: the negative term sees timesteps in [neg_t_min, 1000) only
+    neg_t_min: int = 0                # diffusion only: the negative term sees timesteps in [neg_t_min, T) only
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
                                       #   loss) or "base" (the base model's prediction on the same noised image:
                                       #   trained on its own samples with "noise", a DDPM learns its own sampling
