@@ -292,7 +292,7 @@ def main(argv=None) -> int:
                                                 "(e.g. seeds run separately) into --out, without running anything")
     p.add_argument("--quick", action="store_true", help="classes 1,4,8, one seed, el2/none, no retraining")
     p.add_argument("--classes", default=None, help="comma list (default 0-9; quick: 1,4,8)")
-    p.add_argument("--seeds", default="0", help="comma list of seeds for every class")
+    p.add_argument("--seeds", default=None, help="comma list of seeds for every class (default 0; mnist-ddpm: 0,1,2)")
     p.add_argument("--extra-seeds", default="1,2", help="more seeds for the paper's classes 1, 4, 8")
     p.add_argument("--losses", default=None, help="comma list of stage-2 methods: a repulsion loss, or loss-noneg "
                                                   "without the negative-aware D (default el2,none,el2-noneg; "
@@ -313,8 +313,9 @@ def main(argv=None) -> int:
         a.suite = "mnist"
         a.model = "checkpoints/mnist-ddpm" if a.model == "checkpoints/mnist-dcgan" else a.model
         a.out = "bench_out/mnist-ddpm" if a.out == "bench_out/mnist" else a.out
-        a.classes, a.seeds = a.classes or "1,4,8", a.seeds if a.seeds != "0" else "0,1,2"
+        a.classes, a.seeds = a.classes or "1,4,8", a.seeds or "0,1,2"
         a.extra_seeds, a.retrain = "", a.retrain if a.retrain != "1,4,8" else ""
+    a.seeds = a.seeds or "0"
     grid = tuple(float(g) for g in a.grid.split(","))
     if a.merge:
         if a.dry_run:   # the plan only: the files may not exist yet (the runs that write them come first)
@@ -325,7 +326,7 @@ def main(argv=None) -> int:
         write_summary(rows, Path(a.out), a.suite)
         return 0
     if a.suite == "faces":
-        feats, seeds = a.features.split(","), [int(x) for x in a.seeds.split(",")]
+        feats, seeds = a.features.split(","), [int(x) for x in a.seeds.split(",") if x]
         losses = (a.losses or ("latent,el2" if a.quick else "latent,el2,el2-noneg")).split(",")
         print(f"faces: {feats} x seeds {seeds} x {losses + ['extrapolation']}")
         if a.dry_run:
@@ -335,7 +336,7 @@ def main(argv=None) -> int:
         write_summary(bench_faces(feats, seeds, losses, out, a.save_models), out, "faces")
         return 0
     classes = [int(c) for c in (a.classes or ("1,4,8" if a.quick else ",".join(map(str, range(10))))).split(",")]
-    seeds = [int(s) for s in a.seeds.split(",")]
+    seeds = [int(s) for s in a.seeds.split(",") if s]
     extra = [] if a.quick else [int(s) for s in a.extra_seeds.split(",") if s]
     losses = (a.losses or ("el2,none" if a.quick else "el2,none,el2-noneg")).split(",")
     retrain_classes = [] if a.quick and a.retrain == "1,4,8" else [int(c) for c in a.retrain.split(",") if c]

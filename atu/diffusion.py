@@ -69,10 +69,12 @@ class DDPMGenerator(Generator):
         return x.clamp(-1, 1)
 
     def denoising_loss(self, x0: torch.Tensor, generator: torch.Generator | None = None,
-                       reduction: str = "mean", teacher: "DDPMGenerator | None" = None, t_min: int = 0) -> torch.Tensor:
+                       reduction: str = "mean", teacher: "DDPMGenerator | None" = None, t_min: int = 0,
+                       teacher_t_max: int = 0) -> torch.Tensor:
         """DDPM's simple loss: |eps - eps_theta(x_t, t)|^2 with t uniform and x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps.
         With a `teacher`, the target is the teacher's prediction eps_teacher(x_t, t) instead of eps (distillation:
         on images the teacher drew itself, eps would teach its own sampling errors back to it).
+        teacher_t_max > 0: the teacher's prediction is the target only at t < teacher_t_max, the noise above it.
         t is drawn from [t_min, T) (t_min > 0: only the noisier steps, where the image's content is decided).
         reduction "none" gives one value per image."""
         b = x0.shape[0]
@@ -81,7 +83,9 @@ class DDPMGenerator(Generator):
         x_t = self.scheduler.add_noise(x0, noise, t)
         if teacher is not None:
             with torch.no_grad():
-                noise = teacher.unet(x_t, t).sample
+                taught = teacher.unet(x_t, t).sample
+            taught_at = t < teacher_t_max if teacher_t_max > 0 else torch.ones_like(t, dtype=torch.bool)
+            noise = torch.where(taught_at.view(-1, *[1] * (x0.dim() - 1)), taught, noise)
         per = F.mse_loss(self.unet(x_t, t).sample, noise, reduction="none").flatten(1).mean(1)
         return per if reduction == "none" else per.mean()
 
@@ -101,6 +105,8 @@ class DiffusionTrainConfig:
                                       #   (measured at the start): atu.losses.bounded_negative
     neg_t_min: int = 0                # the negative term's timesteps are drawn from [neg_t_min, T): raising the
                                       #   loss at the low-noise steps adds speckle to every image
+    teacher_t_max: int = 0            # with a teacher: its predictions are the target at t < teacher_t_max only,
+                                      #   the noise above; 0 = the teacher at every t
     seed: int = 0                     # seeds t, noise, data order
     log_every: int = 50               # steps between logged losses (and `evaluate` calls)
     cpu: bool = False                 # force the CPU even when a GPU is visible
@@ -152,7 +158,7 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
     bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=_quiet(accelerator), leave=False)
     for step in bar:
         (x,) = next(batches)
-        loss = raw.denoising_loss(x, gen, teacher=teacher)
+        loss = raw.denoising_loss(x, gen, teacher=teacher, teacher_t_max=cfg.teacher_t_max)
         total, logs = loss, {}
         if use_neg:
             with torch.no_grad():
@@ -255,7 +261,7 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
         source = pool_sampler(pool, seed=cfg.seed + 18)
     tcfg = DiffusionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=0,
                                 ema_beta=cfg.ema_beta, neg_weight=cfg.neg_weight, neg_cap=cfg.neg_cap,
-                                neg_t_min=cfg.neg_t_min,
+                                neg_t_min=cfg.neg_t_min, teacher_t_max=cfg.pos_teacher_t_max,
                                 seed=cfg.seed, log_every=cfg.eval_every)
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.pos_target == "base" else None
     res = train_diffusion(model, positives, tcfg, extra_loss=repel, evaluate=evaluate, on_log=on_log,

@@ -53,6 +53,9 @@ class UnlearnConfig:
                                       #   loss) or "base" (the base model's prediction on the same noised image:
                                       #   trained on its own samples with "noise", a DDPM learns its own sampling
                                       #   errors back, docs/diffusion.md)
+    pos_teacher_t_max: int = 0        # diffusion only, with pos_target "base": the base's prediction is the target
+                                      #   at t < this only, the noise above it, where the positives' own mix of
+                                      #   classes is learnt (the class is decided there); 0 = the base at every t
     d_warmup: int = 0                 # D-only steps first (set by the pipeline when D is fresh, see AdaptConfig)
     g_bn_frozen: bool = False         # G's BatchNorm keeps its running statistics (atu.train.GANTrainConfig)
     g_frozen: str = ""                # G parameters kept fixed, by name prefix (atu.train.GANTrainConfig)

@@ -100,6 +100,25 @@ def test_t_min_draws_only_the_noisier_timesteps():
     assert torch.allclose(got.detach(), want) and bool((t >= k).all())
 
 
+def test_teacher_t_max_takes_the_teacher_below_it_and_the_noise_above():
+    """denoising_loss(teacher=G, teacher_t_max=k) with G its own teacher: 0 on the images whose t < k, DDPM's own
+    loss on the others (computed here by hand, per image)."""
+    import torch.nn.functional as F
+
+    G, x = tiny(), digits(3, 6)
+    k = 500
+    got = G.denoising_loss(x, torch.Generator().manual_seed(0), reduction="none", teacher=tiny(), teacher_t_max=k)
+    gen = torch.Generator().manual_seed(0)
+    t = torch.randint(0, 1000, (6,), generator=gen)
+    noise = torch.randn(x.shape, generator=gen)
+    with torch.no_grad():
+        plain = F.mse_loss(G.unet(G.scheduler.add_noise(x, noise, t), t).sample, noise,
+                           reduction="none").flatten(1).mean(1)
+    want = torch.where(t < k, torch.zeros_like(plain), plain)
+    assert bool((t < k).any()) and bool((t >= k).any())   # the seed gives both kinds
+    assert torch.allclose(got.detach(), want, atol=1e-7)
+
+
 def test_stage_2_towards_the_base_leaves_a_model_without_other_terms_where_it_was():
     """UnlearnConfig.pos_target "base": with no repulsion and no negative term, the positives' loss is 0 at the
     base and stage 2 keeps the model; with "noise" (DDPM's loss on the base's samples) it moves."""

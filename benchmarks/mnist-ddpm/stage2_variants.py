@@ -7,6 +7,7 @@ before/after grid of the first 32 (OUT-<name>.png). Run from the repository root
 """
 import dataclasses, sys, time, json
 import torch
+import atu.pipeline as P
 from atu.bench import mnist_config, method_config
 from atu.pipeline import load_base, pick_negatives, adapt_stage, unlearn_stage, measure, make_probe
 from atu.sampling import load_latent_bank, before_after_grid
@@ -24,6 +25,16 @@ theta_N = adapt_stage(cfg, base, negatives, lambda e: None, make_probe(cfg, G, C
 print(f"stage 1 {time.time()-t0:.0f} s", flush=True)
 positives = None
 lat = load_latent_bank(model)[:32]
+seen = {}   # the last images measure() drew (the after side), to print the class mix by both classifiers
+_generate = P.generate
+P.generate = lambda g, z: seen.setdefault("x", {}).setdefault(id(g), _generate(g, z))
+E = P.load_model(P.evaluator_path(cfg), kind="classifier")
+
+
+def mix(g):
+    x = seen["x"][id(g)]
+    return [torch.bincount(P.classify(c, x), minlength=10).tolist() for c in (C, E)]
+
 for name, v in variants.items():
     c = method_config(cfg, v.pop("method", "el2"))
     u = dataclasses.replace(c.unlearn, **{k.split(".", 1)[1]: x for k, x in v.items() if k.startswith("unlearn.")})
@@ -35,4 +46,6 @@ for name, v in variants.items():
     print(f"{name:>24}: PUL {m['pul']:7.2f} / B {m.get('pul_independent', -1):7.2f}  FIDx {m['fid_ratio']:.2f} "
           f"coll {m['collateral']:.3f} rate {m['neg_rate_before']:.3f}->{m['neg_rate_after']:.3f} "
           f"stage2 {t2-t1:.0f} s  d_end {res.history[-1].get('distance')}", flush=True)
+    (a0, b0), (a1, b1) = mix(G), mix(res.G_ema)
+    print(f"{'':>24}  classes by C: {a0} -> {a1}\n{'':>24}  classes by B: {b0} -> {b1}", flush=True)
     before_after_grid(G, res.G_ema, lat).save(f"{out}-{name}.png")
