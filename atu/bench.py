@@ -302,8 +302,9 @@ def main(argv=None) -> int:
     p.add_argument("--retrained-dir", default="", help="reuse (and save) retrained models in DIR/<class>/")
     p.add_argument("--model", default="checkpoints/mnist-dcgan")
     p.add_argument("--out", default="bench_out/mnist")
-    p.add_argument("--save-models", default="", help="faces: save each method's generator in DIR/<feature>-s<seed>/"
-                                                      "<method>/ (for the count by eye: python -m atu blind-count)")
+    p.add_argument("--save-models", default="", help="save each method's generator in DIR/<feature>-s<seed>/<method>/ "
+                                                      "(mnist: DIR/digit<c>-s<seed>/<method>/), to look at or count "
+                                                      "by eye (python -m atu blind-count)")
     p.add_argument("--eval-latents", type=int, default=None, help="metrics on the bank's first N latents "
                                                                     "(default: the paper's 5,056, or the whole bank)")
     p.add_argument("--grid", default=",".join(map(str, G_GRID)), help="extrapolation's g values (comma list)")
@@ -366,7 +367,8 @@ def main(argv=None) -> int:
                       f"collateral {r['collateral']:.3f}  {r['seconds'] or 0:.0f} s", flush=True)
                 (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
 
-            bench_class(cfg, base, losses, retrained, retrain_seconds, grid=grid, on_row=report)
+            bench_class(cfg, base, losses, retrained, retrain_seconds, grid=grid, on_row=report,
+                        save_dir=Path(a.save_models) / f"digit{c}-s{s}" if a.save_models else None)
             retrain_seconds = None   # the retrained model's own row: once per class
     write_summary(rows, out, "mnist")
     return 0

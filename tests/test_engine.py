@@ -256,6 +256,21 @@ def test_bench_merge_summarises_rows_run_separately(tmp_path, capsys):
     assert "| eyeglasses | il2 | 3 | 50.0 ± 10.0 | - | 0.050 ± 0.010 | 1.00 | - | 0.010 | 0.020 | 1.50 | 200 |" in table and "93.63" not in table.split("il2")[1]
 
 
+def test_bench_seeds_given_are_the_seeds_run(capsys):
+    """`--seeds 0` runs seed 0 on every suite; only an absent --seeds takes the suite's default (mnist-ddpm:
+    0, 1, 2). It once rewrote an explicit `--seeds 0` to 0,1,2 on the DDPM."""
+    from atu.bench import main
+
+    def planned(*argv):
+        assert main([*argv, "--dry-run"]) == 0
+        return capsys.readouterr().out.split(" (class, seed) runs")[0].split()[-1]
+
+    assert planned("mnist-ddpm", "--classes", "8", "--seeds", "0") == "1"
+    assert planned("mnist-ddpm", "--classes", "8") == "3"
+    assert planned("mnist", "--classes", "8", "--extra-seeds", "") == "1"
+    assert planned("mnist-ddpm", "--classes", "1,8", "--seeds", "0,2") == "4"
+
+
 def test_records_never_name_a_model_by_an_absolute_path(tmp_path):
     from atu.catalog import CHECKPOINTS
     from atu.pipeline import public_path
