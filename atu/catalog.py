@@ -73,13 +73,12 @@ BASE_MODELS = {
                             # a sample costs 20 UNet calls (~0.1 s on a CPU core): fewer positives, a smaller
                             # probe, stage 2 at batch 16, and the adapted models' samples drawn once as a pool;
                             # stage 2 distils the base on its own positives (its DDPM loss on them made more
-                            # eights) at t < 500, with DDPM's loss above it (collateral on 8: 0.20 -> 0.14),
+                            # eights; DDPM's loss above t = 500, pos_teacher_t_max, helped on 8 and hurt on 4),
                             # the negative term sees only the noisier half of the timesteps (on all of them it
-                            # speckled every image) and EL2's weight suits a loss ~30x smaller than a
-                            # GAN's (30 wrecked the model): measured on digit 8, docs/diffusion.md
+                            # speckled every image) and EL2's weight suits a loss ~30x smaller than a GAN's (30
+                            # wrecked the model): measured on digit 8, docs/diffusion.md
                             run_overrides={"unlearn.batch_size": 16, "unlearn.neg_pool": 128,
-                                           "unlearn.pos_target": "base", "unlearn.pos_teacher_t_max": 500,
-                                           "unlearn.neg_t_min": 500,
+                                           "unlearn.pos_target": "base", "unlearn.neg_t_min": 500,
                                            "unlearn.el2_weight": 0.3},
                             presets={"fast": {"K": 1, "adapt_steps": 100, "unlearn_steps": 200, "eval_latents": 1000,
                                               "n_positives": 500, "probe_latents": 100, "eval_every": 50},
