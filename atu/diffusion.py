@@ -84,8 +84,8 @@ class DDPMGenerator(Generator):
         if teacher is not None:
             with torch.no_grad():
                 taught = teacher.unet(x_t, t).sample
-            taught_at = t < teacher_t_max if teacher_t_max > 0 else torch.ones_like(t, dtype=torch.bool)
-            noise = torch.where(taught_at.view(-1, *[1] * (x0.dim() - 1)), taught, noise)
+            noise = taught if teacher_t_max <= 0 else torch.where(
+                (t < teacher_t_max).view(-1, *[1] * (x0.dim() - 1)), taught, noise)
         per = F.mse_loss(self.unet(x_t, t).sample, noise, reduction="none").flatten(1).mean(1)
         return per if reduction == "none" else per.mean()
 

@@ -59,7 +59,12 @@ def sample_grid(G: torch.nn.Module, latents: torch.Tensor, nrow: int = 8) -> Ima
 
 def before_after_grid(G_before, G_after, latents: torch.Tensor, nrow: int = 8, gap: int = 12) -> Image.Image:
     """Two grids on the same latents, side by side (before | after)."""
-    a, b = sample_grid(G_before, latents, nrow), sample_grid(G_after, latents, nrow)
+    return side_by_side(generate(G_before, latents), generate(G_after, latents), nrow, gap)
+
+
+def side_by_side(images_before: torch.Tensor, images_after: torch.Tensor, nrow: int = 8, gap: int = 12) -> Image.Image:
+    """before_after_grid of images already drawn (in [-1, 1], the same latents in the same order)."""
+    a, b = to_pil(images_before, nrow=nrow), to_pil(images_after, nrow=nrow)
     out = Image.new(a.mode, (a.width + gap + b.width, max(a.height, b.height)), 255 if a.mode == "L" else (255,) * 3)
     out.paste(a, (0, 0))
     out.paste(b, (a.width + gap, 0))

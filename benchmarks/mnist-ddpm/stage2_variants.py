@@ -10,7 +10,7 @@ import torch
 import atu.pipeline as P
 from atu.bench import mnist_config, method_config
 from atu.pipeline import load_base, pick_negatives, adapt_stage, unlearn_stage, measure, make_probe
-from atu.sampling import load_latent_bank, before_after_grid
+from atu.sampling import side_by_side
 
 model, target, n_eval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 variants = json.loads(sys.argv[4])   # {name: {"method": "el2", "unlearn.x": v, ...}}
@@ -24,16 +24,21 @@ negatives = pick_negatives(G, C, cfg.target, cfg.n_negatives, seed=cfg.seed)
 theta_N = adapt_stage(cfg, base, negatives, lambda e: None, make_probe(cfg, G, C))
 print(f"stage 1 {time.time()-t0:.0f} s", flush=True)
 positives = None
-lat = load_latent_bank(model)[:32]
-seen = {}   # the last images measure() drew (the after side), to print the class mix by both classifiers
+seen = {}   # the images measure() last drew of each model (read right after it): the class mix and the grid
 _generate = P.generate
-P.generate = lambda g, z: seen.setdefault("x", {}).setdefault(id(g), _generate(g, z))
+
+
+def _recording(g, z):
+    seen[id(g)] = _generate(g, z)
+    return seen[id(g)]
+
+
+P.generate = _recording
 E = P.load_model(P.evaluator_path(cfg), kind="classifier")
 
 
 def mix(g):
-    x = seen["x"][id(g)]
-    return [torch.bincount(P.classify(c, x), minlength=10).tolist() for c in (C, E)]
+    return [torch.bincount(P.classify(c, seen[id(g)]), minlength=10).tolist() for c in (C, E)]
 
 for name, v in variants.items():
     c = method_config(cfg, v.pop("method", "el2"))
@@ -48,4 +53,4 @@ for name, v in variants.items():
           f"stage2 {t2-t1:.0f} s  d_end {res.history[-1].get('distance')}", flush=True)
     (a0, b0), (a1, b1) = mix(G), mix(res.G_ema)
     print(f"{'':>24}  classes by C: {a0} -> {a1}\n{'':>24}  classes by B: {b0} -> {b1}", flush=True)
-    before_after_grid(G, res.G_ema, lat).save(f"{out}-{name}.png")
+    side_by_side(seen[id(G)][:32], seen[id(res.G_ema)][:32]).save(f"{out}-{name}.png")   # the bank's first 32
