@@ -73,6 +73,20 @@ def test_negative_term_raises_the_loss_on_negatives_and_weight_0_never_draws_the
     assert _loss_on(on.G, neg) > _loss_on(off.G, neg)
 
 
+def test_redirect_mode_teaches_the_negatives_states_to_denoise_towards_the_positives():
+    """neg_mode "redirect": 30 steps on ones with eights as negatives leave the eights' noised states denoised
+    towards the ones (redirect_loss lower than without the term); no cap is measured, so it needs none."""
+    pos, neg = digits(1, 64), digits(8, 64)
+    cfg = DiffusionTrainConfig(steps=30, batch_size=16, lr=1e-3, warmup=0, ema_beta=0, log_every=10, neg_t_min=500)
+    off = train_diffusion(tiny(), pos, dataclasses.replace(cfg, neg_weight=0.0), negatives=lambda n: neg[:n])
+    on = train_diffusion(tiny(), pos, dataclasses.replace(cfg, neg_weight=1.0, neg_mode="redirect"),
+                         negatives=lambda n: neg[:n])
+    assert "loss_redirect" in on.history[-1]
+    with torch.no_grad():
+        loss = [float(G.G.redirect_loss(neg, pos, torch.Generator().manual_seed(5), t_min=500)) for G in (off, on)]
+    assert loss[1] < loss[0]
+
+
 def test_with_a_teacher_the_target_is_its_prediction_so_the_same_model_has_nothing_to_learn():
     """denoising_loss(teacher=...): the target is the teacher's eps on the same x_t, not the noise; a model is its
     own teacher with loss 0 (and no gradient), another model is not. Without a teacher it is DDPM's loss."""
@@ -117,6 +131,44 @@ def test_teacher_t_max_takes_the_teacher_below_it_and_the_noise_above():
     want = torch.where(t < k, torch.zeros_like(plain), plain)
     assert bool((t < k).any()) and bool((t >= k).any())   # the seed gives both kinds
     assert torch.allclose(got.detach(), want, atol=1e-7)
+
+
+def test_posterior_mean_weighs_the_images_by_how_likely_they_made_x_t():
+    """One-pixel images 0 and 1, x_t = 0.5 at a = 0.25 (sqrt(a) = 0.5): squared distances 0.25 and 0, divided by
+    2 (1 - a) = 1.5, give weights softmax(-1/6, 0) = (0.458429, 0.541571): the mean is 0.541571. At a -> 1 it is the
+    nearest image; the one image of a pool of one at any a."""
+    from atu.diffusion import posterior_mean
+
+    imgs = torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)
+    got = posterior_mean(torch.full((1, 1, 1, 1), 0.5), torch.full((1, 1, 1, 1), 0.25), imgs)
+    assert abs(float(got) - 0.541571) < 1e-6
+    assert float(posterior_mean(torch.full((1, 1, 1, 1), 0.8), torch.full((1, 1, 1, 1), 0.9999), imgs)) > 0.999
+    assert float(posterior_mean(torch.randn(3, 1, 1, 1), torch.full((3, 1, 1, 1), 0.3), imgs[1:]).min()) == 1.0
+
+
+def test_redirect_loss_targets_the_noise_that_would_have_made_x_t_from_the_positives():
+    """redirect_loss(x_neg, positives) with one positive p: its posterior mean is p, so the target is
+    eps + sqrt(a_t) / sqrt(1 - a_t) (x_neg - p), worked out here from x_t's definition; with the negative itself as
+    the only positive it is DDPM's own loss (same t and noise)."""
+    import torch.nn.functional as F
+
+    G, x_neg, p = tiny(), digits(8, 1), digits(1, 1)
+    same = G.redirect_loss(x_neg, x_neg, torch.Generator().manual_seed(0), t_min=300)
+    assert torch.allclose(same, G.denoising_loss(x_neg, torch.Generator().manual_seed(0), t_min=300), atol=1e-6)
+    gen = torch.Generator().manual_seed(1)
+    t = torch.randint(300, 1000, (1,), generator=gen)
+    noise = torch.randn(x_neg.shape, generator=gen)
+    a = G.scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+    want_target = noise + a.sqrt() / (1 - a).sqrt() * (x_neg - p)
+    with torch.no_grad():
+        want = F.mse_loss(G.unet(G.scheduler.add_noise(x_neg, noise, t), t).sample, want_target)
+        got = G.redirect_loss(x_neg, p, torch.Generator().manual_seed(1), t_min=300)
+    assert torch.allclose(got, want, atol=1e-6) and got > same
+
+
+def test_neg_mode_is_checked():
+    with pytest.raises(ValueError, match="neg_mode"):
+        UnlearnConfig(neg_mode="push")
 
 
 def test_stage_2_towards_the_base_leaves_a_model_without_other_terms_where_it_was():
