@@ -81,14 +81,15 @@ G_GRID = (1.25, 1.5, 2.0, 2.5, 3.0)
 
 def method_config(cfg: RunConfig, method: str) -> RunConfig:
     """A stage-2 method by name: a repulsion loss ("el2", "none", ...) with the run's stage 2 as it is (the
-    negative-aware D included), "<loss>-noneg" for the same without the negative-aware D (neg_weight 0), or
+    negative-aware D included), "<loss>-noneg" for the same without the negative-aware D (neg_weight 0; on a DDPM
+    without any negative term: redirect_weight 0 too), or
     "latent" (latent steering, atu.latent: no stage 1)."""
     if method == "latent":
         return dataclasses.replace(cfg, method="latent")
     loss, _, variant = method.partition("-")
     if variant not in ("", "noneg"):
         raise ValueError(f"unknown method {method!r}: a repulsion loss, optionally with -noneg")
-    u = dataclasses.replace(cfg.unlearn, loss=loss, **({"neg_weight": 0.0} if variant else {}))
+    u = dataclasses.replace(cfg.unlearn, loss=loss, **({"neg_weight": 0.0, "redirect_weight": 0.0} if variant else {}))
     return dataclasses.replace(cfg, method="adapt-then-unlearn", unlearn=u)
 
 

@@ -117,9 +117,6 @@ def posterior_mean(x_t: torch.Tensor, a: torch.Tensor, images: torch.Tensor) -> 
     return (w @ flat).view_as(x_t)
 
 
-NEG_MODES = ("raise", "redirect", "raise+redirect")   # DiffusionTrainConfig.neg_mode
-
-
 @dataclass
 class DiffusionTrainConfig:
     steps: int = 5_000                # optimizer steps
@@ -135,9 +132,9 @@ class DiffusionTrainConfig:
                                       #   (measured at the start): atu.losses.bounded_negative
     neg_t_min: int = 0                # the negative term's timesteps are drawn from [neg_t_min, T): raising the
                                       #   loss at the low-noise steps adds speckle to every image
-    neg_mode: str = "raise"           # "raise": the bounded raise above; "redirect": noised negatives are denoised
-                                      #   towards the positives near them (DDPMGenerator.redirect_loss on `real`;
-                                      #   neg_cap unused); "raise+redirect": both, each at neg_weight
+    redirect_weight: float = 0.0      # weight of the redirect term (stage 2): noised negatives are denoised into
+                                      #   the positives near them (DDPMGenerator.redirect_loss on `real`; a plain
+                                      #   regression, no cap; t from [neg_t_min, T) too); 0 = off
     teacher_t_max: int = 0            # with a teacher: its predictions are the target at t < teacher_t_max only,
                                       #   the noise above; 0 = the teacher at every t
     seed: int = 0                     # seeds t, noise, data order
@@ -180,11 +177,9 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
     raw = accelerator.unwrap_model(model)
     ema.to(accelerator.device)
     gen = torch.Generator().manual_seed(cfg.seed + 1000 * accelerator.process_index + 1)
-    use_neg = negatives is not None and cfg.neg_weight > 0
+    use_neg = negatives is not None and (cfg.neg_weight > 0 or cfg.redirect_weight > 0)
     cap = None
-    if use_neg and cfg.neg_mode not in NEG_MODES:
-        raise ValueError(f"neg_mode must be one of {NEG_MODES}, got {cfg.neg_mode!r}")
-    if use_neg and "raise" in cfg.neg_mode:   # the bound: neg_cap times the starting model's loss on a fixed batch of negatives
+    if use_neg and cfg.neg_weight > 0:   # the bound: neg_cap times the starting model's loss on a fixed batch of negatives
         with torch.no_grad():
             x_neg0 = negatives(max(cfg.batch_size, 64)).to(accelerator.device)
             cap = cfg.neg_cap * float(raw.denoising_loss(x_neg0, torch.Generator().manual_seed(cfg.seed),
@@ -199,11 +194,11 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
         if use_neg:
             with torch.no_grad():
                 x_neg = negatives(max(x.shape[0] // 2, 1)).to(accelerator.device)
-            if "redirect" in cfg.neg_mode:
+            if cfg.redirect_weight > 0:
                 loss_red = raw.redirect_loss(x_neg, positives, gen, t_min=cfg.neg_t_min)
-                total = total + cfg.neg_weight * loss_red
+                total = total + cfg.redirect_weight * loss_red
                 logs["loss_redirect"] = loss_red.detach()
-            if "raise" in cfg.neg_mode:
+            if cfg.neg_weight > 0:
                 loss_neg = raw.denoising_loss(x_neg, gen, t_min=cfg.neg_t_min)
                 total = total + cfg.neg_weight * bounded_negative(loss_neg, cap)
                 logs["loss_neg"] = loss_neg.detach()
@@ -282,7 +277,8 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
                  on_log=None, negatives: torch.Tensor | None = None) -> GANTrainResult:
     """Stage 2 on a DDPM (cfg: atu.unlearn.UnlearnConfig): the denoising loss on the positives (with pos_target
     "base", towards the base model's own predictions on them, not the noise), the repulsion from
-    theta_N on the same normalised distance as the GAN's, and, with neg_weight > 0, the bounded negative term on
+    theta_N on the same normalised distance as the GAN's, and, with neg_weight > 0, the bounded negative term (with
+    redirect_weight > 0, the redirect term) on
     a pool of `neg_pool` samples of the adapted models (neg_source "adapted") or on the given negatives ("user",
     "classifier"). Returns a GANTrainResult (G_ema: the unlearned model) with .d0."""
     from .unlearn import adapted_sampler, repulsion_loss
@@ -290,7 +286,7 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
     model = copy.deepcopy(model)
     repel, d0 = repulsion_loss(model, theta_N, cfg)
     source = None
-    if cfg.neg_weight > 0:
+    if cfg.neg_weight > 0 or cfg.redirect_weight > 0:
         if cfg.neg_source == "adapted":
             with torch.no_grad():
                 pool = adapted_sampler(model, theta_N, seed=cfg.seed + 17)(cfg.neg_pool)
@@ -302,7 +298,7 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
         source = pool_sampler(pool, seed=cfg.seed + 18)
     tcfg = DiffusionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=0,
                                 ema_beta=cfg.ema_beta, neg_weight=cfg.neg_weight, neg_cap=cfg.neg_cap,
-                                neg_t_min=cfg.neg_t_min, neg_mode=cfg.neg_mode,
+                                neg_t_min=cfg.neg_t_min, redirect_weight=cfg.redirect_weight,
                                 teacher_t_max=cfg.pos_teacher_t_max,
                                 seed=cfg.seed, log_every=cfg.eval_every)
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.pos_target == "base" else None

@@ -171,7 +171,7 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
                                           balance=u.pos_balance)
     log({"stage": "unlearn", "step": 0, "total": u.steps, "positives": len(positives), "positive_draws": draws,
          **probe_rate(G)})
-    if u.neg_weight > 0 and u.neg_source == "classifier":
+    if (u.neg_weight > 0 or u.redirect_weight > 0) and u.neg_source == "classifier":
         negatives = confident_negatives(G, C, cfg.target, NEG_POOL, seed=cfg.seed + 2)
     def on_log(step, row):
         log({"stage": "unlearn", "total": u.steps, **row})
@@ -447,6 +447,7 @@ def plan(cfg: RunConfig) -> str:
             f"stage 1: K={a.K} adapted models x {a.steps} steps (batch {a.batch_size}, EWC lambda {a.ewc_lambda:g})\n"
             f"stage 2: {u.loss} (gamma {u.gamma:g}) x {u.steps} steps on {u.n_positives} positives"
             + (f", negatives as fake (weight {u.neg_weight:g}, from {u.neg_source})" if u.neg_weight > 0 else "")
+            + (f", negatives redirected to positives (weight {u.redirect_weight:g})" if u.redirect_weight > 0 else "")
             + "\n" + tail)
 
 

@@ -49,9 +49,9 @@ class UnlearnConfig:
     neg_pool: int = 256               # diffusion only: samples of the adapted models drawn once, before stage 2
                                       #   (a DDIM sample costs 20 UNet calls: too dear to draw at every step)
     neg_t_min: int = 0                # diffusion only: the negative term sees timesteps in [neg_t_min, T) only
-    neg_mode: str = "raise"           # diffusion only: "raise" the negatives' denoising loss (bounded by neg_cap),
-                                      #   "redirect" them (denoise noised negatives into the positives near them:
-                                      #   atu.diffusion.DDPMGenerator.redirect_loss) or "raise+redirect"
+    redirect_weight: float = 0.0      # diffusion only: weight of the redirect term, beside neg_weight's raise: the
+                                      #   negatives' noised states are denoised into the positives near them
+                                      #   (atu.diffusion.DDPMGenerator.redirect_loss); 0 = off
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
                                       #   loss) or "base" (the base model's prediction on the same noised image:
                                       #   trained on its own samples with "noise", a DDPM learns its own sampling
@@ -73,10 +73,9 @@ class UnlearnConfig:
             raise ValueError(f'pos_target must be "noise" or "base", got {self.pos_target!r}')
         if self.neg_source not in NEG_SOURCES:
             raise ValueError(f"neg_source must be one of {NEG_SOURCES}, got {self.neg_source!r}")
-        if self.neg_mode not in ("raise", "redirect", "raise+redirect"):
-            raise ValueError(f"neg_mode must be raise, redirect or raise+redirect, got {self.neg_mode!r}")
-        if self.neg_weight < 0:
-            raise ValueError(f"neg_weight must be >= 0, got {self.neg_weight}")
+        if self.neg_weight < 0 or self.redirect_weight < 0:
+            raise ValueError(f"neg_weight and redirect_weight must be >= 0, got {self.neg_weight}, "
+                             f"{self.redirect_weight}")
 
 
 def adapted_sampler(G, theta_N: torch.Tensor, seed: int) -> NegativeSource:

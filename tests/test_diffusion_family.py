@@ -74,12 +74,12 @@ def test_negative_term_raises_the_loss_on_negatives_and_weight_0_never_draws_the
 
 
 def test_redirect_mode_teaches_the_negatives_states_to_denoise_towards_the_positives():
-    """neg_mode "redirect": 30 steps on ones with eights as negatives leave the eights' noised states denoised
+    """redirect_weight > 0 (and no raise): 30 steps on ones with eights as negatives leave the eights' noised states denoised
     towards the ones (redirect_loss lower than without the term); no cap is measured, so it needs none."""
     pos, neg = digits(1, 64), digits(8, 64)
     cfg = DiffusionTrainConfig(steps=30, batch_size=16, lr=1e-3, warmup=0, ema_beta=0, log_every=10, neg_t_min=500)
     off = train_diffusion(tiny(), pos, dataclasses.replace(cfg, neg_weight=0.0), negatives=lambda n: neg[:n])
-    on = train_diffusion(tiny(), pos, dataclasses.replace(cfg, neg_weight=1.0, neg_mode="redirect"),
+    on = train_diffusion(tiny(), pos, dataclasses.replace(cfg, neg_weight=0.0, redirect_weight=1.0),
                          negatives=lambda n: neg[:n])
     assert "loss_redirect" in on.history[-1]
     with torch.no_grad():
@@ -166,9 +166,9 @@ def test_redirect_loss_targets_the_noise_that_would_have_made_x_t_from_the_posit
     assert torch.allclose(got, want, atol=1e-6) and got > same
 
 
-def test_neg_mode_is_checked():
-    with pytest.raises(ValueError, match="neg_mode"):
-        UnlearnConfig(neg_mode="push")
+def test_negative_weights_are_checked():
+    with pytest.raises(ValueError, match="redirect_weight"):
+        UnlearnConfig(redirect_weight=-1.0)
 
 
 def test_stage_2_towards_the_base_leaves_a_model_without_other_terms_where_it_was():
