@@ -68,6 +68,14 @@ class DDPMGenerator(Generator):
             x = sched.step(eps, t, x, eta=0.0).prev_sample
         return x.clamp(-1, 1)
 
+    def noised(self, x0: torch.Tensor, generator: torch.Generator | None = None, t_min: int = 0):
+        """(x_t, t, eps): one t uniform in [t_min, T) and one eps ~ N(0, I) per image (in that order from
+        `generator`), x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps: what both training losses start from."""
+        t = torch.randint(t_min, self.scheduler.config.num_train_timesteps, (x0.shape[0],), generator=generator)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        t = t.to(x0.device)
+        return self.scheduler.add_noise(x0, noise, t), t, noise
+
     def denoising_loss(self, x0: torch.Tensor, generator: torch.Generator | None = None,
                        reduction: str = "mean", teacher: "DDPMGenerator | None" = None, t_min: int = 0,
                        teacher_t_max: int = 0) -> torch.Tensor:
@@ -77,10 +85,7 @@ class DDPMGenerator(Generator):
         teacher_t_max > 0: the teacher's prediction is the target only at t < teacher_t_max, the noise above it.
         t is drawn from [t_min, T) (t_min > 0: only the noisier steps, where the image's content is decided).
         reduction "none" gives one value per image."""
-        b = x0.shape[0]
-        t = torch.randint(t_min, self.scheduler.config.num_train_timesteps, (b,), generator=generator).to(x0.device)
-        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-        x_t = self.scheduler.add_noise(x0, noise, t)
+        x_t, t, noise = self.noised(x0, generator, t_min)
         if teacher is not None:
             with torch.no_grad():
                 taught = teacher.unet(x_t, t).sample
@@ -93,14 +98,11 @@ class DDPMGenerator(Generator):
                       t_min: int = 0) -> torch.Tensor:
         """A negative term that redirects instead of repelling. A noised negative x_t = sqrt(a_t) x_neg +
         sqrt(1 - a_t) eps is given the noise eps' = (x_t - sqrt(a_t) x0') / sqrt(1 - a_t) that would have made it
-        from x0' = posterior_mean(x_t, t, positives): the best denoiser of the positives alone puts it there, so the
+        from x0' = posterior_mean(x_t, a_t, positives): the best denoiser of the positives alone puts it there, so the
         model learns to denoise the negative's states into the positives near them. (A random positive as x0'
         instead teaches the positives' mean, a blob of ink: on MNIST it turned every digit into an 8.) A plain
         regression, bounded below by 0 and needing no cap; t in [t_min, T)."""
-        b = x_neg.shape[0]
-        t = torch.randint(t_min, self.scheduler.config.num_train_timesteps, (b,), generator=generator).to(x_neg.device)
-        noise = torch.randn(x_neg.shape, generator=generator).to(x_neg.device)
-        x_t = self.scheduler.add_noise(x_neg, noise, t)
+        x_t, t, _ = self.noised(x_neg, generator, t_min)
         a = self.scheduler.alphas_cumprod.to(x_neg.device)[t].view(-1, *[1] * (x_neg.dim() - 1))
         target = (x_t - a.sqrt() * posterior_mean(x_t, a, positives)) / (1 - a).sqrt()
         return F.mse_loss(self.unet(x_t, t).sample, target)
@@ -177,9 +179,9 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
     raw = accelerator.unwrap_model(model)
     ema.to(accelerator.device)
     gen = torch.Generator().manual_seed(cfg.seed + 1000 * accelerator.process_index + 1)
-    use_neg = negatives is not None and (cfg.neg_weight > 0 or cfg.redirect_weight > 0)
+    use_neg = negatives is not None and (cfg.neg_weight > 0 or cfg.redirect_weight > 0)   # either term
     cap = None
-    if use_neg and cfg.neg_weight > 0:   # the bound: neg_cap times the starting model's loss on a fixed batch of negatives
+    if use_neg and cfg.neg_weight > 0:   # the raise's bound: neg_cap x the starting model's loss on fixed negatives
         with torch.no_grad():
             x_neg0 = negatives(max(cfg.batch_size, 64)).to(accelerator.device)
             cap = cfg.neg_cap * float(raw.denoising_loss(x_neg0, torch.Generator().manual_seed(cfg.seed),
@@ -286,7 +288,7 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
     model = copy.deepcopy(model)
     repel, d0 = repulsion_loss(model, theta_N, cfg)
     source = None
-    if cfg.neg_weight > 0 or cfg.redirect_weight > 0:
+    if cfg.uses_negatives:
         if cfg.neg_source == "adapted":
             with torch.no_grad():
                 pool = adapted_sampler(model, theta_N, seed=cfg.seed + 17)(cfg.neg_pool)

@@ -171,7 +171,7 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
                                           balance=u.pos_balance)
     log({"stage": "unlearn", "step": 0, "total": u.steps, "positives": len(positives), "positive_draws": draws,
          **probe_rate(G)})
-    if (u.neg_weight > 0 or u.redirect_weight > 0) and u.neg_source == "classifier":
+    if u.uses_negatives and u.neg_source == "classifier":
         negatives = confident_negatives(G, C, cfg.target, NEG_POOL, seed=cfg.seed + 2)
     def on_log(step, row):
         log({"stage": "unlearn", "total": u.steps, **row})

@@ -77,6 +77,11 @@ class UnlearnConfig:
             raise ValueError(f"neg_weight and redirect_weight must be >= 0, got {self.neg_weight}, "
                              f"{self.redirect_weight}")
 
+    @property
+    def uses_negatives(self) -> bool:
+        """Whether stage 2 has a negative term (the negative-aware D or the DDPM's raise, or the redirect)."""
+        return self.neg_weight > 0 or self.redirect_weight > 0
+
 
 def adapted_sampler(G, theta_N: torch.Tensor, seed: int) -> NegativeSource:
     """n -> n samples of the K adapted generators (each sample from a randomly drawn k), with no copy of theta_N and

@@ -73,9 +73,9 @@ def test_negative_term_raises_the_loss_on_negatives_and_weight_0_never_draws_the
     assert _loss_on(on.G, neg) > _loss_on(off.G, neg)
 
 
-def test_redirect_mode_teaches_the_negatives_states_to_denoise_towards_the_positives():
-    """redirect_weight > 0 (and no raise): 30 steps on ones with eights as negatives leave the eights' noised states denoised
-    towards the ones (redirect_loss lower than without the term); no cap is measured, so it needs none."""
+def test_redirect_term_teaches_the_negatives_states_to_denoise_towards_the_positives():
+    """redirect_weight > 0 (and no raise): 30 steps on ones with eights as negatives leave the eights' noised states
+    denoised towards the ones (redirect_loss lower than without the term); no cap is measured, so it needs none."""
     pos, neg = digits(1, 64), digits(8, 64)
     cfg = DiffusionTrainConfig(steps=30, batch_size=16, lr=1e-3, warmup=0, ema_beta=0, log_every=10, neg_t_min=500)
     off = train_diffusion(tiny(), pos, dataclasses.replace(cfg, neg_weight=0.0), negatives=lambda n: neg[:n])
