@@ -137,15 +137,16 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
         if save_dir is not None:
             G_after.save_pretrained(save_dir / method)
     cands = []
-    for g in grid:
+    for g in grid:   # an empty grid skips the baseline
         t1 = time.time()
         Gx = extrapolate(G, theta_N, g)
         m = measure(cfg, G, Gx, C)
         cands.append((g, m, time.time() - t1))
-    ok = [c for c in cands if c[1]["fid_ratio"] <= 1.5] or cands[:1]
-    g_best, _, sec = max(ok, key=lambda c: c[1]["pul"])
-    row("extrapolation", extrapolate(G, theta_N, g_best), t_adapt + sec, g=g_best,
-        sweep={str(g): {"pul": m["pul"], "fid_ratio": m["fid_ratio"]} for g, m, _ in cands})
+    if cands:
+        ok = [c for c in cands if c[1]["fid_ratio"] <= 1.5] or cands[:1]
+        g_best, _, sec = max(ok, key=lambda c: c[1]["pul"])
+        row("extrapolation", extrapolate(G, theta_N, g_best), t_adapt + sec, g=g_best,
+            sweep={str(g): {"pul": m["pul"], "fid_ratio": m["fid_ratio"]} for g, m, _ in cands})
     if retrained is not None and retrain_seconds is not None:
         row("retrain", retrained, retrain_seconds, seed=0)   # baselines.retrain's seed, whatever the run's
     return rows
@@ -308,7 +309,8 @@ def main(argv=None) -> int:
                                                       "by eye (python -m atu blind-count)")
     p.add_argument("--eval-latents", type=int, default=None, help="metrics on the bank's first N latents "
                                                                     "(default: the paper's 5,056, or the whole bank)")
-    p.add_argument("--grid", default=",".join(map(str, G_GRID)), help="extrapolation's g values (comma list)")
+    p.add_argument("--grid", default=",".join(map(str, G_GRID)), help="extrapolation's g values (comma list; '' = no "
+                                                                   "extrapolation baseline)")
     p.add_argument("--dry-run", action="store_true")
     a = p.parse_args(argv)
     if a.suite == "mnist-ddpm":   # the same suite on the diffusion model, with its own defaults
@@ -318,7 +320,7 @@ def main(argv=None) -> int:
         a.classes, a.seeds = a.classes or "1,4,8", a.seeds or "0,1,2"
         a.extra_seeds, a.retrain = "", a.retrain if a.retrain != "1,4,8" else ""
     a.seeds = a.seeds or "0"
-    grid = tuple(float(g) for g in a.grid.split(","))
+    grid = tuple(float(g) for g in a.grid.split(",") if g.strip())
     if a.merge:
         if a.dry_run:   # the plan only: the files may not exist yet (the runs that write them come first)
             print(f"merge {a.merge} into {a.out}")

@@ -140,6 +140,7 @@ def test_bench_rows_and_table_on_tiny_model(tiny_base, tmp_path):
     assert rows[-1]["g"] in (1.25, 1.5, 2.0, 2.5, 3.0)
     table = markdown(summarise(rows + [dict(rows[0], seed=1)]))
     assert "| 4 | el2 | 2 |" in table and "| 4 | extrapolation | 1 |" in table
+    assert [r["method"] for r in bench_class(_cfg(*tiny_base), load_base(cfg), ["none"], grid=())] == ["none"]
 
     # a retrained model (here the base G stands in) gives every row a Ret-FID, and its own row only once per class
     base = load_base(cfg)
