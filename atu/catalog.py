@@ -82,7 +82,7 @@ BASE_MODELS = {
                             run_overrides={"unlearn.batch_size": 16, "unlearn.neg_pool": 128,
                                            "unlearn.pos_target": "base", "unlearn.neg_t_min": 500,
                                            "unlearn.el2_weight": 0.3, "unlearn.neg_weight": 0.5,
-                                           "unlearn.redirect_weight": 1.0},
+                                           "unlearn.redirect_weight": 1.0, "unlearn.redirect_t_min": 500},
                             presets={"fast": {"K": 1, "adapt_steps": 100, "unlearn_steps": 200, "eval_latents": 1000,
                                               "n_positives": 500, "probe_latents": 100, "eval_every": 50},
                                      "standard": {"K": 1, "adapt_steps": 100, "unlearn_steps": 200,

@@ -136,7 +136,8 @@ class DiffusionTrainConfig:
                                       #   loss at the low-noise steps adds speckle to every image
     redirect_weight: float = 0.0      # weight of the redirect term (stage 2): noised negatives are denoised into
                                       #   the positives near them (DDPMGenerator.redirect_loss on `real`; a plain
-                                      #   regression, no cap; t from [neg_t_min, T) too); 0 = off
+                                      #   regression, no cap); 0 = off
+    redirect_t_min: int = 0           # the redirect term's timesteps are drawn from [redirect_t_min, T)
     teacher_t_max: int = 0            # with a teacher: its predictions are the target at t < teacher_t_max only,
                                       #   the noise above; 0 = the teacher at every t
     seed: int = 0                     # seeds t, noise, data order
@@ -197,7 +198,7 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
             with torch.no_grad():
                 x_neg = negatives(max(x.shape[0] // 2, 1)).to(accelerator.device)
             if cfg.redirect_weight > 0:
-                loss_red = raw.redirect_loss(x_neg, positives, gen, t_min=cfg.neg_t_min)
+                loss_red = raw.redirect_loss(x_neg, positives, gen, t_min=cfg.redirect_t_min)
                 total = total + cfg.redirect_weight * loss_red
                 logs["loss_redirect"] = loss_red.detach()
             if cfg.neg_weight > 0:
@@ -301,6 +302,7 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
     tcfg = DiffusionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=0,
                                 ema_beta=cfg.ema_beta, neg_weight=cfg.neg_weight, neg_cap=cfg.neg_cap,
                                 neg_t_min=cfg.neg_t_min, redirect_weight=cfg.redirect_weight,
+                                redirect_t_min=cfg.redirect_t_min,
                                 teacher_t_max=cfg.pos_teacher_t_max,
                                 seed=cfg.seed, log_every=cfg.eval_every)
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.pos_target == "base" else None

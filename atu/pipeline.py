@@ -447,7 +447,8 @@ def plan(cfg: RunConfig) -> str:
             f"stage 1: K={a.K} adapted models x {a.steps} steps (batch {a.batch_size}, EWC lambda {a.ewc_lambda:g})\n"
             f"stage 2: {u.loss} (gamma {u.gamma:g}) x {u.steps} steps on {u.n_positives} positives"
             + (f", negatives as fake (weight {u.neg_weight:g}, from {u.neg_source})" if u.neg_weight > 0 else "")
-            + (f", negatives redirected to positives (weight {u.redirect_weight:g})" if u.redirect_weight > 0 else "")
+            + (f", negatives redirected to positives (weight {u.redirect_weight:g}, t >= "
+               f"{u.redirect_t_min})" if u.redirect_weight > 0 else "")
             + "\n" + tail)
 
 

@@ -52,6 +52,8 @@ class UnlearnConfig:
     redirect_weight: float = 0.0      # diffusion only: weight of the redirect term, beside neg_weight's raise: the
                                       #   negatives' noised states are denoised into the positives near them
                                       #   (atu.diffusion.DDPMGenerator.redirect_loss); 0 = off
+    redirect_t_min: int = 0           # diffusion only: the redirect term sees timesteps in [redirect_t_min, T) only
+                                      #   (its own bound: a regression adds no speckle where raising a loss does)
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
                                       #   loss) or "base" (the base model's prediction on the same noised image:
                                       #   trained on its own samples with "noise", a DDPM learns its own sampling

@@ -77,7 +77,8 @@ def test_redirect_term_teaches_the_negatives_states_to_denoise_towards_the_posit
     """redirect_weight > 0 (and no raise): 30 steps on ones with eights as negatives leave the eights' noised states
     denoised towards the ones (redirect_loss lower than without the term); no cap is measured, so it needs none."""
     pos, neg = digits(1, 64), digits(8, 64)
-    cfg = DiffusionTrainConfig(steps=30, batch_size=16, lr=1e-3, warmup=0, ema_beta=0, log_every=10, neg_t_min=500)
+    cfg = DiffusionTrainConfig(steps=30, batch_size=16, lr=1e-3, warmup=0, ema_beta=0, log_every=10,
+                               redirect_t_min=500)
     off = train_diffusion(tiny(), pos, dataclasses.replace(cfg, neg_weight=0.0), negatives=lambda n: neg[:n])
     on = train_diffusion(tiny(), pos, dataclasses.replace(cfg, neg_weight=0.0, redirect_weight=1.0),
                          negatives=lambda n: neg[:n])
@@ -164,6 +165,25 @@ def test_redirect_loss_targets_the_noise_that_would_have_made_x_t_from_the_posit
         want = F.mse_loss(G.unet(G.scheduler.add_noise(x_neg, noise, t), t).sample, want_target)
         got = G.redirect_loss(x_neg, p, torch.Generator().manual_seed(1), t_min=300)
     assert torch.allclose(got, want, atol=1e-6) and got > same
+
+
+def test_each_negative_term_draws_its_timesteps_from_its_own_range(monkeypatch):
+    """UnlearnConfig.neg_t_min bounds the raise's timesteps and redirect_t_min the redirect's, through unlearn_ddpm
+    to train_diffusion: every noised batch is drawn at t >= the bound it was asked for, and all three ranges occur
+    (the positives' from 0)."""
+    seen, noised = [], DDPMGenerator.noised
+
+    def spy(self, x0, generator=None, t_min=0):
+        out = noised(self, x0, generator, t_min)
+        seen.append((t_min, int(out[1].min())))
+        return out
+
+    monkeypatch.setattr(DDPMGenerator, "noised", spy)
+    G = tiny()
+    cfg = UnlearnConfig(loss="none", steps=3, batch_size=8, lr=1e-3, eval_every=3, neg_source="user",
+                        neg_weight=0.5, neg_t_min=300, redirect_weight=1.0, redirect_t_min=700)
+    unlearn_ddpm(G, digits(1, 16), (flatten(G) + 0.01)[None], cfg, negatives=digits(8, 8))
+    assert {t for t, _ in seen} == {0, 300, 700} and all(lowest >= t for t, lowest in seen)
 
 
 def test_negative_weights_are_checked():
