@@ -309,8 +309,8 @@ def main(argv=None) -> int:
                                                       "by eye (python -m atu blind-count)")
     p.add_argument("--eval-latents", type=int, default=None, help="metrics on the bank's first N latents "
                                                                     "(default: the paper's 5,056, or the whole bank)")
-    p.add_argument("--grid", default=",".join(map(str, G_GRID)), help="extrapolation's g values (comma list; MNIST: '' = no "
-                                                                   "extrapolation baseline)")
+    p.add_argument("--grid", default=",".join(map(str, G_GRID)),
+                   help="extrapolation's g values (comma list; MNIST: '' = no extrapolation baseline)")
     p.add_argument("--dry-run", action="store_true")
     a = p.parse_args(argv)
     if a.suite == "mnist-ddpm":   # the same suite on the diffusion model, with its own defaults
@@ -345,7 +345,8 @@ def main(argv=None) -> int:
     losses = (a.losses or ("el2,none" if a.quick else "el2,none,el2-noneg")).split(",")
     retrain_classes = [] if a.quick and a.retrain == "1,4,8" else [int(c) for c in a.retrain.split(",") if c]
     plan = [(c, s) for c in classes for s in seeds + (extra if c in (1, 4, 8) else [])]
-    print(f"{len(plan)} (class, seed) runs x methods {losses + ['extrapolation'] * bool(grid)}; retrain {retrain_classes}")
+    methods = losses + ["extrapolation"] * bool(grid)
+    print(f"{len(plan)} (class, seed) runs x methods {methods}; retrain {retrain_classes}")
     if a.dry_run:
         return 0
     out = Path(a.out)

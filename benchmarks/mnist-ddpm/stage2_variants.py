@@ -54,3 +54,8 @@ for name, v in variants.items():
     (a0, b0), (a1, b1) = mix(G), mix(res.G_ema)
     print(f"{'':>24}  classes by C: {a0} -> {a1}\n{'':>24}  classes by B: {b0} -> {b1}", flush=True)
     side_by_side(seen[id(G)][:32], seen[id(res.G_ema)][:32]).save(f"{out}-{name}.png")   # the bank's first 32
+    # what our classifier still calls the target after, beside the same latents before (where C and B disagree,
+    # the pictures decide)
+    left = (P.classify(C, seen[id(res.G_ema)]) == target).nonzero().flatten()[:32]
+    if len(left):
+        side_by_side(seen[id(G)][left], seen[id(res.G_ema)][left]).save(f"{out}-{name}-still-{target}-by-C.png")
