@@ -145,6 +145,14 @@ def collateral_damage(labels_before: torch.Tensor, labels_after: torch.Tensor, t
                            class_histogram(labels_after, num_classes, target))
 
 
+def others_changed(labels_before: torch.Tensor, labels_after: torch.Tensor, target: int) -> float:
+    """Share of the samples that were not the target before whose label changed after (same latents): how many of
+    the rest moved. The removed samples' new labels are left out, where collateral_damage counts them: eights that
+    all become 3s shift the other classes' mix (collateral > 0) though no other digit changed (this = 0)."""
+    rest = labels_before != target
+    return float((labels_after[rest] != labels_before[rest]).double().mean()) if rest.any() else 0.0
+
+
 def color_histogram_tv(images_a: torch.Tensor, images_b: torch.Tensor, bins: int = 16) -> float:
     """Mean over channels of the TV distance between the two image sets' pixel-value histograms ([-1, 1] in
     `bins` bins): 0 = the same colours, 1 = disjoint."""
@@ -345,6 +353,9 @@ for _m in (
            "lower", 2),
     Metric("collateral", "collateral damage", "change of the other classes' or features' mix (0 = untouched)",
            "lower", 3),
+    Metric("others_changed", "others changed", "share of the samples without the feature before whose label "
+           "changed (same latents; unlike collateral, not counting where the removed ones went)", "lower", 3,
+           compute=lambda v: others_changed(v["labels_before"], v["labels_after"], v["target"])),
     Metric("classifier_agreement_after", "classifiers agree", "share of the unlearned generator's samples the two "
            "classifiers label alike", "higher", 3),
     Metric("color_hist_tv", "colour TV", "colour-histogram distance before / after (0 = same colours)", "lower", 3),

@@ -24,6 +24,18 @@ def test_class_histogram_and_collateral():
     assert total_variation(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])) == 1.0
 
 
+def test_others_changed_leaves_out_where_the_removed_samples_went():
+    """Eights (target 8) that become 3s: the other digits' mix moves (1: 1/2 -> 1/4, 3: 1/2 -> 3/4, collateral
+    0.25) while no other sample changed (0). Then one 1 of three non-eights becomes a 7: 1/3."""
+    from atu.metrics import others_changed
+
+    before, after = torch.tensor([8, 8, 1, 3]), torch.tensor([3, 3, 1, 3])
+    assert collateral_damage(before, after, target=8, num_classes=10) == pytest.approx(0.25)
+    assert others_changed(before, after, 8) == 0.0
+    assert others_changed(torch.tensor([8, 1, 1, 3, 8]), torch.tensor([3, 1, 7, 3, 8]), 8) == pytest.approx(1 / 3)
+    assert others_changed(torch.tensor([8, 8]), torch.tensor([1, 1]), 8) == 0.0   # nothing but the target
+
+
 def test_frechet_distance_hand_worked():
     one = lambda v: torch.tensor([[v]], dtype=torch.float64)  # noqa: E731
     # 1-D: (0 - 2)^2 + 1 + 4 - 2 * sqrt(1 * 4) = 5

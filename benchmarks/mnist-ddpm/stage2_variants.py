@@ -49,7 +49,7 @@ for name, v in variants.items():
     t2 = time.time()
     m = measure(c, G, res.G_ema, C)
     print(f"{name:>24}: PUL {m['pul']:7.2f} / B {m.get('pul_independent', -1):7.2f}  FIDx {m['fid_ratio']:.2f} "
-          f"coll {m['collateral']:.3f} rate {m['neg_rate_before']:.3f}->{m['neg_rate_after']:.3f} "
+          f"coll {m['collateral']:.3f} others {m['others_changed']:.3f} rate {m['neg_rate_before']:.3f}->{m['neg_rate_after']:.3f} "
           f"stage2 {t2-t1:.0f} s  d_end {res.history[-1].get('distance')}", flush=True)
     (a0, b0), (a1, b1) = mix(G), mix(res.G_ema)
     print(f"{'':>24}  classes by C: {a0} -> {a1}\n{'':>24}  classes by B: {b0} -> {b1}", flush=True)
