@@ -65,7 +65,7 @@ def checkpoint_card(folder: str | os.PathLike) -> str:
         return render("mnist_ddpm", _data("unconditional-image-generation",
                                           ["diffusion", "ddpm", "mnist", "unconditional-image-generation", "atu"]),
                       cfg=cfg, m=m, bank_size=DDPM_LATENT_BANK_SIZE, bank_seed=LATENT_BANK_SEED,
-                      reproduce=ddpm_reproduce_command(dataclass_from_dict(DDPMRunConfig, cfg)))
+                      shipped_at=DDPMRunConfig().out, reproduce=ddpm_reproduce_command(dataclass_from_dict(DDPMRunConfig, cfg)))
     if (folder / "train_history.json").is_file():
         from .mnist import GAN_HISTORY, LATENT_BANK_SEED, LATENT_BANK_SIZE, GANRunConfig, gan_reproduce_command
 
