@@ -33,7 +33,8 @@ for (a, b) in itertools.combinations(sorted(flips), 2):
     inter, pa, pb = (fa & fb).float().mean().item(), fa.float().mean().item(), fb.float().mean().item()
     res[f"{a}-{b}"] = dict(both=inter, chance=pa * pb, jaccard=(fa & fb).sum().item() / max(1, (fa | fb).sum().item()))
 j = [r["jaccard"] for r in res.values()]; ratio = [r["both"] / r["chance"] for r in res.values()]
-print("cross-digit pairs", len(j), "mean Jaccard", round(sum(j) / len(j), 3), "mean both/chance", round(sum(ratio) / len(ratio), 2))
+print("cross-digit pairs", len(j), "mean Jaccard", round(sum(j) / len(j), 3),
+      "mean both/chance", round(sum(ratio) / len(ratio), 2))
 # flip rate on samples both classifiers agreed on before vs. those they did not
 allf = torch.stack([flips[k][keep] for k in flips]).float().mean(0)
 print("flip rate, classifiers agreed before:", round(allf[agree[keep]].mean().item(), 3),
