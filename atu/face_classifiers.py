@@ -16,7 +16,7 @@ import torch
 from .cards import save_checkpoint
 from .faces import ATTRIBUTES, SPLIT_FILE, labelled_split, load_labels
 from .feedback import fit_linear_head
-from .io import atomic_output_dir, write_json
+from .io import atomic_output_dir, check_output_dir, write_json
 from .metrics import precision_recall
 from .sampling import generate
 
@@ -94,6 +94,7 @@ def train_face_encoder(G, cfg: FaceEncoderConfig):
 
 
 def run_train_face_encoder(cfg: FaceEncoderConfig, overwrite: bool = False) -> dict:
+    check_output_dir(cfg.out, overwrite)
     from .models import load_generator
 
     E, m = train_face_encoder(load_generator(cfg.model), cfg)
@@ -162,6 +163,8 @@ def run_train_face_classifiers(cfg: FaceClassifierConfig, overwrite: bool = Fals
     3. student (the shipped classifier): the face feature network, fine-tuned on those images (and the
        labelled training images, mirrored) with atu.train.train_classifier. It needs only the image, so it
        measures any generator's samples. Precision/recall are measured on the held-out labelled set."""
+    for a in ATTRIBUTES:
+        check_output_dir(Path(cfg.out_dir) / f"faces-{a}-classifier", overwrite)
     from .models import load_model
     from .train import ClassifierTrainConfig, train_classifier
 
@@ -219,6 +222,8 @@ def run_train_face_evaluators(cfg: FaceEvaluatorConfig, overwrite: bool = False)
     teacher (a linear head on G's activations fitted on the labelled train part with another fold draw) and its
     own pseudo-labelled samples (other latents). It sees no sample of the test part (split.json), where its
     precision and recall are measured; tests/test_checkpoints.py re-measures them."""
+    for a in cfg.attributes.split(","):
+        check_output_dir(Path(cfg.out_dir) / f"faces-{a}-evaluator", overwrite)
     from .models import ResNetClassifier
     from .train import ClassifierTrainConfig, train_classifier
 

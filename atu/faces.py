@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .cards import write_checkpoint_card
-from .io import atomic_output_dir, write_json
+from .io import atomic_output_dir, check_output_dir, write_json
 from .models import DCGANGenerator
 from .sampling import generate, make_latent_bank, save_latent_bank, to_pil
 
@@ -76,6 +76,7 @@ def reference_outputs(weights: Path, latents: torch.Tensor) -> torch.Tensor:
 
 
 def run_convert_faces(cfg: ConvertFacesConfig, overwrite: bool = False) -> dict:
+    check_output_dir(cfg.out, overwrite)
     weights = Path(cfg.weights) if cfg.weights else package_weights()
     G = load_package_generator(weights)
     latents = make_latent_bank(LATENT_BANK_SIZE, G.latent_dim, LATENT_BANK_SEED)

@@ -21,6 +21,14 @@ def _distributed_state():
     return None
 
 
+def check_output_dir(out: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse an existing non-empty `out` unless overwrite=True. Every command that trains calls it first, so that
+    a taken folder fails at once, not after the hours of training (atomic_output_dir checks again at the end)."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} already exists and is not empty: choose another --out or pass --overwrite")
+
+
 @contextlib.contextmanager
 def atomic_output_dir(out: str | os.PathLike, overwrite: bool = False):
     """Yield a fresh temporary folder beside `out`; on success it replaces `out` in one rename, on error it is
@@ -31,8 +39,7 @@ def atomic_output_dir(out: str | os.PathLike, overwrite: bool = False):
     others write into a scratch folder that is thrown away, and all wait until `out` is complete."""
     out = Path(out)
     state = _distributed_state()
-    if out.exists() and any(out.iterdir()) and not overwrite:   # every process checks: none waits for a failed one
-        raise FileExistsError(f"{out} already exists and is not empty: choose another --out or pass --overwrite")
+    check_output_dir(out, overwrite)   # every process checks: none waits for a failed one
     if state is not None:   # and all have checked before the main process starts writing
         state.wait_for_everyone()
     if state is not None and not state.is_main_process:

@@ -18,7 +18,7 @@ import torch
 from . import __version__
 from .data import NUM_CLASSES, mnist_split
 from .cards import save_checkpoint, write_checkpoint_card
-from .io import atomic_output_dir, write_json
+from .io import atomic_output_dir, check_output_dir, write_json
 from .metrics import agreement, classify, fid
 from .models import DCGANDiscriminator, DCGANGenerator, DigitClassifier, DigitResNet, load_model
 from .sampling import generate, make_latent_bank, save_latent_bank, to_pil
@@ -84,6 +84,7 @@ def _env() -> dict:
 
 
 def run_train_classifier(cfg: ClassifierRunConfig, overwrite: bool = False) -> dict:
+    check_output_dir(cfg.out, overwrite)
     x, y = mnist_split("train")
     xh, yh = mnist_split("heldout")
     t0 = time.time()
@@ -113,6 +114,7 @@ def run_train_classifier(cfg: ClassifierRunConfig, overwrite: bool = False) -> d
 
 
 def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
+    check_output_dir(cfg.out, overwrite)
     x, _ = mnist_split("train")
     xh, _ = mnist_split("heldout")
     C = load_model(cfg.classifier, kind="classifier")
@@ -162,6 +164,7 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
 def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
     """The MNIST DDPM base model (issue #17): a UNet trained with the denoising loss on the 4,000 training digits;
     the folder holds the EMA model (the one to sample and unlearn), the raw model and the bank of initial noise."""
+    check_output_dir(cfg.out, overwrite)
     x, _ = mnist_split("train")
     xh, _ = mnist_split("heldout")
     C = load_model(cfg.classifier, kind="classifier")

@@ -27,7 +27,7 @@ from .adapt import AdaptConfig, adapt_one, flatten
 from .data import mnist_split
 from .ewc import fisher_diagonal
 from .feedback import check_negatives, confident_negatives, pick_negatives, pick_positives
-from .io import atomic_output_dir, write_json
+from .io import atomic_output_dir, check_output_dir, write_json
 from .latent import LatentConfig, find_direction, latent_unlearn
 from .metrics import (agreement, brightness_change, classifier_features, classify, color_histogram_tv, computed_metrics,
                       corrected_rate, detector_rates, evaluate, feature_stats, frechet_distance,
@@ -423,8 +423,7 @@ def cli_unlearn(cfg: RunConfig, overwrite: bool = False) -> dict:
     from tqdm.auto import tqdm
 
     out = default_out(cfg)
-    if Path(out).exists() and any(Path(out).iterdir()) and not overwrite:  # fail before training, not after
-        raise FileExistsError(f"{out} already exists and is not empty: choose another --out or pass --overwrite")
+    check_output_dir(out, overwrite)   # fail before training, not after
 
     def report(e):
         if e.get("done") and e["stage"] == "adapt":

@@ -281,5 +281,6 @@ def test_train_ddpm_goes_on_from_a_saved_run_and_its_card_lists_both_commands(tm
                                                          "--train.steps 2 --train.batch_size 4 --train.log_every 1"]
     card = (tmp_path / "b" / "README.md").read_text()
     assert card.index(m["earlier_runs"][0]["command"]) < card.index(f"--init {first.out}")
+    assert "needs `--overwrite` too" in card   # the shipped folder exists in a checkout: the chain must say so
     with pytest.raises(CheckpointError, match="--block_out_channels"):
         run_train_ddpm(dataclasses.replace(second, out=str(tmp_path / "c"), block_out_channels="8,8"))

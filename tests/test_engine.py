@@ -339,3 +339,35 @@ def test_a_new_metric_is_one_registration(tiny_base):
         assert "mean |change|" in markdown(summarise([row]))
     finally:
         metrics._METRICS.pop("mean_abs_change")
+
+
+@pytest.mark.parametrize("argv, heavy", [
+    (["train-classifier"], "atu.mnist.mnist_split"),
+    (["train-gan"], "atu.mnist.mnist_split"),
+    (["train-ddpm"], "atu.mnist.mnist_split"),
+    (["convert-faces"], "atu.faces.load_package_generator"),
+    (["train-face-encoder"], "atu.face_classifiers.train_face_encoder"),
+    (["train-face-classifiers"], "atu.face_classifiers._distillation_data"),
+    (["train-face-evaluators"], "atu.face_classifiers._distillation_data"),
+])
+def test_a_taken_output_folder_is_refused_before_any_training(argv, heavy, tmp_path, monkeypatch, capsys):
+    """A training command whose output folder exists fails at once with what to do, not after hours of training
+    (atomic_output_dir used to be the first check), and the folder is left as it was."""
+    from atu.cli import main
+
+    def reached(*a, **k):
+        raise AssertionError(f"{heavy} ran: the taken folder was noticed only after the work")
+
+    monkeypatch.setattr(heavy, reached)
+    taken = tmp_path / "taken"
+    if argv[0] in ("train-face-classifiers", "train-face-evaluators"):   # they write one folder per attribute
+        (taken / f"faces-eyeglasses-{argv[0].split('-')[-1][:-1]}").mkdir(parents=True)
+        (taken / f"faces-eyeglasses-{argv[0].split('-')[-1][:-1]}" / "keep.txt").write_text("saved")
+        args = [*argv, "--out_dir", str(taken)]
+    else:
+        taken.mkdir()
+        (taken / "keep.txt").write_text("saved")
+        args = [*argv, "--out", str(taken)]
+    assert main(args) == 2
+    assert "already exists and is not empty" in capsys.readouterr().err
+    assert [p.read_text() for p in taken.rglob("keep.txt")] == ["saved"]
