@@ -69,7 +69,12 @@ BASE_MODELS = {
                             evaluator="mnist-classifier-b", fid_reference="real",
                             reproduce="python -m atu train-ddpm --out runs/ddpm-5k --fid_every 1000 && "
                                       "python -m atu train-ddpm --fid_every 1000 --init runs/ddpm-5k "
-                                      "--train.steps 4000 --train.warmup 100",
+                                      "--train.steps 4000 --train.warmup 100 && "
+                                      "python -m atu train-ddpm --fid_every 1000 --init checkpoints/mnist-ddpm "
+                                      "--train.steps 6000 --train.warmup 100 --train.seed 1 && "
+                                      "python -m atu train-ddpm --out runs/ddpm-run4 --fid_every 1000 "
+                                      "--init checkpoints/mnist-ddpm --train.steps 6000 --train.warmup 100 "
+                                      "--train.seed 2",
                             # a sample costs 20 UNet calls (~0.1 s on a CPU core): fewer positives, a smaller
                             # probe, stage 2 at batch 16, and the adapted models' samples drawn once as a pool;
                             # stage 2 distils the base on its own positives (its DDPM loss on them made more
