@@ -49,14 +49,22 @@ def faces_config(feature: str, seed: int = 0, model: str = "checkpoints/faces-dc
                               root=Path(model).parent)
 
 
-def mnist_config(model: str = "checkpoints/mnist-dcgan") -> RunConfig:
+def mnist_config(model: str = "checkpoints/mnist-dcgan", family: str = "") -> RunConfig:
     """The MNIST run is the app's (and the CLI's) "standard" preset for the catalogued model, measured on the
-    paper's 5,056 latents (method.md); a folder the catalog does not know gets RunConfig's defaults."""
+    paper's 5,056 latents (method.md). A folder the catalog does not know (a new training run) gets the recipe of
+    the catalogued `family` it belongs to, with the shipped classifiers (the mnist-ddpm suite passes its own: a
+    DDPM run under the GAN's defaults is another method, and 3x slower); without a family, RunConfig's defaults."""
     from . import catalog, session
 
     m = catalog.by_path(model)
-    cfg = (session.run_config(m, next(iter(m.features)), "standard", root=Path(model).parent) if m is not None
-           else RunConfig(model=model))
+    if m is not None:
+        cfg = session.run_config(m, next(iter(m.features)), "standard", root=Path(model).parent)
+    elif family:
+        m = catalog.BASE_MODELS[family]
+        cfg = dataclasses.replace(session.run_config(m, next(iter(m.features)), "standard", root=Path("checkpoints")),
+                                  model=model)
+    else:
+        cfg = RunConfig(model=model)
     return dataclasses.replace(cfg, eval_latents=5056)
 
 
@@ -313,6 +321,7 @@ def main(argv=None) -> int:
                    help="extrapolation's g values (comma list; MNIST: '' = no extrapolation baseline)")
     p.add_argument("--dry-run", action="store_true")
     a = p.parse_args(argv)
+    family = "mnist-ddpm" if a.suite == "mnist-ddpm" else ""
     if a.suite == "mnist-ddpm":   # the same suite on the diffusion model, with its own defaults
         a.suite = "mnist"
         a.model = "checkpoints/mnist-ddpm" if a.model == "checkpoints/mnist-dcgan" else a.model
@@ -351,7 +360,7 @@ def main(argv=None) -> int:
         return 0
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    base_cfg = mnist_config(a.model)
+    base_cfg = mnist_config(a.model, family)
     if a.eval_latents:
         base_cfg = dataclasses.replace(base_cfg, eval_latents=a.eval_latents)
     base = load_base(base_cfg)
