@@ -360,14 +360,11 @@ def test_a_taken_output_folder_is_refused_before_any_training(argv, heavy, tmp_p
 
     monkeypatch.setattr(heavy, reached)
     taken = tmp_path / "taken"
-    if argv[0] in ("train-face-classifiers", "train-face-evaluators"):   # they write one folder per attribute
-        (taken / f"faces-eyeglasses-{argv[0].split('-')[-1][:-1]}").mkdir(parents=True)
-        (taken / f"faces-eyeglasses-{argv[0].split('-')[-1][:-1]}" / "keep.txt").write_text("saved")
-        args = [*argv, "--out_dir", str(taken)]
-    else:
-        taken.mkdir()
-        (taken / "keep.txt").write_text("saved")
-        args = [*argv, "--out", str(taken)]
+    per_attribute = argv[0] in ("train-face-classifiers", "train-face-evaluators")   # one folder per attribute
+    folder = taken / f"faces-eyeglasses-{argv[0].split('-')[-1][:-1]}" if per_attribute else taken
+    folder.mkdir(parents=True)
+    (folder / "keep.txt").write_text("saved")
+    args = [*argv, "--out_dir" if per_attribute else "--out", str(taken)]
     assert main(args) == 2
     assert "already exists and is not empty" in capsys.readouterr().err
     assert [p.read_text() for p in taken.rglob("keep.txt")] == ["saved"]

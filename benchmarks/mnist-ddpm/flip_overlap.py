@@ -5,6 +5,7 @@ models saved by the bench (`--save-models runs/s13/models`). Run from the reposi
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/mnist-ddpm/flip_overlap.py
 """
 import itertools, json, torch
+from pathlib import Path
 from atu.models import load_model
 from atu.sampling import load_latent_bank, generate
 from atu.metrics import classify
@@ -35,11 +36,12 @@ for (a, b) in itertools.combinations(sorted(flips), 2):
 j = [r["jaccard"] for r in res.values()]; ratio = [r["both"] / r["chance"] for r in res.values()]
 print("cross-digit pairs", len(j), "mean Jaccard", round(sum(j) / len(j), 3),
       "mean both/chance", round(sum(ratio) / len(ratio), 2))
+runs = torch.stack([flips[k][keep] for k in flips])   # (9 runs, kept latents)
 # flip rate on samples both classifiers agreed on before vs. those they did not
-allf = torch.stack([flips[k][keep] for k in flips]).float().mean(0)
+allf = runs.float().mean(0)
 print("flip rate, classifiers agreed before:", round(allf[agree[keep]].mean().item(), 3),
       " disagreed:", round(allf[~agree[keep]].mean().item(), 3))
-anyflip = torch.stack([flips[k][keep] for k in flips]).any(0)
-print("share of kept latents that flip in at least one of 9 runs", round(anyflip.float().mean().item(), 3),
-      "in at least 6 of 9", round((torch.stack([flips[k][keep] for k in flips]).sum(0) >= 6).float().mean().item(), 3))
+print("share of kept latents that flip in at least one of 9 runs", round(runs.any(0).float().mean().item(), 3),
+      "in at least 6 of 9", round((runs.sum(0) >= 6).float().mean().item(), 3))
+Path("runs/s14").mkdir(parents=True, exist_ok=True)
 json.dump(dict(pairs=res), open("runs/s14/overlap.json", "w"), indent=1)
