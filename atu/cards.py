@@ -43,6 +43,27 @@ def _data(pipeline_tag: str, tags: list[str]):
     return ModelCardData(license="mit", library_name="atu", pipeline_tag=pipeline_tag, tags=tags)
 
 
+def reproduce_block(command: str, out: str, shipped_at: str, m: dict) -> str:
+    """A trained base model's "Reproduce" section: the commands of the runs that made it (m["earlier_runs"], each
+    going on from the folder the one before wrote with --init) and this run's, how long each took, and what to
+    pass when a command's output folder is the shipped one (which exists in every checkout)."""
+    earlier = m.get("earlier_runs") or []
+    lines = [f"Trained in {len(earlier) + 1} runs, each going on from the folder the one before wrote (`--init`):"
+             ] if earlier else []
+    lines += ["```", *(r["command"] for r in earlier), command, "```"]
+    if out != shipped_at:
+        lines.append(f"The last command writes `{out}`; `{shipped_at}` is a copy of that folder.")
+    if earlier:
+        lines.append("Each `--init` reads the folder the command before it wrote; a command whose output folder already "
+                     f"exists (`{shipped_at}` in a checkout) needs `--overwrite` too (`--init` is read before the folder "
+                     "is replaced).")
+    took = [f"{'Run' if i == 0 else 'run'} {i + 1} took {r['train_seconds'] / 60:.1f} min and left FID {r['fid']:.2f}; "
+            for i, r in enumerate(earlier)]
+    lines.append("".join(took) + f"{'the last run' if earlier else 'Training'} took {m['train_seconds'] / 60:.1f} min on "
+                 f"{m['machine']} (atu {m['atu']}, torch {m['torch']}).")
+    return "\n".join(lines)
+
+
 def checkpoint_card(folder: str | os.PathLike) -> str:
     """The card of a shipped model folder, from its own records. Which card is told by what the folder holds:
     conversion.json (a converted generator), train_history.json (a trained GAN), "feature_dim" in
@@ -65,14 +86,16 @@ def checkpoint_card(folder: str | os.PathLike) -> str:
         return render("mnist_ddpm", _data("unconditional-image-generation",
                                           ["diffusion", "ddpm", "mnist", "unconditional-image-generation", "atu"]),
                       cfg=cfg, m=m, bank_size=DDPM_LATENT_BANK_SIZE, bank_seed=LATENT_BANK_SEED,
-                      shipped_at=DDPMRunConfig().out, reproduce=ddpm_reproduce_command(dataclass_from_dict(DDPMRunConfig, cfg)))
+                      reproduce=reproduce_block(ddpm_reproduce_command(dataclass_from_dict(DDPMRunConfig, cfg)), cfg["out"],
+                                                DDPMRunConfig().out, m))
     if (folder / "train_history.json").is_file():
         from .mnist import GAN_HISTORY, LATENT_BANK_SEED, LATENT_BANK_SIZE, GANRunConfig, gan_reproduce_command
 
         return render("mnist_gan", _data("unconditional-image-generation",
                                          ["gan", "dcgan", "mnist", "unconditional-image-generation", "atu"]),
                       cfg=cfg, m=m, bank_size=LATENT_BANK_SIZE, bank_seed=LATENT_BANK_SEED, history=GAN_HISTORY,
-                      reproduce=gan_reproduce_command(dataclass_from_dict(GANRunConfig, cfg)))
+                      reproduce=reproduce_block(gan_reproduce_command(dataclass_from_dict(GANRunConfig, cfg)), cfg["out"],
+                                                GANRunConfig().out, m))
     if "feature_dim" in cfg:   # a digit classifier (records older than a field get that field's default)
         import dataclasses
 

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .losses import bounded_negative
 from .models import Generator
-from .train import GANTrainResult, NegativeSource, _infinite, _quiet, accumulate
+from .train import GANTrainResult, NegativeSource, _infinite, _quiet, accumulate, lr_schedule
 
 
 class DDPMGenerator(Generator):
@@ -125,6 +125,8 @@ class DiffusionTrainConfig:
     batch_size: int = 32              # per process; the real data are repeated if there are fewer images
     lr: float = 5e-4                  # AdamW learning rate (after the warm-up)
     warmup: int = 200                 # steps of linear learning-rate warm-up from 0
+    lr_schedule: str = "constant"     # after the warm-up: "constant", or a name diffusers' optimization.get_scheduler
+                                      #   knows ("linear", "cosine": decay to 0 at the last step)
     weight_decay: float = 0.0         # AdamW weight decay
     ema_beta: float = 0.999           # EMA of the model after every step (the one to sample from); 0 = no EMA
     grad_clip: float = 1.0            # max gradient norm (diffusers' training examples clip at 1)
@@ -175,7 +177,8 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
                                          generator=torch.Generator().manual_seed(cfg.seed))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup, 1)))
+    sched = (torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup, 1)))
+             if cfg.lr_schedule == "constant" else lr_schedule(opt, cfg.lr_schedule, cfg.warmup, cfg.steps))
     model, opt, loader, sched = accelerator.prepare(model, opt, loader, sched)
     raw = accelerator.unwrap_model(model)
     ema.to(accelerator.device)
@@ -219,7 +222,7 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
         else:
             ema.load_state_dict(raw.state_dict())
         if step % cfg.log_every == 0 or step == cfg.steps:
-            row = {"step": step, "loss": float(loss.detach()),
+            row = {"step": step, "loss": float(loss.detach()), "lr": opt.param_groups[0]["lr"],
                    **{k: float(v) for k, v in logs.items()}}
             if evaluate is not None:
                 row.update(evaluate(ema))

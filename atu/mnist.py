@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -118,13 +118,12 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
     x, _ = mnist_split("train")
     xh, _ = mnist_split("heldout")
     C = load_model(cfg.classifier, kind="classifier")
-    if cfg.init:   # go on training a shipped GAN (e.g. with a lower learning rate)
-        from pathlib import Path
-
-        from .models import load_generator
-
-        G, D = load_generator(Path(cfg.init) / "generator-raw"), load_model(Path(cfg.init) / "discriminator")
-        G_ema = load_generator(cfg.init)
+    earlier = []
+    if cfg.init:   # go on training a saved GAN (e.g. with a decaying learning rate): its widths are the ones recorded
+        G, D, G_ema, earlier = _gan_init(cfg)
+        cfg = replace(cfg, latent_dim=G.latent_dim, width=G._hub_mixin_config["width"],
+                                  d_width=0 if D._hub_mixin_config["width"] == G._hub_mixin_config["width"]
+                                  else D._hub_mixin_config["width"], d_spectral_norm=D._hub_mixin_config["spectral_norm"])
     else:
         G = DCGANGenerator(cfg.latent_dim, 1, 32, cfg.width)
         D = DCGANDiscriminator(1, 32, cfg.d_width or cfg.width, spectral_norm=cfg.d_spectral_norm)
@@ -144,7 +143,7 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
     E = load_model(cfg.evaluator, kind="classifier") if cfg.evaluator else None
     metrics = measure_base_gan(res.G_ema, C, latents, x, xh, evaluator=E)
     metrics["raw_G"] = measure_base_gan(res.G, C, latents, x, xh, floor=False, evaluator=E)
-    metrics.update(train_seconds=res.seconds, fid_curve=[{"step": h["step"], "fid_2k": h["fid_2k"]}
+    metrics.update(train_seconds=res.seconds, earlier_runs=earlier, fid_curve=[{"step": h["step"], "fid_2k": h["fid_2k"]}
                                                           for h in res.history if "fid_2k" in h], **_env())
     with atomic_output_dir(cfg.out, overwrite) as tmp:
         res.G_ema.save_pretrained(tmp)           # the root model is the EMA generator: the one to use
@@ -207,13 +206,38 @@ def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
     return metrics
 
 
+def _earlier_runs(folder, run_config, reproduce) -> list[dict]:
+    """The runs that made the training folder `folder` (what --init goes on from), oldest first, each
+    {"command", "steps", "train_seconds", "fid"}: the card's reproduce block lists them before this run's command."""
+    from .io import dataclass_from_dict, read_json
+
+    prev_cfg = dataclass_from_dict(run_config, read_json(folder / "train_config.json"))
+    prev_cfg.out = str(folder)
+    prev = read_json(folder / "metrics.json")
+    return prev.get("earlier_runs", []) + [{"command": reproduce(prev_cfg), "steps": prev_cfg.train.steps,
+                                            "train_seconds": prev["train_seconds"], "fid": prev["fid"]}]
+
+
+def _gan_init(cfg: GANRunConfig):
+    """The raw G, D and EMA G of the train-gan folder cfg.init, and the runs that made it."""
+    from pathlib import Path
+
+    from .models import CheckpointError, load_generator
+
+    folder = Path(cfg.init)
+    if not all((folder / f).exists() for f in ("train_config.json", "metrics.json", "generator-raw", "discriminator")):
+        raise CheckpointError(f"--init {folder}: not a folder written by train-gan (it needs train_config.json, "
+                              "metrics.json, generator-raw/ and discriminator/)")
+    G, D = load_generator(folder / "generator-raw"), load_model(folder / "discriminator")
+    return G, D, load_generator(folder), _earlier_runs(folder, GANRunConfig, gan_reproduce_command)
+
+
 def _ddpm_init(cfg: DDPMRunConfig, model: DDPMGenerator):
     """The raw model and EMA of the train-ddpm folder cfg.init, checked against cfg's architecture, and the runs
-    that made it (each {"command", "train_seconds", "fid"}: the card's reproduce block lists them first)."""
+    that made it."""
     import json
     from pathlib import Path
 
-    from .io import dataclass_from_dict, read_json
     from .models import CheckpointError, load_generator
 
     def arch(m):   # the constructor arguments, as config.json spells them
@@ -228,13 +252,7 @@ def _ddpm_init(cfg: DDPMRunConfig, model: DDPMGenerator):
         raise CheckpointError(f"--init {folder}: its UNet ({arch(raw)}) is not the one these options build "
                               f"({arch(model)}); pass the same --block_out_channels, --layers_per_block and "
                               "--sample_steps")
-    prev_cfg = dataclass_from_dict(DDPMRunConfig, read_json(folder / "train_config.json"))
-    prev_cfg.out = str(folder)
-    prev = read_json(folder / "metrics.json")
-    earlier = prev.get("earlier_runs", []) + [{"command": ddpm_reproduce_command(prev_cfg),
-                                               "steps": prev_cfg.train.steps, "train_seconds": prev["train_seconds"],
-                                               "fid": prev["fid"]}]
-    return raw, ema, earlier
+    return raw, ema, _earlier_runs(folder, DDPMRunConfig, ddpm_reproduce_command)
 
 
 def ddpm_reproduce_command(cfg: DDPMRunConfig) -> str:

@@ -38,6 +38,8 @@ class GANTrainConfig:
     lr_d: float = 2e-4                # Adam learning rate of D
     beta1: float = 0.5                # Adam beta1 (DCGAN's value; 0.9 makes GANs oscillate)
     beta2: float = 0.999              # Adam beta2
+    lr_schedule: str = "constant"     # both learning rates over the run: "constant", or a name diffusers'
+                                      #   optimization.get_scheduler knows ("linear", "cosine": decay to 0 at the end)
     ema_beta: float = 0.999           # G_ema <- beta * G_ema + (1 - beta) * G after every step; 0 = no EMA
     augment_translate: float = 0.0    # DiffAugment-style random shift (fraction of size) of real and fake for D;
                                       #   > 0 when D sees only a few real images (stage 1)
@@ -69,6 +71,13 @@ class GANTrainResult:
 
 ExtraLoss = Callable[[nn.Module], tuple[torch.Tensor, dict]]
 NegativeSource = Callable[[int], torch.Tensor]   # n -> n images (in [-1, 1]) that D must call fake
+
+
+def lr_schedule(opt: torch.optim.Optimizer, name: str, warmup: int, steps: int):
+    """diffusers' learning-rate schedule `name` ("linear", "cosine", ...: warm-up, then decay to 0 at `steps`)."""
+    from diffusers.optimization import get_scheduler
+
+    return get_scheduler(name, opt, num_warmup_steps=warmup, num_training_steps=steps)
 
 
 def requires_grad(model: nn.Module, flag: bool) -> None:
@@ -157,7 +166,8 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
                                          generator=torch.Generator().manual_seed(cfg.seed))
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    G, D, opt_g, opt_d, loader = accelerator.prepare(G, D, opt_g, opt_d, loader)
+    scheds = [] if cfg.lr_schedule == "constant" else [lr_schedule(o, cfg.lr_schedule, 0, cfg.steps) for o in (opt_g, opt_d)]
+    G, D, opt_g, opt_d, loader, *scheds = accelerator.prepare(G, D, opt_g, opt_d, loader, *scheds)
     G_ema.to(accelerator.device)
     G_raw = accelerator.unwrap_model(G)
     aug_gen = torch.Generator().manual_seed(cfg.seed + accelerator.process_index + 1)
@@ -210,6 +220,8 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
         opt_g.zero_grad(set_to_none=True)
         accelerator.backward(g_loss)
         opt_g.step()
+        for sched in scheds:   # after the step's D and G updates (D's warm-up steps keep the first rate)
+            sched.step()
         if cfg.ema_beta > 0:
             accumulate(G_ema, G_raw, cfg.ema_beta)
         else:
@@ -217,6 +229,7 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
 
         if log_now:
             row = {"step": step, "d_loss": float(d_loss.detach()), "g_adv": float(g_adv.detach()),
+                   "lr": opt_g.param_groups[0]["lr"],
                    **{k: float(v.detach()) for k, v in d_logs.items()},
                    **{k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in logs.items()}}
             if evaluate is not None:

@@ -98,7 +98,7 @@ def test_ddpm_class_balance_and_agreement_as_its_card_says(C):
 
 
 def test_gan_card_reproduce_command_resolves_to_its_train_config():
-    """The command in the shipped GAN's card, dry-run, resolves to exactly the train_config.json shipped beside it,
+    """The last command in the shipped GAN's card (after the runs it went on from), dry-run, resolves to exactly the train_config.json shipped beside it,
     and the card's figures are the metrics.json ones (FID, the two classifiers' agreement)."""
     import re
     import subprocess
@@ -106,7 +106,10 @@ def test_gan_card_reproduce_command_resolves_to_its_train_config():
 
     folder = CK / "mnist-dcgan"
     card = (folder / "README.md").read_text()
-    cmd = re.search(r"^(python -m atu train-gan.*)$", card, re.M).group(1)
+    lines = re.findall(r"^(python -m atu train-gan.*)$", card, re.M)   # earlier runs (--init chain) first
+    earlier = json.loads((folder / "metrics.json").read_text()).get("earlier_runs", [])
+    assert len(lines) == len(earlier) + 1 and [e["command"] for e in earlier] == lines[:-1]
+    cmd = lines[-1]
     out = subprocess.run([sys.executable, *cmd.split()[1:], "--dry-run"], cwd=CK.parent, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr

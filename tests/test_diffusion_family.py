@@ -20,6 +20,17 @@ def tiny(seed=0):
     return DDPMGenerator(1, 32, (8, 16), 1, norm_num_groups=4, sample_steps=2)
 
 
+def test_ddpm_lr_schedule_after_warmup():
+    # cosine over 4 steps, no warm-up: half the rate after step 2, 0 after 4; "constant" with a 2-step warm-up: full
+    # rate from step 2 on (min(1, (s + 1) / 2) after s = 2 scheduler steps)
+    x = torch.rand(8, 1, 32, 32) * 2 - 1
+    cfg = DiffusionTrainConfig(steps=4, batch_size=4, lr=1e-3, ema_beta=0, log_every=2)
+    cos = train_diffusion(tiny(), x, dataclasses.replace(cfg, warmup=0, lr_schedule="cosine"))
+    const = train_diffusion(tiny(), x, dataclasses.replace(cfg, warmup=2))
+    assert [h["lr"] for h in cos.history] == pytest.approx([5e-4, 0.0])
+    assert [h["lr"] for h in const.history] == pytest.approx([1e-3, 1e-3])
+
+
 def digits(d, n):
     x, y = mnist_split("train")
     return x[y == d][:n]

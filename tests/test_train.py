@@ -1,4 +1,5 @@
 """Seconds-long smoke runs of the training loops on tiny models."""
+import pytest
 import torch
 
 from atu.io import atomic_output_dir
@@ -29,6 +30,13 @@ def test_same_seed_same_weights():
     for pa, pb in zip(a.G_ema.state_dict().values(), b.G_ema.state_dict().values()):
         assert torch.equal(pa, pb)
     assert not torch.equal(a.G_ema.net[0].weight, c.G_ema.net[0].weight)
+
+
+def test_lr_schedule_decays_to_zero():
+    # linear over 6 steps: 2e-4 * (1 - 3/6) after step 3, 0 after step 6; "constant" keeps 2e-4 (the old runs)
+    lin, const = _tiny_run(lr_schedule="linear"), _tiny_run()
+    assert [h["lr"] for h in lin.history] == pytest.approx([1e-4, 0.0])
+    assert [h["lr"] for h in const.history] == pytest.approx([2e-4, 2e-4])
 
 
 def test_extra_loss_is_added_and_logged():
@@ -79,3 +87,36 @@ def test_random_cutout_masks_one_square_per_image():
     assert ((zeros > 0) & (zeros <= 16)).all()   # a 4x4 square, clipped at the border
     out.sum().backward()
     assert torch.equal(x.grad, (out != 0).float())   # gradients flow to the uncut pixels only
+
+
+def test_train_gan_init_goes_on_and_the_card_chains_the_commands(tmp_path, monkeypatch):
+    """train-gan --init: the raw G and D go on from the saved run's (with lr 0 they stay the saved ones), the
+    recorded widths are the saved model's whatever --width says, the card lists the earlier command first, and a
+    folder train-gan did not write is refused."""
+    import dataclasses
+    import json
+
+    from atu.mnist import GANRunConfig, run_train_gan
+    from atu.models import CheckpointError, load_generator, load_model
+
+    monkeypatch.setattr("atu.mnist.LATENT_BANK_SIZE", 200)   # the measured bank (10,000 samples) is not the point
+    first = GANRunConfig(out=str(tmp_path / "a"), width=8, evaluator="",
+                         train=GANTrainConfig(steps=2, batch_size=8, log_every=1))
+    run_train_gan(first)
+    second = dataclasses.replace(first, out=str(tmp_path / "b"), width=32, init=first.out,
+                                 train=GANTrainConfig(steps=2, batch_size=8, log_every=1, lr_g=0.0, lr_d=0.0))
+    m = run_train_gan(second)
+    for sub in ("generator-raw", "discriminator"):
+        a, b = (load_model(tmp_path / f / sub) for f in "ab")
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters())), sub
+    assert load_generator(tmp_path / "b")._hub_mixin_config["width"] == 8
+    assert json.loads((tmp_path / "b" / "train_config.json").read_text())["width"] == 8
+    assert [r["command"] for r in m["earlier_runs"]] == [f"python -m atu train-gan --out {first.out} --evaluator '' "
+                                                         "--width 8 --train.steps 2 --train.batch_size 8 "
+                                                         "--train.log_every 1"]
+    card = (tmp_path / "b" / "README.md").read_text()
+    assert card.index(m["earlier_runs"][0]["command"]) < card.index(f"--init {first.out}")
+    assert "needs `--overwrite` too" in card and "Run 1 took" in card
+    (tmp_path / "c").mkdir()
+    with pytest.raises(CheckpointError, match="not a folder written by train-gan"):
+        run_train_gan(dataclasses.replace(second, out=str(tmp_path / "d"), init=str(tmp_path / "c")))
