@@ -34,7 +34,6 @@ class BaseModel:
     fid_reference: str = "real"     # what FID compares against (atu.pipeline.measure): "real" = held-out real data
                                     #   without the target (MNIST's 1,000 digits); "samples" = the base's own samples
                                     #   without the feature on another latent bank (no real data ships: the faces)
-    reproduce: str = ""             # the command that makes its folder (training or conversion)
 
     def path(self, root: Path = CHECKPOINTS) -> Path:
         return root / self.name
@@ -61,20 +60,10 @@ class BaseModel:
 BASE_MODELS = {
     "mnist-dcgan": BaseModel("mnist-dcgan", "MNIST digits (DCGAN 32x32, trained by atu)",
                              {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)},
-                             evaluator="mnist-classifier-b", fid_reference="real",
-                             reproduce="python -m atu train-gan --width 64 --fid_every 2000 --train.steps 20000 "
-                                       "--train.augment_translate 0.125 --train.augment_cutout 0.5"),
+                             evaluator="mnist-classifier-b", fid_reference="real"),
     "mnist-ddpm": BaseModel("mnist-ddpm", "MNIST digits (DDPM 32x32, 20 DDIM steps, trained by atu)",
                             {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)},
                             evaluator="mnist-classifier-b", fid_reference="real",
-                            reproduce="python -m atu train-ddpm --out runs/ddpm-5k --fid_every 1000 && "
-                                      "python -m atu train-ddpm --fid_every 1000 --init runs/ddpm-5k "
-                                      "--train.steps 4000 --train.warmup 100 && "
-                                      "python -m atu train-ddpm --fid_every 1000 --init checkpoints/mnist-ddpm "
-                                      "--train.steps 6000 --train.warmup 100 --train.seed 1 && "
-                                      "python -m atu train-ddpm --out runs/ddpm-run4 --fid_every 1000 "
-                                      "--init checkpoints/mnist-ddpm --train.steps 6000 --train.warmup 100 "
-                                      "--train.seed 2",
                             # a sample costs 20 UNet calls (~0.1 s on a CPU core): fewer positives, a smaller
                             # probe, stage 2 at batch 16, and the adapted models' samples drawn once as a pool;
                             # stage 2 distils the base on its own positives (its DDPM loss on them made more
@@ -108,8 +97,6 @@ BASE_MODELS = {
                                 "unlearn.g_bn_frozen": True, "unlearn.g_frozen": "net.9,net.10,net.12",
                                 "unlearn.pos_max_target_prob": 1.0, "unlearn.pos_min_top_prob": 0.0},
                                custom_features=True, fid_reference="samples",
-                               reproduce="pip install gan-face-generate==1.1.1 && "
-                                         "python -m atu convert-faces --out checkpoints/faces-dcgan64",
                                # latent steering is the faces' default: by eye and by the independent evaluator it
                                # removes what the paper's stage 2 only fades (README "Faces"); the paper's method
                                # keeps the presets its benchmark was measured with
