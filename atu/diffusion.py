@@ -287,7 +287,7 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
     redirect_weight > 0, the redirect term) on
     a pool of `neg_pool` samples of the adapted models (neg_source "adapted") or on the given negatives ("user",
     "classifier"). Returns a GANTrainResult (G_ema: the unlearned model) with .d0."""
-    from .unlearn import adapted_sampler, only_salient, repulsion_loss, salient_masks
+    from .unlearn import adapted_sampler, repulsion_loss
 
     model = copy.deepcopy(model)
     repel, d0 = repulsion_loss(model, theta_N, cfg)
@@ -309,8 +309,7 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
                                 teacher_t_max=cfg.pos_teacher_t_max,
                                 seed=cfg.seed, log_every=cfg.eval_every)
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.pos_target == "base" else None
-    with only_salient(model, salient_masks(model, theta_N, cfg.salient_fraction)):
-        res = train_diffusion(model, positives, tcfg, extra_loss=repel, evaluate=evaluate, on_log=on_log,
-                              negatives=source, desc="unlearn", teacher=teacher)
+    res = train_diffusion(model, positives, tcfg, extra_loss=repel, evaluate=evaluate, on_log=on_log,
+                          negatives=source, desc="unlearn", teacher=teacher)
     res.d0 = d0
     return res

@@ -10,12 +10,11 @@ whatever the model size or K, and gamma is dimensionless:
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
-from .adapt import flatten, unflatten
+from .adapt import unflatten
 from .augment import random_affine
 from .losses import REPULSIONS, parameter_distance, repulsion
 from .train import GANTrainConfig, NegativeSource, train_gan
@@ -62,9 +61,6 @@ class UnlearnConfig:
     pos_teacher_t_max: int = 0        # diffusion only, with pos_target "base": the base's prediction is the target
                                       #   at t < this only, the noise above it, where the positives' own mix of
                                       #   classes is learnt (the class is decided there); 0 = the base at every t
-    salient_fraction: float = 1.0     # stage 2 trains only this fraction of G's weights: the ones stage 1 moved
-                                      #   furthest (|mean theta_N - theta_G|: SalUn's weight saliency, Fan et al.
-                                      #   2024, read off stage 1); the rest stay the base's; 1 = every weight
     d_warmup: int = 0                 # D-only steps first (set by the pipeline when D is fresh, see AdaptConfig)
     g_bn_frozen: bool = False         # G's BatchNorm keeps its running statistics (atu.train.GANTrainConfig)
     g_frozen: str = ""                # G parameters kept fixed, by name prefix (atu.train.GANTrainConfig)
@@ -79,8 +75,6 @@ class UnlearnConfig:
             raise ValueError(f'pos_target must be "noise" or "base", got {self.pos_target!r}')
         if self.neg_source not in NEG_SOURCES:
             raise ValueError(f"neg_source must be one of {NEG_SOURCES}, got {self.neg_source!r}")
-        if not 0 < self.salient_fraction <= 1:
-            raise ValueError(f"salient_fraction must be in (0, 1], got {self.salient_fraction}")
         if self.neg_weight < 0 or self.redirect_weight < 0:
             raise ValueError(f"neg_weight and redirect_weight must be >= 0, got {self.neg_weight}, "
                              f"{self.redirect_weight}")
@@ -128,31 +122,6 @@ def user_sampler(negatives: torch.Tensor, seed: int, rotate_deg: float = 10.0, t
     return sample
 
 
-def salient_masks(G, theta_N: torch.Tensor, fraction: float) -> list[torch.Tensor] | None:
-    """Weight saliency from stage 1 (SalUn, Fan et al. 2024, with stage 1's displacement as the saliency): 0/1
-    masks shaped like G's parameters that keep the `fraction` of its weights the adapted models theta_N (K, P) moved
-    furthest from G (|mean_k theta_N - theta_G|, one threshold over all of G). EWC held stage 1 back on the weights
-    the base needs, so these are where the feature lives. None when fraction >= 1 (every weight trains)."""
-    if fraction >= 1:
-        return None
-    moved = (theta_N.mean(0) - flatten(G)).abs()
-    k = max(1, round(fraction * moved.numel()))
-    keep = (moved >= moved.topk(k).values[-1]).float()
-    return [m.clone() for m in unflatten(keep, G)]
-
-
-@contextmanager
-def only_salient(G, masks: list[torch.Tensor] | None):
-    """Inside, the gradient of each of G's parameters is multiplied by its mask: the other weights get zero
-    gradients, so Adam without weight decay never moves them (its moments stay 0). No-op for masks None."""
-    handles = [] if masks is None else [p.register_hook(lambda g, m=m: g * m.to(g)) for p, m in zip(G.parameters(), masks)]
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
 def repulsion_loss(G, theta_N: torch.Tensor, cfg: UnlearnConfig):
     """(repel, d0): repel(g) -> (the repulsion term on r = d / d0, logs) for any family's model `g` shaped like G;
     d0 = the distance of G itself from the adapted models theta_N (K, P)."""
@@ -186,8 +155,7 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
             raise ValueError(f'neg_source="{cfg.neg_source}" needs the negatives: pass them to unlearn(..., '
                              'negatives=...)')
         source = user_sampler(negatives, seed=cfg.seed + 17)
-    with only_salient(G, salient_masks(G, theta_N, cfg.salient_fraction)):
-        res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn",
-                        negatives=source)
+    res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn",
+                    negatives=source)
     res.d0 = d0
     return res

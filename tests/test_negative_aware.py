@@ -138,36 +138,3 @@ def test_pick_positives_confident_and_balanced_on_a_tiny_model(tmp_path):
     all_labels = classify(C, torch.cat([G.eval()(torch.randn(2000, 8)).detach()]))
     expected = class_quotas(torch.bincount(all_labels, minlength=10), 4, 60)
     assert (torch.bincount(labels, minlength=10) - expected).abs().max() <= 3   # the base's mix, up to sampling
-
-
-def test_salient_masks_keep_the_weights_stage_1_moved_furthest():
-    from atu.unlearn import salient_masks
-
-    net = torch.nn.Module()
-    net.a, net.b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
-    # |mean of the two adapted vectors - 0| = [0.1, 0.5, 0.3, 0.0]: half of the 4 weights -> the 2nd and 3rd
-    theta_N = torch.tensor([[0.2, 1.0, -0.3, 0.1], [0.0, 0.0, -0.3, -0.1]])
-    a, b = salient_masks(net, theta_N, 0.5)
-    assert a.tolist() == [0.0, 1.0] and b.tolist() == [1.0, 0.0]
-    assert [m.tolist() for m in salient_masks(net, theta_N, 0.25)] == [[0.0, 1.0], [0.0, 0.0]]
-    assert salient_masks(net, theta_N, 1.0) is None
-    with pytest.raises(ValueError, match="salient_fraction"):
-        UnlearnConfig(salient_fraction=0.0)
-
-
-def test_stage_2_moves_only_the_salient_weights():
-    """With salient_fraction 0.3, the 70% of G's weights stage 1 moved least are the base's exactly afterwards (raw
-    and EMA G), the others train; no gradient hook is left on the returned model."""
-    from atu.unlearn import salient_masks
-
-    torch.manual_seed(0)
-    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
-    theta_N = (flatten(G) + 0.1 * torch.randn(flatten(G).shape))[None]
-    cfg = UnlearnConfig(steps=4, batch_size=8, lr=1e-2, eval_every=2, neg_weight=0.0, salient_fraction=0.3)
-    res = unlearn(G, D, torch.rand(16, 1, 32, 32) * 2 - 1, theta_N, cfg)
-    keep = torch.cat([m.flatten() for m in salient_masks(G, theta_N, 0.3)]).bool()
-    assert 0.29 < keep.float().mean() < 0.31
-    for out in (res.G, res.G_ema):
-        moved = flatten(out) != flatten(G)
-        assert not moved[~keep].any() and moved[keep].float().mean() > 0.9
-    assert all(not p._backward_hooks for p in res.G.parameters())
