@@ -1,5 +1,6 @@
 """The README's commands are the real ones: CI runs exactly the README's test command, and the documented CLI
 commands parse (their --dry-run prints the plan without training)."""
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,8 @@ def test_readme_cli_commands_dry_run():
             for c in _code_lines(f.read_text())
             if c.startswith(("python -m atu ", "python -m atu.bench "))]
     for c in dict.fromkeys(cmds + docs):
-        module, args = c.split()[2], c.split()[3:]
+        words = shlex.split(c)   # as the shell reads it: --grid '' is an empty argument
+        module, args = words[2], words[3:]
         # push talks to the Hub: its real path runs in tests/test_hub.py; here its arguments must parse
         extra = ["--help"] if args[0] == "push" else ["--dry-run"]
         out = subprocess.run([sys.executable, "-m", module, *args, *extra], cwd=ROOT, capture_output=True,
