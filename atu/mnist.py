@@ -121,9 +121,9 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
     earlier = []
     if cfg.init:   # go on training a saved GAN (e.g. with a decaying learning rate): its widths are the ones recorded
         G, D, G_ema, earlier = _gan_init(cfg)
-        cfg = replace(cfg, latent_dim=G.latent_dim, width=G._hub_mixin_config["width"],
-                                  d_width=0 if D._hub_mixin_config["width"] == G._hub_mixin_config["width"]
-                                  else D._hub_mixin_config["width"], d_spectral_norm=D._hub_mixin_config["spectral_norm"])
+        g_width, d = G._hub_mixin_config["width"], D._hub_mixin_config
+        cfg = replace(cfg, latent_dim=G.latent_dim, width=g_width, d_width=0 if d["width"] == g_width else d["width"],
+                      d_spectral_norm=d["spectral_norm"])
     else:
         G = DCGANGenerator(cfg.latent_dim, 1, 32, cfg.width)
         D = DCGANDiscriminator(1, 32, cfg.d_width or cfg.width, spectral_norm=cfg.d_spectral_norm)

@@ -99,9 +99,9 @@ def test_ddpm_class_balance_and_agreement_as_its_card_says(C):
 
 
 def test_gan_card_reproduce_command_resolves_to_its_train_config():
-    """The last command in the shipped GAN's card (after the runs it went on from), dry-run, resolves to exactly the train_config.json shipped beside it,
-    and the card's figures are the metrics.json ones (FID, the two classifiers' agreement)."""
-    import re
+    """The last command in the shipped GAN's card (after the runs it went on from), dry-run, resolves to exactly the
+    train_config.json shipped beside it, and the card's figures are the metrics.json ones (FID, the two classifiers'
+    agreement)."""
     import subprocess
     import sys
 
