@@ -72,7 +72,10 @@ BASE_MODELS = {
                             # speckled every image) and EL2's weight suits a loss ~30x smaller than a GAN's (30
                             # wrecked the model): measured on digit 8, docs/diffusion.md; the redirect term (weight 1,
                             # with the raise at 0.5) sends the removed digit to the positives near it instead of thin
-                            # digits: collateral 0.20 -> 0.08 on 8, 0.17 -> 0.08 on 4 (benchmarks/mnist-ddpm)
+                            # digits: collateral 0.20 -> 0.08 on 8, 0.17 -> 0.08 on 4 (benchmarks/mnist-ddpm). The
+                            # redirect on the sampler's own states with an anchor on the base's paths to positives
+                            # (unlearn.redirect_states "sampler", unlearn.anchor_weight) changed fewer other digits
+                            # but removed less (digit 1: PUL 83 on seed 0): a trade, not kept (docs/diffusion.md)
                             run_overrides={"unlearn.batch_size": 16, "unlearn.neg_pool": 128,
                                            "unlearn.pos_target": "base", "unlearn.neg_t_min": 500,
                                            "unlearn.el2_weight": 0.3, "unlearn.neg_weight": 0.5,

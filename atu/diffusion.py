@@ -61,12 +61,35 @@ class DDPMGenerator(Generator):
         return sched
 
     def forward(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        return self._ddim(z, steps)[0]
+
+    def _ddim(self, z: torch.Tensor, steps: int | None = None, record: bool = False):
+        """DDIM from z: (images, states, predictions, timesteps); with `record`, the state x_t before each step and
+        the model's prediction there, stacked (N, S, C, H, W); else those two are None."""
         x = z.reshape(z.shape[0], *self.image_shape)
         sched = self.sampler(steps)
+        states, preds = [], []
         for t in sched.timesteps:
             eps = self.unet(x, t).sample
+            if record:
+                states.append(x), preds.append(eps)
             x = sched.step(eps, t, x, eta=0.0).prev_sample
-        return x.clamp(-1, 1)
+        if not record:
+            return x.clamp(-1, 1), None, None, sched.timesteps
+        return x.clamp(-1, 1), torch.stack(states, 1), torch.stack(preds, 1), sched.timesteps
+
+    @torch.no_grad()
+    def sampler_path(self, z: torch.Tensor, t_min: int = 0, batch_size: int = 100) -> "SamplerPath":
+        """The way the deterministic sampler goes from each noise in z to its image: the states it passes through at
+        t >= t_min and the model's predictions there (a SamplerPath, on the CPU), in eval mode."""
+        was = self.training
+        self.eval()
+        parts = [self._ddim(zb.to(next(self.parameters()).device), record=True) for zb in z.split(batch_size)]
+        self.train(was)
+        ts = parts[0][3]
+        keep = ts >= t_min
+        return SamplerPath(torch.cat([p[0] for p in parts]).cpu(), torch.cat([p[1] for p in parts])[:, keep].cpu(),
+                           torch.cat([p[2] for p in parts])[:, keep].cpu(), ts[keep].cpu())
 
     def noised(self, x0: torch.Tensor, generator: torch.Generator | None = None, t_min: int = 0):
         """(x_t, t, eps): one t uniform in [t_min, T) and one eps ~ N(0, I) per image (in that order from
@@ -103,9 +126,40 @@ class DDPMGenerator(Generator):
         instead teaches the positives' mean, a blob of ink: on MNIST it turned every digit into an 8.) A plain
         regression, bounded below by 0 and needing no cap; t in [t_min, T)."""
         x_t, t, _ = self.noised(x_neg, generator, t_min)
-        a = self.scheduler.alphas_cumprod.to(x_neg.device)[t].view(-1, *[1] * (x_neg.dim() - 1))
+        return self.redirect_loss_at(x_t, t, positives)
+
+    def redirect_loss_at(self, x_t: torch.Tensor, t: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+        """The redirect term at given states x_t (timesteps t): the target is the noise that would have made x_t from
+        E[x0 | x_t] over the positives. redirect_loss gives it negatives noised afresh; UnlearnConfig.redirect_states
+        "sampler" gives it the states the sampler passes through as the adapted models draw their samples."""
+        a = self.scheduler.alphas_cumprod.to(x_t.device)[t].view(-1, *[1] * (x_t.dim() - 1))
         target = (x_t - a.sqrt() * posterior_mean(x_t, a, positives)) / (1 - a).sqrt()
         return F.mse_loss(self.unet(x_t, t).sample, target)
+
+    def anchor_loss(self, x_t: torch.Tensor, t: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """|eps_theta(x_t, t) - target|^2 at given states: with the base's own predictions as the target, on the
+        states its sampler passes through on its way to the positives, it holds those paths where they are."""
+        return F.mse_loss(self.unet(x_t, t).sample, target)
+
+
+@dataclass
+class SamplerPath:
+    """Where the deterministic sampler went, for N noises: the final images (N, C, H, W), the states it passed
+    through (N, S, C, H, W) at the timesteps `t` (S,) and the model's prediction at each (N, S, C, H, W)."""
+    images: torch.Tensor
+    states: torch.Tensor
+    preds: torch.Tensor
+    t: torch.Tensor
+
+    @classmethod
+    def cat(cls, paths: list["SamplerPath"]) -> "SamplerPath":
+        return cls(*(torch.cat([getattr(p, f) for p in paths]) for f in ("images", "states", "preds")), paths[0].t)
+
+    def draw(self, n: int, generator: torch.Generator):
+        """n random (state, t, prediction) triples, each a random noise's random step."""
+        i = torch.randint(self.states.shape[0], (n,), generator=generator)
+        k = torch.randint(self.states.shape[1], (n,), generator=generator)
+        return self.states[i, k], self.t[k], self.preds[i, k]
 
 
 def posterior_mean(x_t: torch.Tensor, a: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -142,6 +196,9 @@ class DiffusionTrainConfig:
     redirect_t_min: int = 0           # the redirect term's timesteps are drawn from [redirect_t_min, T)
     teacher_t_max: int = 0            # with a teacher: its predictions are the target at t < teacher_t_max only,
                                       #   the noise above; 0 = the teacher at every t
+    anchor_weight: float = 0.0        # weight of the anchor term (stage 2): on states the base's sampler passes
+                                      #   through on its way to the positives, the base's own predictions are the
+                                      #   target (DDPMGenerator.anchor_loss on `anchor`); 0 = off
     seed: int = 0                     # seeds t, noise, data order
     log_every: int = 50               # steps between logged losses (and `evaluate` calls)
     cpu: bool = False                 # force the CPU even when a GPU is visible
@@ -152,7 +209,9 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
                     evaluate: Callable[[nn.Module], dict] | None = None,
                     on_log: Callable[[int, dict], None] | None = None,
                     negatives: NegativeSource | None = None, desc: str = "ddpm",
-                    ema_init: nn.Module | None = None, teacher: DDPMGenerator | None = None) -> GANTrainResult:
+                    ema_init: nn.Module | None = None, teacher: DDPMGenerator | None = None,
+                    redirect_at: Callable[[int], tuple] | None = None,
+                    anchor: Callable[[int], tuple] | None = None) -> GANTrainResult:
     """Train `model` (in place) with the denoising loss on `real` (N, C, H, W in [-1, 1]).
 
     extra_loss(model) -> (loss, logs) is added (EWC, repulsion). negatives(n) -> n images whose denoising loss the
@@ -160,7 +219,9 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
     times the starting model's loss on them): without a bound, raising a loss diverges. evaluate(ema) and on_log(step,
     logs) as in atu.train.train_gan; ema_init starts the EMA from another model (going on from a saved run) instead of
     a copy of `model`; with a `teacher`, the loss on `real` targets the teacher's predictions (DDPMGenerator.
-    denoising_loss). Returns a GANTrainResult (G = the raw model, G_ema = its EMA, D = None)."""
+    denoising_loss). redirect_at(n) -> (x_t, t): the states the redirect term acts on, instead of `negatives` noised
+    afresh; anchor(n) -> (x_t, t, target) for the anchor term (cfg.anchor_weight). Returns a GANTrainResult (G = the
+    raw model, G_ema = its EMA, D = None)."""
     if len(real) == 0:
         raise ValueError("train_diffusion needs at least one real image")
     t0 = time.time()
@@ -201,13 +262,21 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
             with torch.no_grad():
                 x_neg = negatives(max(x.shape[0] // 2, 1)).to(accelerator.device)
             if cfg.redirect_weight > 0:
-                loss_red = raw.redirect_loss(x_neg, positives, gen, t_min=cfg.redirect_t_min)
+                if redirect_at is not None:
+                    x_t, t_red = (v.to(accelerator.device) for v in redirect_at(max(x.shape[0] // 2, 1)))
+                    loss_red = raw.redirect_loss_at(x_t, t_red, positives)
+                else:
+                    loss_red = raw.redirect_loss(x_neg, positives, gen, t_min=cfg.redirect_t_min)
                 total = total + cfg.redirect_weight * loss_red
                 logs["loss_redirect"] = loss_red.detach()
             if cfg.neg_weight > 0:
                 loss_neg = raw.denoising_loss(x_neg, gen, t_min=cfg.neg_t_min)
                 total = total + cfg.neg_weight * bounded_negative(loss_neg, cap)
                 logs["loss_neg"] = loss_neg.detach()
+        if anchor is not None and cfg.anchor_weight > 0:
+            loss_anchor = raw.anchor_loss(*(v.to(accelerator.device) for v in anchor(x.shape[0])))
+            total = total + cfg.anchor_weight * loss_anchor
+            logs["loss_anchor"] = loss_anchor.detach()
         if extra_loss is not None:
             extra, extra_logs = extra_loss(raw)
             total, logs = total + extra, {**logs, **extra_logs}
@@ -279,21 +348,65 @@ def pool_sampler(pool: torch.Tensor, seed: int) -> NegativeSource:
     return lambda n: pool[torch.randint(len(pool), (n,), generator=gen)]
 
 
+def adapted_paths(model: DDPMGenerator, theta_N: torch.Tensor, n: int, seed: int, t_min: int = 0) -> SamplerPath:
+    """The sampler paths of the K adapted models (theta_N, flat, in memory) from n noises (split evenly, the first
+    ones one more), at t >= t_min: their images are samples of the feature, their states those the sampler takes to
+    it."""
+    from .adapt import unflatten
+
+    gen, net, paths = torch.Generator().manual_seed(seed), copy.deepcopy(model), []
+    for k, flat in enumerate(theta_N):
+        with torch.no_grad():
+            for p, v in zip(net.parameters(), unflatten(flat, net)):
+                p.copy_(v)
+        m = n // len(theta_N) + (k < n % len(theta_N))
+        if m:
+            paths.append(net.sampler_path(torch.randn(m, net.latent_dim, generator=gen), t_min=t_min))
+    return SamplerPath.cat(paths)
+
+
+def positive_paths(model: DDPMGenerator, C, target: int, n: int, seed: int, max_target_prob: float,
+                   min_top_prob: float, max_draws: int = 10_000) -> SamplerPath:
+    """The base's sampler paths (every step) to n of its samples that the classifier C confidently labels as anything
+    but the target (atu.feedback.confident_mask), from noises it has not seen elsewhere (their own seed)."""
+    from .feedback import confident_mask
+    from .metrics import class_probabilities
+
+    gen, paths, have, drawn = torch.Generator().manual_seed(seed), [], 0, 0
+    while have < n and drawn < max_draws:
+        m = min(model.sample_chunk, max_draws - drawn)
+        path = model.sampler_path(torch.randn(m, model.latent_dim, generator=gen))
+        keep = confident_mask(class_probabilities(C, path.images), target, max_target_prob, min_top_prob)
+        keep = keep.nonzero().flatten()[:n - have]
+        paths.append(SamplerPath(path.images[keep], path.states[keep], path.preds[keep], path.t))
+        have, drawn = have + len(keep), drawn + m
+    if have == 0:
+        raise ValueError(f"no confident positives for target {target} in {drawn} samples: lower the thresholds")
+    return SamplerPath.cat(paths)
+
+
 def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.Tensor, cfg, evaluate=None,
-                 on_log=None, negatives: torch.Tensor | None = None) -> GANTrainResult:
+                 on_log=None, negatives: torch.Tensor | None = None,
+                 anchor_path: SamplerPath | None = None) -> GANTrainResult:
     """Stage 2 on a DDPM (cfg: atu.unlearn.UnlearnConfig): the denoising loss on the positives (with pos_target
     "base", towards the base model's own predictions on them, not the noise), the repulsion from
     theta_N on the same normalised distance as the GAN's, and, with neg_weight > 0, the bounded negative term (with
     redirect_weight > 0, the redirect term) on
     a pool of `neg_pool` samples of the adapted models (neg_source "adapted") or on the given negatives ("user",
-    "classifier"). Returns a GANTrainResult (G_ema: the unlearned model) with .d0."""
+    "classifier"); with redirect_states "sampler", the pool is the adapted models' images and the redirect acts on
+    the states their sampler passed through (adapted_paths); with anchor_weight > 0, the anchor holds `anchor_path`
+    (positive_paths). Returns a GANTrainResult (G_ema: the unlearned model) with .d0."""
     from .unlearn import adapted_sampler, repulsion_loss
 
     model = copy.deepcopy(model)
     repel, d0 = repulsion_loss(model, theta_N, cfg)
-    source = None
+    source, redirect_at, anchor = None, None, None
     if cfg.uses_negatives:
-        if cfg.neg_source == "adapted":
+        if cfg.neg_source == "adapted" and cfg.redirect_states == "sampler":
+            path = adapted_paths(model, theta_N, cfg.neg_pool, seed=cfg.seed + 17, t_min=cfg.redirect_t_min)
+            pool, gen_states = path.images, torch.Generator().manual_seed(cfg.seed + 19)
+            redirect_at = lambda n: path.draw(n, gen_states)[:2]   # noqa: E731
+        elif cfg.neg_source == "adapted":
             with torch.no_grad():
                 pool = adapted_sampler(model, theta_N, seed=cfg.seed + 17)(cfg.neg_pool)
         elif negatives is None or len(negatives) == 0:
@@ -302,14 +415,20 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
         else:
             pool = negatives
         source = pool_sampler(pool, seed=cfg.seed + 18)
+    if cfg.anchor_weight > 0:
+        if anchor_path is None:
+            raise ValueError("anchor_weight > 0 needs the base's paths to positives: pass unlearn_ddpm(..., "
+                             "anchor_path=positive_paths(...))")
+        gen_anchor = torch.Generator().manual_seed(cfg.seed + 20)
+        anchor = lambda n: anchor_path.draw(n, gen_anchor)   # noqa: E731
     tcfg = DiffusionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=0,
                                 ema_beta=cfg.ema_beta, neg_weight=cfg.neg_weight, neg_cap=cfg.neg_cap,
                                 neg_t_min=cfg.neg_t_min, redirect_weight=cfg.redirect_weight,
                                 redirect_t_min=cfg.redirect_t_min,
-                                teacher_t_max=cfg.pos_teacher_t_max,
+                                teacher_t_max=cfg.pos_teacher_t_max, anchor_weight=cfg.anchor_weight,
                                 seed=cfg.seed, log_every=cfg.eval_every)
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.pos_target == "base" else None
     res = train_diffusion(model, positives, tcfg, extra_loss=repel, evaluate=evaluate, on_log=on_log,
-                          negatives=source, desc="unlearn", teacher=teacher)
+                          negatives=source, desc="unlearn", teacher=teacher, redirect_at=redirect_at, anchor=anchor)
     res.d0 = d0
     return res

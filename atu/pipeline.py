@@ -38,6 +38,7 @@ from .sampling import before_after_grid, generate, load_latent_bank, make_latent
 from .unlearn import UnlearnConfig, unlearn
 
 PROBE_SEED = 777   # the small latent bank that stage 2 probes every few steps (not the evaluation bank)
+ANCHOR_SEED = 700_001   # + the run's seed: the noises of the DDPM anchor's paths (no other draw starts there)
 
 
 @dataclass
@@ -177,9 +178,13 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
         log({"stage": "unlearn", "total": u.steps, **row})
 
     if is_diffusion(G):
-        from .diffusion import unlearn_ddpm
+        from .diffusion import positive_paths, unlearn_ddpm
 
-        res = unlearn_ddpm(G, positives, theta_N, u, evaluate=probe_rate, on_log=on_log, negatives=negatives)
+        anchor_path = (positive_paths(G, C, cfg.target, u.anchor_pool, seed=ANCHOR_SEED + cfg.seed,
+                                      max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob)
+                       if u.anchor_weight > 0 else None)
+        res = unlearn_ddpm(G, positives, theta_N, u, evaluate=probe_rate, on_log=on_log, negatives=negatives,
+                           anchor_path=anchor_path)
     else:
         res = unlearn(G, D, positives, theta_N, _warm(u, cfg, D), evaluate=probe_rate, on_log=on_log,
                       negatives=negatives)

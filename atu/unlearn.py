@@ -54,6 +54,14 @@ class UnlearnConfig:
                                       #   (atu.diffusion.DDPMGenerator.redirect_loss); 0 = off
     redirect_t_min: int = 0           # diffusion only: the redirect term sees timesteps in [redirect_t_min, T) only
                                       #   (its own bound: a regression adds no speckle where raising a loss does)
+    redirect_states: str = "noised"   # diffusion only: where the redirect term acts: "noised" = the adapted models'
+                                      #   samples noised afresh; "sampler" = the states the DDIM sampler passes
+                                      #   through while the adapted models draw them, the states it actually takes
+                                      #   to the feature (needs neg_source "adapted"; docs/diffusion.md)
+    anchor_weight: float = 0.0        # diffusion only: weight of the anchor: on the states the base's sampler passes
+                                      #   through on its way to `anchor_pool` confident positives, the base's own
+                                      #   predictions are the target (holds the other digits' paths); 0 = off
+    anchor_pool: int = 128            # diffusion only: how many positives' paths the anchor holds
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
                                       #   loss) or "base" (the base model's prediction on the same noised image:
                                       #   trained on its own samples with "noise", a DDPM learns its own sampling
@@ -75,6 +83,11 @@ class UnlearnConfig:
             raise ValueError(f'pos_target must be "noise" or "base", got {self.pos_target!r}')
         if self.neg_source not in NEG_SOURCES:
             raise ValueError(f"neg_source must be one of {NEG_SOURCES}, got {self.neg_source!r}")
+        if self.redirect_states not in ("noised", "sampler"):
+            raise ValueError(f'redirect_states must be "noised" or "sampler", got {self.redirect_states!r}')
+        if self.redirect_states == "sampler" and self.neg_source != "adapted":
+            raise ValueError('redirect_states="sampler" needs neg_source="adapted": only the adapted models\' '
+                             'sampler paths are at hand, not those of the user\'s images')
         if self.neg_weight < 0 or self.redirect_weight < 0:
             raise ValueError(f"neg_weight and redirect_weight must be >= 0, got {self.neg_weight}, "
                              f"{self.redirect_weight}")

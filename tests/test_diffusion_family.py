@@ -229,18 +229,21 @@ def test_adapted_model_moves_and_el2_pushes_further_from_it_than_plain_fine_tuni
     assert el2.history[-1]["distance"] > none.history[-1]["distance"]
 
 
-def test_pipeline_unlearns_a_tiny_ddpm_and_saves_a_loadable_run(tmp_path):
+@pytest.mark.parametrize("paths", [{}, {"redirect_weight": 1.0, "redirect_states": "sampler", "anchor_weight": 1.0,
+                                       "anchor_pool": 4}], ids=["noised", "sampler-paths"])
+def test_pipeline_unlearns_a_tiny_ddpm_and_saves_a_loadable_run(tmp_path, paths):
     from atu.pipeline import RunConfig, run_unlearning, save_run
 
     gan, clf = make_tiny_ddpm_base(tmp_path)
     cfg = RunConfig(model=str(gan), classifier=str(clf), target=3, eval_latents=200, n_negatives=8,
                     adapt=AdaptConfig(K=1, steps=5, batch_size=8, fisher_samples=4),
                     unlearn=UnlearnConfig(steps=6, batch_size=8, n_positives=40, pos_max_target_prob=1.0,
-                                          pos_min_top_prob=0.0, eval_every=3, eval_latents=20, neg_pool=8))
+                                          pos_min_top_prob=0.0, eval_every=3, eval_latents=20, neg_pool=8, **paths))
     res = run_unlearning(cfg)
     assert res.theta_N.shape == (1, sum(p.numel() for p in res.G_before.parameters()))
     assert {"pul", "fid_ratio", "collateral"} <= set(res.metrics)
-    assert any("loss_neg" in e for e in res.history if e.get("stage") == "unlearn")
+    logged = set().union(*(e for e in res.history if e.get("stage") == "unlearn"))
+    assert {"loss_neg"} | ({"loss_redirect", "loss_anchor"} if paths else set()) <= logged
     out = save_run(res, tmp_path / "run")
     G = load_generator(out)
     z = torch.randn(2, G.latent_dim)
@@ -295,3 +298,108 @@ def test_train_ddpm_goes_on_from_a_saved_run_and_its_card_lists_both_commands(tm
     assert "needs `--overwrite` too" in card   # the shipped folder exists in a checkout: the chain must say so
     with pytest.raises(CheckpointError, match="--block_out_channels"):
         run_train_ddpm(dataclasses.replace(second, out=str(tmp_path / "c"), block_out_channels="8,8"))
+
+
+def test_sampler_path_records_the_states_the_sampler_passes_through_and_its_predictions():
+    """sampler_path(z): its images are G(z); the first state is the noise itself; each state is the DDIM step from
+    the one before with the recorded prediction; t_min keeps the steps at t >= t_min only."""
+    G = tiny().eval()
+    z = torch.randn(3, G.latent_dim, generator=torch.Generator().manual_seed(0))
+    path = G.sampler_path(z)
+    with torch.no_grad():
+        assert torch.equal(path.images, G(z))
+    assert path.states.shape == (3, 2, 1, 32, 32) and torch.equal(path.states[:, 0], z.view(3, 1, 32, 32))
+    sched = G.sampler()
+    step = sched.step(path.preds[:, 0], path.t[0], path.states[:, 0], eta=0.0).prev_sample
+    assert torch.allclose(step, path.states[:, 1])
+    with torch.no_grad():
+        assert torch.allclose(path.preds[:, 1], G.unet(path.states[:, 1], path.t[1]).sample)
+    high = G.sampler_path(z, t_min=int(path.t[0]))
+    assert high.states.shape[1] == 1 and torch.equal(high.states[:, 0], path.states[:, 0])
+
+
+def test_redirect_at_given_states_is_the_redirect_term_on_those_states():
+    """redirect_loss(x_neg) is redirect_loss_at on the states it noised (same generator draws)."""
+    G, neg, pos = tiny(), digits(8, 4), digits(1, 8)
+    x_t, t, _ = G.noised(neg, torch.Generator().manual_seed(3), 500)
+    with torch.no_grad():
+        a = G.redirect_loss(neg, pos, torch.Generator().manual_seed(3), t_min=500)
+        b = G.redirect_loss_at(x_t, t, pos)
+    assert float(a) == float(b)
+
+
+def test_redirect_on_the_sampler_states_needs_the_adapted_models():
+    with pytest.raises(ValueError, match="redirect_states"):
+        UnlearnConfig(redirect_states="sampler", neg_source="user")
+    with pytest.raises(ValueError, match="redirect_states"):
+        UnlearnConfig(redirect_states="paths")
+
+
+def test_sampler_redirect_teaches_the_adapted_models_own_states_and_the_anchor_holds_the_positives_paths():
+    """redirect_states "sampler": stage 2's redirect acts on the states the adapted model's sampler passed through
+    (its loss there falls more than with "noised"); anchor_weight > 0: the base's own predictions on the paths to
+    positives stay closer than without it. Tiny UNet, 20 steps, only the redirect term (no raise, no repulsion)."""
+    from atu.diffusion import SamplerPath, adapted_paths
+
+    G = tiny()
+    theta_N = (flatten(G) + 0.02 * torch.randn(flatten(G).shape, generator=torch.Generator().manual_seed(1)))[None]
+    pos = digits(1, 32)
+    cfg = UnlearnConfig(loss="none", steps=20, batch_size=16, lr=1e-3, neg_weight=0.0, redirect_weight=1.0,
+                        redirect_t_min=0, pos_target="base", neg_pool=16, eval_every=10)
+    path = adapted_paths(G, theta_N, cfg.neg_pool, seed=cfg.seed + 17)   # the path unlearn_ddpm draws
+    x_t, t = path.states.flatten(0, 1), path.t.repeat(path.states.shape[0])
+
+    def redirect_there(res):
+        with torch.no_grad():
+            return float(res.G.redirect_loss_at(x_t, t, pos))
+
+    noised = unlearn_ddpm(G, pos, theta_N, cfg)
+    sampler = unlearn_ddpm(G, pos, theta_N, dataclasses.replace(cfg, redirect_states="sampler"))
+    assert redirect_there(sampler) < redirect_there(noised)
+
+    base_path = G.sampler_path(torch.randn(8, G.latent_dim, generator=torch.Generator().manual_seed(2)))
+    with pytest.raises(ValueError, match="anchor_path"):
+        unlearn_ddpm(G, pos, theta_N, dataclasses.replace(cfg, anchor_weight=1.0))
+    held = unlearn_ddpm(G, pos, theta_N, dataclasses.replace(cfg, redirect_states="sampler", anchor_weight=10.0),
+                        anchor_path=base_path)
+    assert "loss_anchor" in held.history[-1]
+
+    def drift(res):   # how far the model moved from the base's predictions on the anchored states
+        s, ts, p = base_path.states.flatten(0, 1), base_path.t.repeat(8), base_path.preds.flatten(0, 1)
+        with torch.no_grad():
+            return float(res.G.anchor_loss(s, ts, p))
+
+    assert drift(held) < drift(sampler)
+    assert isinstance(SamplerPath.cat([base_path, base_path]).images, torch.Tensor)
+
+
+def test_positive_paths_keep_only_the_paths_to_confident_positives():
+    """positive_paths: n paths whose images the classifier confidently labels as anything but the target; a
+    classifier that calls every image the target leaves none, and says so."""
+    from atu.diffusion import positive_paths
+
+    class ByInk(torch.nn.Module):   # class 1 when the image is mostly dark, else 0, always confident
+        input_range = (-1.0, 1.0)
+
+        def __init__(self, cut=0.0):
+            super().__init__()
+            self.cut = cut
+            self.scale = torch.nn.Parameter(torch.tensor(20.0))   # a parameter: atu reads the device from one
+
+        def forward(self, x):
+            dark = (x.mean((1, 2, 3)) < self.cut).float()
+            return torch.stack([1 - dark, dark], 1) * self.scale
+
+    G = tiny().eval()
+    with torch.no_grad():   # the cut: the median ink of the samples positive_paths will draw, so about half pass
+        cut = float(G(torch.randn(64, G.latent_dim, generator=torch.Generator().manual_seed(0))).mean((1, 2, 3)).median())
+    path = positive_paths(G, ByInk(cut), target=0, n=3, seed=0, max_target_prob=0.01, min_top_prob=0.9, max_draws=64)
+    assert len(path.images) == 3 and (path.images.mean((1, 2, 3)) < cut).all()
+    assert path.states.shape[:2] == (3, 2)
+
+    class AlwaysTarget(ByInk):
+        def forward(self, x):
+            return torch.stack([torch.ones(len(x)), torch.zeros(len(x))], 1) * self.scale
+
+    with pytest.raises(ValueError, match="no confident positives"):
+        positive_paths(G, AlwaysTarget(), target=0, n=3, seed=0, max_target_prob=0.01, min_top_prob=0.9, max_draws=8)

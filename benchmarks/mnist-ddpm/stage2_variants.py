@@ -1,6 +1,7 @@
 """Stage-2 variants on the MNIST DDPM for one digit (issue #17 lab script, not part of the package): stage 1 once
 (the catalog's standard preset), then each variant of stage 2 measured on the bank's first N latents, with a
-before/after grid of the first 32 (OUT-<name>.png). Run from the repository root:
+before/after grid of the first 32 (OUT-<name>.png); an optional last argument is the seed (default 0: stage 1's
+negatives, the positives, stage 2). Run from the repository root:
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/mnist-ddpm/stage2_variants.py checkpoints/mnist-ddpm 8 500 \
         '{"el2w1-noneg-base": {"method": "el2-noneg", "unlearn.pos_target": "base", "unlearn.el2_weight": 1.0}}' runs/x
@@ -15,8 +16,9 @@ from atu.sampling import side_by_side
 model, target, n_eval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 variants = json.loads(sys.argv[4])   # {name: {"method": "el2", "unlearn.x": v, ...}}
 out = sys.argv[5]
+seed = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 cfg = mnist_config("checkpoints/mnist-ddpm")
-cfg = dataclasses.replace(cfg, model=model, target=target, feature=f"digit {target}", seed=0, eval_latents=n_eval)
+cfg = dataclasses.replace(cfg, model=model, target=target, feature=f"digit {target}", seed=seed, eval_latents=n_eval)
 base = load_base(cfg)
 G, D, C = base
 t0 = time.time()
