@@ -74,8 +74,8 @@ BASE_MODELS = {
                             # with the raise at 0.5) sends the removed digit to the positives near it instead of thin
                             # digits: collateral 0.20 -> 0.08 on 8, 0.17 -> 0.08 on 4 (benchmarks/mnist-ddpm). The
                             # redirect on the sampler's own states with an anchor on the base's paths to positives
-                            # (unlearn.redirect_states "sampler", unlearn.anchor_weight) changed fewer other digits
-                            # but removed less (digit 1: PUL 83 on seed 0): a trade, not kept (docs/diffusion.md)
+                            # (unlearn.redirect_states "sampler", unlearn.anchor_weight) cut the collateral on 8 (0.12 ->
+                            # 0.07) but removed less on 1 (PUL 86) and raised it on 4: not kept (docs/diffusion.md)
                             run_overrides={"unlearn.batch_size": 16, "unlearn.neg_pool": 128,
                                            "unlearn.pos_target": "base", "unlearn.neg_t_min": 500,
                                            "unlearn.el2_weight": 0.3, "unlearn.neg_weight": 0.5,
