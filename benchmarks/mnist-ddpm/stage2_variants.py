@@ -9,6 +9,7 @@ negatives, the positives, stage 2). Run from the repository root:
 import dataclasses, sys, time, json
 import torch
 import atu.pipeline as P
+from lab_common import record_generate
 from atu.bench import mnist_config, method_config
 from atu.pipeline import load_base, pick_negatives, adapt_stage, unlearn_stage, measure, make_probe
 from atu.sampling import side_by_side
@@ -26,16 +27,7 @@ negatives = pick_negatives(G, C, cfg.target, cfg.n_negatives, seed=cfg.seed)
 theta_N = adapt_stage(cfg, base, negatives, lambda e: None, make_probe(cfg, G, C))
 print(f"stage 1 {time.time()-t0:.0f} s", flush=True)
 positives = None
-seen = {}   # the images measure() last drew of each model (read right after it): the class mix and the grid
-_generate = P.generate
-
-
-def _recording(g, z):
-    seen[id(g)] = _generate(g, z)
-    return seen[id(g)]
-
-
-P.generate = _recording
+seen = record_generate()   # the images measure() last drew of each model
 E = P.load_model(P.evaluator_path(cfg), kind="classifier")
 
 

@@ -17,6 +17,7 @@ import copy, dataclasses, json, sys, time
 import torch
 import torch.nn.functional as F
 import atu.pipeline as P
+from lab_common import record_generate
 from atu.bench import mnist_config, method_config
 from atu.diffusion import posterior_mean
 from atu.feedback import confident_mask
@@ -139,16 +140,7 @@ def stage2(v):
     return ema
 
 
-seen = {}
-_generate = P.generate
-
-
-def _recording(g, z):
-    seen[id(g)] = _generate(g, z)
-    return seen[id(g)]
-
-
-P.generate = _recording
+seen = record_generate()   # the images measure() last drew of each model
 EV = P.load_model(P.evaluator_path(cfg), kind="classifier")
 for name, v in variants.items():
     t1 = time.time()
