@@ -259,11 +259,12 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
         loss = raw.denoising_loss(x, gen, teacher=teacher, teacher_t_max=cfg.teacher_t_max)
         total, logs = loss, {}
         if use_neg:
+            n_neg = max(x.shape[0] // 2, 1)
             with torch.no_grad():
-                x_neg = negatives(max(x.shape[0] // 2, 1)).to(accelerator.device)
+                x_neg = negatives(n_neg).to(accelerator.device)
             if cfg.redirect_weight > 0:
                 if redirect_at is not None:
-                    x_t, t_red = (v.to(accelerator.device) for v in redirect_at(max(x.shape[0] // 2, 1)))
+                    x_t, t_red = (v.to(accelerator.device) for v in redirect_at(n_neg))
                     loss_red = raw.redirect_loss_at(x_t, t_red, positives)
                 else:
                     loss_red = raw.redirect_loss(x_neg, positives, gen, t_min=cfg.redirect_t_min)
@@ -352,13 +353,11 @@ def adapted_paths(model: DDPMGenerator, theta_N: torch.Tensor, n: int, seed: int
     """The sampler paths of the K adapted models (theta_N, flat, in memory) from n noises (split evenly, the first
     ones one more), at t >= t_min: their images are samples of the feature, their states those the sampler takes to
     it."""
-    from .adapt import unflatten
+    from torch.nn.utils import vector_to_parameters
 
     gen, net, paths = torch.Generator().manual_seed(seed), copy.deepcopy(model), []
     for k, flat in enumerate(theta_N):
-        with torch.no_grad():
-            for p, v in zip(net.parameters(), unflatten(flat, net)):
-                p.copy_(v)
+        vector_to_parameters(flat, net.parameters())
         m = n // len(theta_N) + (k < n % len(theta_N))
         if m:
             paths.append(net.sampler_path(torch.randn(m, net.latent_dim, generator=gen), t_min=t_min))
