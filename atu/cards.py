@@ -59,8 +59,9 @@ def reproduce_block(command: str, out: str, shipped_at: str, m: dict) -> str:
                      "is replaced).")
     took = [f"{'Run' if i == 0 else 'run'} {i + 1} took {r['train_seconds'] / 60:.1f} min and left FID {r['fid']:.2f}; "
             for i, r in enumerate(earlier)]
+    where = f"one {m['gpu']} GPU" if m.get("gpu") else m["machine"]
     lines.append("".join(took) + f"{'the last run' if earlier else 'Training'} took {m['train_seconds'] / 60:.1f} min on "
-                 f"{m['machine']} (atu {m['atu']}, torch {m['torch']}).")
+                 f"{where} (atu {m['atu']}, torch {m['torch']}).")
     return "\n".join(lines)
 
 

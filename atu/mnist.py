@@ -9,11 +9,13 @@ resolved options), metrics.json (the measured quality), README.md (the card) and
 """
 from __future__ import annotations
 
+import copy
 import platform
 import time
 from dataclasses import dataclass, field, replace
 
 import torch
+from accelerate import PartialState
 
 from . import __version__
 from .data import NUM_CLASSES, mnist_split
@@ -80,7 +82,8 @@ class DDPMRunConfig:
 
 def _env() -> dict:
     return {"atu": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+            **({"gpu": torch.cuda.get_device_name(0)} if torch.cuda.is_available() else {})}
 
 
 def run_train_classifier(cfg: ClassifierRunConfig, overwrite: bool = False) -> dict:
@@ -141,8 +144,11 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
 
     res = train_gan(G, D, x, cfg.train, evaluate=learning_curve, desc="train-gan", G_ema=G_ema)
     E = load_model(cfg.evaluator, kind="classifier") if cfg.evaluator else None
-    metrics = measure_base_gan(res.G_ema, C, latents, x, xh, evaluator=E)
-    metrics["raw_G"] = measure_base_gan(res.G, C, latents, x, xh, floor=False, evaluator=E)
+    # G draws the 10,000 measured samples where it trained (a wide G on the CPU costs minutes); the classifiers stay
+    # on the CPU, so the features (and FID) are computed as everywhere else
+    dev = PartialState(cpu=cfg.train.cpu).device
+    metrics = measure_base_gan(copy.deepcopy(res.G_ema).to(dev), C, latents, x, xh, evaluator=E)
+    metrics["raw_G"] = measure_base_gan(copy.deepcopy(res.G).to(dev), C, latents, x, xh, floor=False, evaluator=E)
     metrics.update(train_seconds=res.seconds, earlier_runs=earlier, fid_curve=[{"step": h["step"], "fid_2k": h["fid_2k"]}
                                                           for h in res.history if "fid_2k" in h], **_env())
     with atomic_output_dir(cfg.out, overwrite) as tmp:
