@@ -82,8 +82,7 @@ class DDPMRunConfig:
 
 def _env() -> dict:
     return {"atu": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
-            **({"gpu": torch.cuda.get_device_name(0)} if torch.cuda.is_available() else {})}
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}
 
 
 def run_train_classifier(cfg: ClassifierRunConfig, overwrite: bool = False) -> dict:
@@ -150,7 +149,8 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
     metrics = measure_base_gan(copy.deepcopy(res.G_ema).to(dev), C, latents, x, xh, evaluator=E)
     metrics["raw_G"] = measure_base_gan(copy.deepcopy(res.G).to(dev), C, latents, x, xh, floor=False, evaluator=E)
     metrics.update(train_seconds=res.seconds, earlier_runs=earlier, fid_curve=[{"step": h["step"], "fid_2k": h["fid_2k"]}
-                                                          for h in res.history if "fid_2k" in h], **_env())
+                                                          for h in res.history if "fid_2k" in h], **_env(),
+                   **({"gpu": torch.cuda.get_device_name(dev)} if dev.type == "cuda" else {}))   # the card names it
     with atomic_output_dir(cfg.out, overwrite) as tmp:
         res.G_ema.save_pretrained(tmp)           # the root model is the EMA generator: the one to use
         res.G.save_pretrained(tmp / "generator-raw")

@@ -59,9 +59,12 @@ def test_a_saved_run_is_a_pipeline_and_atu_still_loads_it(tmp_path):
 
 
 def test_a_pushed_run_loads_with_diffusers_in_a_venv_without_atu(hub, tmp_path):
-    """examples/mnist-no-8 was saved before the layout existed: the push adds it (in a staging copy: the local
-    folder is not changed), `hf download` fetches the repo, and a venv where atu cannot be imported loads it."""
-    example = ROOT / "examples" / "mnist-no-8"
+    """A run saved before the layout existed (examples/mnist-no-8 without its layout files): the push adds it (in a
+    staging copy: the local folder is not changed), `hf download` fetches the repo, and a venv where atu cannot be
+    imported loads it."""
+    example = tmp_path / "old-run"
+    shutil.copytree(ROOT / "examples" / "mnist-no-8", example,
+                    ignore=shutil.ignore_patterns("model_index.json", "atu_gan_pipeline.py", "gan"))
     before = sorted(p.name for p in example.iterdir())
     token = next(t for t, user in hub.tokens.items() if user == "alice")
     push_run(example, "alice/mnist-no-8", token=token)

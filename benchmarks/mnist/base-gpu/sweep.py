@@ -37,6 +37,11 @@ RECIPES = {
 }
 COMMON = ["--fid_every", "10000", "--train.augment_translate", "0.125", "--train.augment_cutout", "0.5"]
 RUNS = Path("/tmp/atu-sweep")
+
+
+def shippable(name: str) -> bool:
+    """A recipe whose G is as wide as the shipped one (stage 2 must stay fast on a CPU)."""
+    return RECIPES[name][:2] == ["--width", "64"]
 PROBE_STEPS = int(os.environ.get("SWEEP_PROBE_STEPS", "300"))   # fewer for a dry run on the CPU
 if os.environ.get("SWEEP_ONLY"):                                  # a comma list of recipes (dry run)
     RECIPES = {n: RECIPES[n] for n in os.environ["SWEEP_ONLY"].split(",")}
@@ -105,9 +110,9 @@ def run(out: Path, budget: float, min_steps: int) -> None:
     (out / "results.json").write_text(json.dumps(results, indent=1))
     done = pack(out, results)
     print(f"sweep packed at {time.time() - t0:.0f} s", flush=True)
-    shippable = [n for n in done if RECIPES[n][:2] == ["--width", "64"]]   # best first
-    if shippable and retrain:
-        results["retrain"] = retrain_best(out, shippable[0], t0 + budget - 15)
+    best = [n for n in done if shippable(n)]   # best first
+    if best and retrain:
+        results["retrain"] = retrain_best(out, best[0], t0 + budget - 15)
         (out / "results.json").write_text(json.dumps(results, indent=1))
     print(f"done at {time.time() - t0:.0f} s", flush=True)
 
@@ -141,7 +146,7 @@ def pack(out: Path, results: dict) -> list[str]:
     from PIL import Image
 
     done = sorted((n for n in results if "metrics" in results[n]),   # shippable (G 64 wide) first, then by FID
-                  key=lambda n: (RECIPES[n][:2] != ["--width", "64"], results[n]["metrics"]["fid"]))
+                  key=lambda n: (not shippable(n), results[n]["metrics"]["fid"]))
     for n in done:
         m = results[n]["metrics"]
         print(f"{n}: FID {m['fid']:.2f} (raw {m['raw_G']['fid']:.2f}), agreement {m.get('classifier_agreement')}, "
