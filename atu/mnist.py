@@ -115,6 +115,12 @@ def run_train_classifier(cfg: ClassifierRunConfig, overwrite: bool = False) -> d
     return metrics
 
 
+def new_gan(cfg: GANRunConfig) -> tuple[DCGANGenerator, DCGANDiscriminator]:
+    """A fresh G and D as `cfg` describes them (G first: the seed's draws go to G's weights, then D's)."""
+    return (DCGANGenerator(cfg.latent_dim, 1, 32, cfg.width),
+            DCGANDiscriminator(1, 32, cfg.d_width or cfg.width, spectral_norm=cfg.d_spectral_norm))
+
+
 def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
     check_output_dir(cfg.out, overwrite)
     x, _ = mnist_split("train")
@@ -127,9 +133,7 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
         cfg = replace(cfg, latent_dim=G.latent_dim, width=g_width, d_width=0 if d["width"] == g_width else d["width"],
                       d_spectral_norm=d["spectral_norm"])
     else:
-        G = DCGANGenerator(cfg.latent_dim, 1, 32, cfg.width)
-        D = DCGANDiscriminator(1, 32, cfg.d_width or cfg.width, spectral_norm=cfg.d_spectral_norm)
-        G_ema = None
+        (G, D), G_ema = new_gan(cfg), None
     latents = make_latent_bank(LATENT_BANK_SIZE, G.latent_dim, LATENT_BANK_SEED)
     calls = iter(range(1, 10**9))
 

@@ -53,8 +53,7 @@ def probe(name: str) -> None:
 
     from atu.cli import add_dataclass_args, build_dataclass
     from atu.data import mnist_split
-    from atu.mnist import GANRunConfig
-    from atu.models import DCGANDiscriminator, DCGANGenerator
+    from atu.mnist import GANRunConfig, new_gan
     from atu.train import train_gan
     from dataclasses import replace
 
@@ -62,12 +61,9 @@ def probe(name: str) -> None:
     add_dataclass_args(parser, GANRunConfig)
     cfg = build_dataclass(GANRunConfig, parser.parse_args(RECIPES[name] + COMMON))
     x, _ = mnist_split("train")
-    def fresh():
-        return DCGANGenerator(cfg.latent_dim, 1, 32, cfg.width), DCGANDiscriminator(1, 32, cfg.d_width or cfg.width)
-
-    train_gan(*fresh(), x, replace(cfg.train, steps=PROBE_STEPS // 6, log_every=10**9))   # warm-up (CUDA, cuDNN)
+    train_gan(*new_gan(cfg), x, replace(cfg.train, steps=PROBE_STEPS // 6, log_every=10**9))   # warm-up (CUDA, cuDNN)
     t = time.time()
-    train_gan(*fresh(), x, replace(cfg.train, steps=PROBE_STEPS, log_every=10**9))
+    train_gan(*new_gan(cfg), x, replace(cfg.train, steps=PROBE_STEPS, log_every=10**9))
     print(json.dumps({"name": name, "sec_per_step": (time.time() - t) / PROBE_STEPS}), flush=True)
 
 
