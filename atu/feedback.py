@@ -19,16 +19,21 @@ def draw_chunk(G) -> int:
     return int(getattr(G, "sample_chunk", 1000))
 
 
-def sample_where(G, C, keep, n: int, seed: int, chunk: int | None = None, max_draws: int = 50_000) -> torch.Tensor:
+def sample_where(G, C, keep, n: int, seed: int, chunk: int | None = None, max_draws: int = 50_000,
+                 with_latents: bool = False):
     """Up to n samples of G for which keep(class probabilities (B, classes)) is True, drawn from latents seeded by
-    `seed`, `chunk` (default draw_chunk(G)) at a time. Returns fewer if `max_draws` samples do not hold n."""
+    `seed`, `chunk` (default draw_chunk(G)) at a time, and with `with_latents` their latents too (images, latents).
+    Returns fewer if `max_draws` samples do not hold n."""
     chunk = chunk or draw_chunk(G)
-    found, drawn, i = [], 0, 0
+    found, latents, drawn, i = [], [], 0, 0
     while sum(len(f) for f in found) < n and drawn < max_draws:
-        x = generate(G, make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i))
-        found.append(x[keep(class_probabilities(C, x))])
+        z = make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i)
+        x = generate(G, z)
+        mask = keep(class_probabilities(C, x))
+        found.append(x[mask]), latents.append(z[mask])
         drawn, i = drawn + chunk, i + 1
-    return torch.cat(found)[:n]
+    x = torch.cat(found)[:n]
+    return (x, torch.cat(latents)[:n]) if with_latents else x
 
 
 def sample_by_label(G, C, target: int, n: int, want_target: bool, seed: int, chunk: int | None = None,
@@ -40,6 +45,11 @@ def sample_by_label(G, C, target: int, n: int, want_target: bool, seed: int, chu
 def confident_negatives(G, C, target: int, n: int, seed: int, min_prob: float = 0.9) -> torch.Tensor:
     """Up to n samples of G that C labels as the target with probability > min_prob."""
     return sample_where(G, C, lambda p: p[:, target] > min_prob, n, seed, max_draws=100_000)
+
+
+def target_latents(G, C, target: int, n: int, seed: int) -> torch.Tensor:
+    """Up to n latents whose base samples C labels as the target: where G must change (stage 2's target_latents)."""
+    return sample_where(G, C, lambda p: p.argmax(1) == target, n, seed, with_latents=True)[1]
 
 
 def pick_negatives(G, C, target: int, n: int, seed: int = 0) -> torch.Tensor:
@@ -74,13 +84,13 @@ def class_quotas(label_counts: torch.Tensor, target: int, n: int) -> torch.Tenso
 
 def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: float = 1.0,
                    min_top_prob: float = 0.0, balance: bool = True, chunk: int | None = None,
-                   max_draws: int = 100_000) -> tuple[torch.Tensor, int]:
-    """(n samples of G that the classifier confidently labels as anything but the target, the number of samples
-    drawn to find them): stage 2's real data. Thresholds as in `confident_mask`. With `balance`, the positives
+                   max_draws: int = 100_000) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(n samples of G that the classifier confidently labels as anything but the target, their latents, the number
+    of samples drawn to find them): stage 2's real data (and, by their latents, the GAN's anchor). Thresholds as in `confident_mask`. With `balance`, the positives
     keep the base generator's mix of the other classes (class_quotas over every label drawn): a confidence
     filter alone favours the classes the classifier is sure of, and that shift of the mix is collateral damage."""
     chunk = chunk or draw_chunk(G)
-    xs, labels, drawn, i = [], [], 0, 0
+    xs, zs, labels, drawn, i = [], [], [], 0, 0
     counts = None
 
     def enough():
@@ -88,26 +98,28 @@ def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: fl
         return bool((have >= class_quotas(counts, target, n)).all()) if balance else int(have.sum()) >= n
 
     while drawn < max_draws:
-        x = generate(G, make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i))
+        z = make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i)
+        x = generate(G, z)
         probs = class_probabilities(C, x)
         lab = probs.argmax(1)
         counts = torch.bincount(lab, minlength=probs.shape[1]) + (0 if counts is None else counts)
         keep = confident_mask(probs, target, max_target_prob, min_top_prob)
-        xs.append(x[keep]), labels.append(lab[keep])
+        xs.append(x[keep]), zs.append(z[keep]), labels.append(lab[keep])
         drawn, i = drawn + chunk, i + 1
         if enough():
             break
-    x, lab = torch.cat(xs), torch.cat(labels)
+    x, z, lab = torch.cat(xs), torch.cat(zs), torch.cat(labels)
     if balance:   # each class's first `quota` confident samples (fewer if max_draws did not hold them)
         quota = class_quotas(counts, target, n)
-        pos = torch.cat([x[lab == c][:int(q)] for c, q in enumerate(quota)])
+        idx = torch.cat([(lab == c).nonzero().flatten()[:int(q)] for c, q in enumerate(quota)])
     else:
-        pos = x[:n]
+        idx = torch.arange(min(n, len(x)))
+    pos = x[idx]
     if len(pos) < n // 2:
         raise ValueError(f"only {len(pos)} positives found for target {target} in {drawn} samples: the classifier "
                          "labels almost every sample as the target, or is rarely confident (lower "
                          "unlearn.pos_min_top_prob or raise unlearn.pos_max_target_prob)")
-    return pos, drawn
+    return pos, z[idx], drawn
 
 
 def check_negatives(negatives: torch.Tensor, G) -> torch.Tensor:

@@ -33,6 +33,11 @@ def g_nonsaturating_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits).mean()
 
 
+def anchor_loss(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean squared pixel error between G's images and the base's images of the same latents (stage 2's anchor)."""
+    return (images - targets).pow(2).mean()
+
+
 def bounded_negative(loss_neg: torch.Tensor, cap: float) -> torch.Tensor:
     """A diffusion model's negative term: relu(cap - loss_neg). Minimising it raises the denoising loss on the
     negatives up to `cap` and no further (its gradient is 0 past the cap): raising a loss without a bound

@@ -26,7 +26,7 @@ from . import __version__
 from .adapt import AdaptConfig, adapt_one, flatten
 from .data import mnist_split
 from .ewc import fisher_diagonal
-from .feedback import check_negatives, confident_negatives, pick_negatives, pick_positives
+from .feedback import check_negatives, confident_negatives, pick_negatives, pick_positives, target_latents
 from .io import atomic_output_dir, check_output_dir, write_json
 from .latent import LatentConfig, find_direction, latent_unlearn
 from .metrics import (agreement, brightness_change, classifier_features, classify, color_histogram_tv, computed_metrics,
@@ -161,16 +161,18 @@ NEG_POOL = 1000   # neg_source="classifier": how many of the base G's confident 
 
 def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, probe_rate, positives=None,
                   negatives: torch.Tensor | None = None):
-    """Stage 2 on confident positives picked by the classifier (or given); `negatives` (the user's) are used only
-    when unlearn.neg_source is "user". Returns (GANTrainResult, positives); res.positive_draws = samples drawn."""
+    """Stage 2 on confident positives picked by the classifier, or given as (images, their latents) from an earlier
+    call; `negatives` (the user's) are used only when unlearn.neg_source is "user". Returns (GANTrainResult,
+    (positives, their latents)); res.positive_draws = samples drawn."""
     G, D, C = base
     u = cfg.unlearn
     draws = None
     if positives is None:
-        positives, draws = pick_positives(G, C, cfg.target, u.n_positives, seed=cfg.seed + 1,
-                                          max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob,
-                                          balance=u.pos_balance)
-    log({"stage": "unlearn", "step": 0, "total": u.steps, "positives": len(positives), "positive_draws": draws,
+        *positives, draws = pick_positives(G, C, cfg.target, u.n_positives, seed=cfg.seed + 1,
+                                           max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob,
+                                           balance=u.pos_balance)
+    x_pos, z_pos = positives
+    log({"stage": "unlearn", "step": 0, "total": u.steps, "positives": len(x_pos), "positive_draws": draws,
          **probe_rate(G)})
     if u.uses_negatives and u.neg_source == "classifier":
         negatives = confident_negatives(G, C, cfg.target, NEG_POOL, seed=cfg.seed + 2)
@@ -183,13 +185,15 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
         anchor_path = (positive_paths(G, C, cfg.target, u.anchor_pool, seed=ANCHOR_SEED + cfg.seed,
                                       max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob)
                        if u.anchor_weight > 0 else None)
-        res = unlearn_ddpm(G, positives, theta_N, u, evaluate=probe_rate, on_log=on_log, negatives=negatives,
+        res = unlearn_ddpm(G, x_pos, theta_N, u, evaluate=probe_rate, on_log=on_log, negatives=negatives,
                            anchor_path=anchor_path)
     else:
-        res = unlearn(G, D, positives, theta_N, _warm(u, cfg, D), evaluate=probe_rate, on_log=on_log,
-                      negatives=negatives)
+        z_target = (target_latents(G, C, cfg.target, u.target_pool, seed=cfg.seed + 3)
+                    if u.target_latents > 0 else None)
+        res = unlearn(G, D, x_pos, theta_N, _warm(u, cfg, D), evaluate=probe_rate, on_log=on_log,
+                      negatives=negatives, positive_latents=z_pos, target_latents=z_target)
     res.positive_draws = draws
-    return res, positives
+    return res, (x_pos, z_pos)
 
 
 def make_probe(cfg: RunConfig, G, C):
@@ -253,7 +257,7 @@ def run_unlearning(cfg: RunConfig, negatives: torch.Tensor | None = None, negati
         theta_N = adapt_stage(cfg, base, negatives, log, probe_rate)
         t1 = time.time()
         res2, positives = unlearn_stage(cfg, base, theta_N, log, probe_rate, negatives=negatives)
-        G_after, info = res2.G_ema, {"n_positives": len(positives), "positive_draws": res2.positive_draws,
+        G_after, info = res2.G_ema, {"n_positives": len(positives[0]), "positive_draws": res2.positive_draws,
                                      "d0": res2.d0}
     t2 = time.time()
     log({"stage": "metrics", "step": 0, "total": 1})

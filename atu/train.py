@@ -113,7 +113,8 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
               evaluate: Callable[[nn.Module], dict] | None = None,
               on_log: Callable[[int, dict], None] | None = None,
               G_ema: nn.Module | None = None, desc: str = "gan",
-              negatives: NegativeSource | None = None, loss=None) -> GANTrainResult:
+              negatives: NegativeSource | None = None, loss=None,
+              g_latents: Callable[[int], torch.Tensor] | None = None) -> GANTrainResult:
     """Train G and D as a GAN whose real data are `real` (N, C, H, W in [-1, 1]).
 
     g_extra_loss(G) -> (loss, logs) is added to G's adversarial loss (EWC in stage 1, repulsion in stage 2); its
@@ -123,6 +124,7 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
     its mean term is logged as `d_neg`.
     loss: the adversarial loss object (atu.losses.LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma, cfg.r1_every) by default): its d_loss and g_loss
     are all the loop knows of the loss, so a family with R1 or another loss passes its own.
+    g_latents(n) -> n latents for G's own step (default: n ~ N(0, I), as in D's step).
     G and D are trained in place; G_ema defaults to a copy of G.
     """
     if G_ema is None:
@@ -130,7 +132,7 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
     on_cpu = PartialState(cpu=cfg.cpu).device.type == "cpu"   # the layout was measured on the CPU only
     with channels_last(G, D, G_ema) if on_cpu else nullcontext():   # G, D, G_ema are this run's own
         return _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives,
-                          loss or LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma, cfg.r1_every))
+                          loss or LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma, cfg.r1_every), g_latents)
 
 
 def frozen_names(model: nn.Module, prefixes: str) -> list[str]:
@@ -140,7 +142,8 @@ def frozen_names(model: nn.Module, prefixes: str) -> list[str]:
     return [n for n, _ in model.named_parameters() if any(n == p or n.startswith(p + ".") for p in pre)]
 
 
-def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives, loss) -> GANTrainResult:
+def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives, loss,
+               g_latents) -> GANTrainResult:
     if len(real) == 0:
         raise ValueError("train_gan needs at least one real image")
     t0 = time.time()
@@ -204,7 +207,8 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
 
         # G step
         requires_grad(D, False)
-        fake = G(torch.randn(b, latent_dim, device=accelerator.device))
+        z = g_latents(b).to(accelerator.device) if g_latents else torch.randn(b, latent_dim, device=accelerator.device)
+        fake = G(z)
         g_adv, logs = loss.g_loss(D, aug(fake))
         g_loss = g_adv
         log_now = step % cfg.log_every == 0 or step == cfg.steps

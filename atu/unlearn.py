@@ -16,7 +16,7 @@ import torch
 
 from .adapt import unflatten
 from .augment import random_affine
-from .losses import REPULSIONS, parameter_distance, repulsion
+from .losses import REPULSIONS, anchor_loss, parameter_distance, repulsion
 from .train import GANTrainConfig, NegativeSource, train_gan
 
 NEG_SOURCES = ("adapted", "user", "classifier")
@@ -58,9 +58,16 @@ class UnlearnConfig:
                                       #   samples noised afresh; "sampler" = the states the DDIM sampler passes
                                       #   through while the adapted models draw them, the states it actually takes
                                       #   to the feature (needs neg_source "adapted"; docs/diffusion.md)
-    anchor_weight: float = 0.0        # diffusion only: weight of the anchor: on the states the base's sampler passes
-                                      #   through on its way to `anchor_pool` confident positives, the base's own
-                                      #   predictions are the target (holds the other digits' paths); 0 = off
+    anchor_weight: float = 0.0        # weight of the anchor, which holds the base's output where it has no feature; 0 = off.
+                                      #   GAN: mean squared pixel error between G(z) and the base's G(z) on the latents of
+                                      #   the positives (stage 2's real data: confident positives), `anchor_batch` a step.
+                                      #   Diffusion: on the states the base's sampler passes through on its way to
+                                      #   `anchor_pool` confident positives, the base's own predictions are the target
+    target_latents: float = 0.0       # GAN only: share of G's batch drawn from `target_pool` latents whose base samples
+                                      #   the classifier labels as the feature (where G must change; at random ~1 in 10
+                                      #   of a batch), the rest from N(0, I); 0 = off
+    target_pool: int = 1000           # GAN only: how many such latents
+    anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
     anchor_pool: int = 128            # diffusion only: how many positives' paths the anchor holds
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
                                       #   loss) or "base" (the base model's prediction on the same noised image:
@@ -151,12 +158,47 @@ def repulsion_loss(G, theta_N: torch.Tensor, cfg: UnlearnConfig):
     return repel, d0
 
 
+def anchored(extra_loss, latents: torch.Tensor, targets: torch.Tensor, weight: float, batch: int, seed: int):
+    """extra_loss plus the anchor: g -> (extra + weight * mean (g(z) - target)^2 on `batch` random pairs of
+    (latents, targets), logs with "anchor"). targets = the base's images of those latents (eval mode), g runs in
+    the mode it is in (stage 2: train)."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def loss(g):
+        term, logs = extra_loss(g)
+        idx = torch.randint(len(latents), (batch,), generator=gen)
+        device = next(g.parameters()).device
+        a = anchor_loss(g(latents[idx].to(device)), targets[idx].to(device))
+        return term + weight * a, {**logs, "anchor": a.detach()}
+
+    return loss
+
+
+def mixed_latents(pool: torch.Tensor, share: float, seed: int):
+    """n -> n latents: round(share * n) drawn from `pool` (with replacement), the rest from N(0, I)."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def draw(n: int) -> torch.Tensor:
+        k = round(share * n)
+        return torch.cat([pool[torch.randint(len(pool), (k,), generator=gen)],
+                          torch.randn(n - k, pool.shape[1], generator=gen)])
+
+    return draw
+
+
 def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnConfig, evaluate=None, on_log=None,
-            negatives: torch.Tensor | None = None):
+            negatives: torch.Tensor | None = None, positive_latents: torch.Tensor | None = None,
+            target_latents: torch.Tensor | None = None):
     """Returns atu.train.GANTrainResult; G_ema is the unlearned generator. theta_N: (K, P) flat vectors;
-    `negatives` (the user's few, or the classifier's pool) are needed for neg_source "user" and "classifier"."""
+    `negatives` (the user's few, or the classifier's pool) are needed for neg_source "user" and "classifier";
+    `positive_latents` (the base's latents of `positives`, same order) for anchor_weight > 0, `target_latents`
+    (latents of the base's samples that show the feature) for cfg.target_latents > 0."""
     G, D = copy.deepcopy(G), copy.deepcopy(D)
     repel, d0 = repulsion_loss(G, theta_N, cfg)
+    if cfg.anchor_weight > 0:
+        if positive_latents is None or len(positive_latents) != len(positives):
+            raise ValueError("anchor_weight > 0 needs the positives' latents: pass unlearn(..., positive_latents=...)")
+        repel = anchored(repel, positive_latents, positives, cfg.anchor_weight, cfg.anchor_batch, seed=cfg.seed + 23)
     tcfg = GANTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr_g=cfg.lr, lr_d=cfg.lr_d or cfg.lr,
                           ema_beta=cfg.ema_beta, d_warmup=cfg.d_warmup, g_bn_frozen=cfg.g_bn_frozen,
                           g_frozen=cfg.g_frozen, seed=cfg.seed, log_every=cfg.eval_every, neg_weight=cfg.neg_weight)
@@ -168,7 +210,12 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
             raise ValueError(f'neg_source="{cfg.neg_source}" needs the negatives: pass them to unlearn(..., '
                              'negatives=...)')
         source = user_sampler(negatives, seed=cfg.seed + 17)
+    g_latents = None
+    if cfg.target_latents > 0:
+        if target_latents is None or len(target_latents) == 0:
+            raise ValueError("target_latents > 0 needs latents of the feature: pass unlearn(..., target_latents=...)")
+        g_latents = mixed_latents(target_latents, cfg.target_latents, seed=cfg.seed + 29)
     res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn",
-                    negatives=source)
+                    negatives=source, g_latents=g_latents)
     res.d0 = d0
     return res

