@@ -1,0 +1,30 @@
+"""One MNIST unlearning run with stage-2 settings changed, printed as one JSON line (the rows of results.jsonl).
+
+    PYTHONPATH=$PWD python benchmarks/mnist/stage2-options/run.py DIGIT SEED [section.field=value ...]
+
+e.g. `... run.py 8 0 unlearn.target_latents=0.5 unlearn.target_pool=300`. The run is the CLI's
+`python -m atu unlearn --base mnist-dcgan --feature "digit DIGIT" --seed SEED` (the "standard" preset: metrics
+on 10,000 bank latents; PRESET=fast for the app's 2,000) with the same overrides; the line adds the others-changed
+share and the probe's negative rate during stage 2 (`trajectory`, 500 latents, training classifier)."""
+import json
+import os
+import sys
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+from atu import catalog, session  # noqa: E402
+from atu.pipeline import run_unlearning  # noqa: E402
+
+digit, seed = int(sys.argv[1]), int(sys.argv[2])
+overrides = {}
+for kv in sys.argv[3:]:
+    key, value = kv.split("=", 1)
+    overrides[key] = json.loads(value)
+cfg = session.run_config(catalog.BASE_MODELS["mnist-dcgan"], f"digit {digit}", os.environ.get("PRESET", "standard"),
+                         seed=seed)
+res = run_unlearning(session.apply_overrides(cfg, overrides))
+keys = ["pul", "pul_independent", "fid_ratio", "collateral", "others_changed", "neg_rate_before", "neg_rate_after"]
+print(json.dumps({"digit": digit, "seed": seed, "ov": overrides, **{k: res.metrics[k] for k in keys},
+                  "seconds": res.seconds,
+                  "trajectory": [(e["step"], round(e["neg_rate"], 3)) for e in res.history
+                                 if e.get("stage") == "unlearn" and "neg_rate" in e]}))
