@@ -58,14 +58,16 @@ class UnlearnConfig:
                                       #   samples noised afresh; "sampler" = the states the DDIM sampler passes
                                       #   through while the adapted models draw them, the states it actually takes
                                       #   to the feature (needs neg_source "adapted"; docs/diffusion.md)
-    anchor_weight: float = 0.0        # weight of the anchor, which holds the base's output where it has no feature; 0 = off.
-                                      #   GAN: mean squared pixel error between G(z) and the base's G(z) on the latents of
-                                      #   the positives (stage 2's real data: confident positives), `anchor_batch` a step.
-                                      #   Diffusion: on the states the base's sampler passes through on its way to
-                                      #   `anchor_pool` confident positives, the base's own predictions are the target
+    anchor_weight: float = 0.0        # weight of the anchor, which holds the base's output where there is no feature;
+                                      #   0 = off. GAN: mean squared pixel error between G(z) and the base's G(z) on
+                                      #   the positives' own latents, `anchor_batch` a step (measured on digit 8: fewer
+                                      #   other digits changed, more eights kept; docs/benchmark-mnist.md). Diffusion:
+                                      #   on the states the base's sampler passes through on its way to `anchor_pool`
+                                      #   confident positives, the base's own predictions are the target
     target_latents: float = 0.0       # GAN only: share of G's batch drawn from `target_pool` latents whose base samples
                                       #   the classifier labels as the feature (where G must change; at random ~1 in 10
-                                      #   of a batch), the rest from N(0, I); 0 = off
+                                      #   of a batch), the rest from N(0, I); 0 = off (no gain beyond a seed's spread
+                                      #   on digits 1, 4, 8: docs/benchmark-mnist.md)
     target_pool: int = 1000           # GAN only: how many such latents
     anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
     anchor_pool: int = 128            # diffusion only: how many positives' paths the anchor holds
