@@ -19,19 +19,27 @@ def draw_chunk(G) -> int:
     return int(getattr(G, "sample_chunk", 1000))
 
 
+def draws(G, C, seed: int, chunk: int | None = None, max_draws: int = 50_000):
+    """Yields (latents, G's samples, C's class probabilities) for `chunk` (default draw_chunk(G)) latents at a time,
+    seeded by `seed`, until `max_draws` samples are drawn: the draw every helper here filters."""
+    chunk = chunk or draw_chunk(G)
+    for i in range(-(-max_draws // chunk)):
+        z = make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i)
+        x = generate(G, z)
+        yield z, x, class_probabilities(C, x)
+
+
 def sample_where(G, C, keep, n: int, seed: int, chunk: int | None = None, max_draws: int = 50_000,
                  with_latents: bool = False):
     """Up to n samples of G for which keep(class probabilities (B, classes)) is True, drawn from latents seeded by
     `seed`, `chunk` (default draw_chunk(G)) at a time, and with `with_latents` their latents too (images, latents).
     Returns fewer if `max_draws` samples do not hold n."""
-    chunk = chunk or draw_chunk(G)
-    found, latents, drawn, i = [], [], 0, 0
-    while sum(len(f) for f in found) < n and drawn < max_draws:
-        z = make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i)
-        x = generate(G, z)
-        mask = keep(class_probabilities(C, x))
+    found, latents = [], []
+    for z, x, probs in draws(G, C, seed, chunk, max_draws):
+        mask = keep(probs)
         found.append(x[mask]), latents.append(z[mask])
-        drawn, i = drawn + chunk, i + 1
+        if sum(len(f) for f in found) >= n:
+            break
     x = torch.cat(found)[:n]
     return (x, torch.cat(latents)[:n]) if with_latents else x
 
@@ -90,23 +98,19 @@ def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: fl
     `confident_mask`. With `balance`, the positives keep the base generator's mix of the other classes
     (class_quotas over every label drawn): a confidence filter alone favours the classes the classifier is sure
     of, and that shift of the mix is collateral damage."""
-    chunk = chunk or draw_chunk(G)
-    xs, zs, labels, drawn, i = [], [], [], 0, 0
+    xs, zs, labels, drawn = [], [], [], 0
     counts = None
 
     def enough():
         have = torch.bincount(torch.cat(labels), minlength=len(counts))
         return bool((have >= class_quotas(counts, target, n)).all()) if balance else int(have.sum()) >= n
 
-    while drawn < max_draws:
-        z = make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i)
-        x = generate(G, z)
-        probs = class_probabilities(C, x)
+    for z, x, probs in draws(G, C, seed, chunk, max_draws):
         lab = probs.argmax(1)
         counts = torch.bincount(lab, minlength=probs.shape[1]) + (0 if counts is None else counts)
         keep = confident_mask(probs, target, max_target_prob, min_top_prob)
         xs.append(x[keep]), zs.append(z[keep]), labels.append(lab[keep])
-        drawn, i = drawn + chunk, i + 1
+        drawn += len(z)
         if enough():
             break
     x, z, lab = torch.cat(xs), torch.cat(zs), torch.cat(labels)

@@ -166,12 +166,12 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
     (positives, their latents)); res.positive_draws = samples drawn."""
     G, D, C = base
     u = cfg.unlearn
-    draws = None
     if positives is None:
-        *positives, draws = pick_positives(G, C, cfg.target, u.n_positives, seed=cfg.seed + 1,
-                                           max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob,
-                                           balance=u.pos_balance)
-    x_pos, z_pos = positives
+        x_pos, z_pos, draws = pick_positives(G, C, cfg.target, u.n_positives, seed=cfg.seed + 1,
+                                             max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob,
+                                             balance=u.pos_balance)
+    else:
+        (x_pos, z_pos), draws = positives, None
     log({"stage": "unlearn", "step": 0, "total": u.steps, "positives": len(x_pos), "positive_draws": draws,
          **probe_rate(G)})
     if u.uses_negatives and u.neg_source == "classifier":
