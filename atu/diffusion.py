@@ -36,6 +36,7 @@ class DDPMGenerator(Generator):
 
     family = "ddpm"
     sample_chunk = 250   # samples atu.feedback draws at a time when it looks for negatives or positives (not 1,000)
+    cpu_batch = 32       # atu.sampling.generate's batch on the CPU: 20% faster than 64-256 on the 2-core machine
 
     def __init__(self, channels: int = 1, image_size: int = 32, block_out_channels: tuple = (32, 64, 64),
                  layers_per_block: int = 1, norm_num_groups: int = 8, num_train_timesteps: int = 1000,

@@ -16,45 +16,45 @@ from typing import Callable
 
 import torch
 
-from .runtime import inference_copy
+from .runtime import inference_batch, inference_copy
 from .sampling import generate
 
 
 # --- classification -------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def classify(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def classify(C: torch.nn.Module, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """Predicted labels. Refuses images outside the range the classifier was trained on (the official code fed
     [-1, 1] images to classifiers trained on [0, 1])."""
     _check_range(C, images)
     net = inference_copy(C)
     device = next(net.parameters()).device
-    return torch.cat([net(x.to(device)).argmax(1).cpu() for x in images.split(batch_size)])
+    return torch.cat([net(x.to(device)).argmax(1).cpu() for x in images.split(inference_batch(net, batch_size))])
 
 
 @torch.no_grad()
-def class_probabilities(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def class_probabilities(C: torch.nn.Module, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """Softmax of the classifier's logits, (N, num_classes)."""
     _check_range(C, images)
     net = inference_copy(C)
     device = next(net.parameters()).device
-    return torch.cat([net(x.to(device)).softmax(1).cpu() for x in images.split(batch_size)])
+    return torch.cat([net(x.to(device)).softmax(1).cpu() for x in images.split(inference_batch(net, batch_size))])
 
 
 @torch.no_grad()
-def classifier_features(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def classifier_features(C: torch.nn.Module, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """Penultimate-layer features (float64), the classifier's FID feature space."""
     return labels_and_features(C, images, batch_size)[1]
 
 
 @torch.no_grad()
-def labels_and_features(C: torch.nn.Module, images: torch.Tensor, batch_size: int = 500):
+def labels_and_features(C: torch.nn.Module, images: torch.Tensor, batch_size: int | None = None):
     """Predicted labels and penultimate features in one pass (the classifier is the costly part of metrics)."""
     _check_range(C, images)
     net = inference_copy(C)
     device = next(net.parameters()).device
     labels, feats = [], []
-    for x in images.split(batch_size):
+    for x in images.split(inference_batch(net, batch_size)):
         f = net.features(x.to(device))
         labels.append(net.head(f).argmax(1).cpu())
         feats.append(f.double().cpu())

@@ -342,10 +342,14 @@ def read_config(path_or_repo: str | os.PathLike, **hub_kwargs) -> dict:
     elif path.exists() or str(path_or_repo).startswith((".", "/")) or str(path_or_repo).count("/") != 1:
         raise CheckpointError(f"{path_or_repo} is neither a model folder nor a Hub repo id (user/name)")
     else:
-        from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
         try:
             cfg_file = Path(hf_hub_download(str(path_or_repo), constants.CONFIG_NAME, **hub_kwargs))
+        except LocalEntryNotFoundError as e:   # offline and not cached (a subclass of EntryNotFoundError)
+            raise CheckpointError(f"{path_or_repo} is not a local folder ({path.absolute()} does not exist), and as "
+                                  "a Hub repo id it is neither in the local cache nor reachable (offline?): "
+                                  "check the path, or connect and retry") from e
         except RepositoryNotFoundError as e:
             raise CheckpointError(f"no Hub repo {path_or_repo} (or it is private: pass a token)") from e
         except EntryNotFoundError as e:

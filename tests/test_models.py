@@ -46,6 +46,9 @@ def test_mismatched_checkpoint_is_a_clear_error(tmp_path):
 def test_bad_paths_and_kinds(tmp_path):
     with pytest.raises(CheckpointError, match="neither a model folder"):
         atu.load_generator(tmp_path / "nope")
+    # a relative path that does not exist reads as a repo id; offline and not cached, the message names both
+    with pytest.raises(CheckpointError, match="not a local folder .* nor reachable"):
+        atu.load_generator("checkpoints/no-such-model", local_files_only=True)
     with pytest.raises(CheckpointError, match="no config.json"):
         atu.load_generator(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
@@ -110,6 +113,27 @@ def test_inference_leaves_a_shared_module_alone():
     with torch.no_grad():
         assert torch.allclose(copy_(z), G.eval()(z), atol=1e-5)
     assert torch.equal(flatten(copy_), flatten(G))
+
+
+def test_inference_batch_is_the_modules_own_on_the_cpu_and_does_not_change_results():
+    """generate and the classifiers run in CPU_BATCH (or a family's cpu_batch, the DDPM's 32) unless told; the
+    images and labels are the same whatever the batch, up to float rounding (the speed-up changes nothing a metric
+    reads; on the shipped models they are equal bit for bit)."""
+    from atu.diffusion import DDPMGenerator
+    from atu.metrics import labels_and_features
+    from atu.runtime import CPU_BATCH, inference_batch
+    from atu.sampling import generate
+
+    torch.manual_seed(0)
+    G, C = DCGANGenerator(latent_dim=8, width=4), DigitClassifier(width=4, feature_dim=8)
+    assert inference_batch(G) == inference_batch(C) == CPU_BATCH and inference_batch(G, 7) == 7
+    assert inference_batch(DDPMGenerator(block_out_channels=(8, 8), norm_num_groups=4)) == DDPMGenerator.cpu_batch == 32
+    z = torch.randn(300, 8)
+    x = generate(G, z)
+    assert torch.allclose(x, generate(G, z, batch_size=7), atol=1e-6)
+    y, f = labels_and_features(C, x)
+    y7, f7 = labels_and_features(C, x, batch_size=7)
+    assert torch.equal(y, y7) and torch.allclose(f, f7, atol=1e-6)
 
 
 def test_spectral_norm_discriminator_has_no_batchnorm_and_unit_norm_weights():
