@@ -4,6 +4,7 @@ classifier and by the independent evaluator (a row where they differ by more tha
     python -m atu.bench mnist                 # the README table (classes 0-9; 3 seeds for 1, 4, 8)
     python -m atu.bench mnist --quick         # minutes: classes 1, 4, 8, one seed, EL2 / none / extrapolation
     python -m atu.bench mnist-ddpm            # the diffusion family (checkpoints/mnist-ddpm): 1, 4, 8 x 3 seeds
+    python -m atu.bench speed                 # one feature end to end per catalogued model and preset, timed
 
 Per class and seed, stage 1 runs once and its theta_N serves every repulsion loss and the extrapolation
 baseline (best g by PUL among those with FID ratio <= 1.5). Retraining from scratch (the gold standard; it
@@ -14,9 +15,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import platform
 import statistics
 import time
 from pathlib import Path
+
+import torch
 
 
 from .baselines import extrapolate, retrain
@@ -271,6 +276,58 @@ def write_summary(rows: list[dict], out: Path, suite: str) -> None:
     print(table)
 
 
+SPEED_RUNS = "mnist-dcgan:digit 8:standard,mnist-dcgan:digit 8:fast,faces-dcgan64:eyeglasses:fast,mnist-ddpm:digit 8:fast"
+SPEED_TARGETS = {"mnist-dcgan": 90, "faces-dcgan64": 300, "mnist-ddpm": 600}   # s, end to end (issues #13, #14, #17)
+
+
+def machine() -> dict:
+    """What a time was measured on: CPU model, cores, torch threads, torch version."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else \
+        platform.processor()
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def bench_speed(runs: list[tuple[str, str, str]], seed: int = 0) -> list[dict]:
+    """Each (base, feature, preset) run exactly as the app and `python -m atu unlearn --base B --feature F --preset P`
+    make it (atu.session.run_config), timed end to end: loading the base model, picking the negatives, both
+    stages, the metrics (`run_unlearning`'s seconds; writing the run folder is not included)."""
+    from . import catalog, session
+    from .pipeline import run_unlearning
+
+    rows = []
+    for base_name, feature, preset in runs:
+        cfg = session.run_config(catalog.get(base_name), feature, preset, seed=seed)
+        res = run_unlearning(cfg)
+        m = res.metrics
+        rows.append({"base": base_name, "feature": feature, "preset": preset, "seed": seed,
+                     "method": cfg.method, "eval_latents": cfg.eval_latents,
+                     "seconds": {k: round(v, 1) for k, v in res.seconds.items()},
+                     "target_s": SPEED_TARGETS.get(base_name), **{k: m.get(k) for k in (
+                         "pul", "pul_independent", "fid_ratio", "collateral")}, "machine": machine()})
+        r = rows[-1]
+        print(f"{base_name} / {feature} / {preset}: {r['seconds']['total']:.0f} s "
+              f"(target {r['target_s']} s), PUL {r['pul']:.1f} / {r['pul_independent'] or float('nan'):.1f}", flush=True)
+    return rows
+
+
+def speed_markdown(rows: list[dict]) -> str:
+    """The speed rows as a markdown table, each total against its target."""
+    lines = ["| model | feature | preset | method | stage 1 (s) | stage 2 (s) | metrics (s) | total (s) | target (s) | "
+             "PUL / evaluator | latents |", "|" + "---|" * 11]
+    for r in rows:
+        s, t = r["seconds"], r["target_s"]
+        verdict = "" if t is None else (" (met)" if s["total"] <= t else f" (**missed by {s['total'] - t:.0f}**)")
+        pb = "-" if r["pul_independent"] is None else f"{r['pul_independent']:.1f}"
+        lines.append(f"| {r['base']} | {r['feature']} | {r['preset']} | {r['method']} | {s['adapt']:.0f} | "
+                     f"{s['unlearn']:.0f} | {s['metrics']:.0f} | {s['total']:.0f}{verdict} | {t or '-'} | "
+                     f"{r['pul']:.1f} / {pb} | {r['eval_latents']} |")
+    m = rows[0]["machine"] if rows else machine()
+    return "\n".join(lines) + (f"\n\nOn {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch "
+                               f"{m['torch']}, {m['date']}.")
+
+
 def retrained_model(model: str, target: int, steps: int | None, folder: str = ""):
     """(G_ema retrained from scratch without `target`, training seconds). With `folder`, a model saved there by an
     earlier run (folder/<target>/ with retrain.json) is reused, and a new one is saved there: retraining costs
@@ -294,9 +351,10 @@ def retrained_model(model: str, target: int, steps: int | None, folder: str = ""
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m atu.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", choices=["mnist", "mnist-ddpm", "faces"],
+    p.add_argument("suite", choices=["mnist", "mnist-ddpm", "faces", "speed"],
                    help="mnist-ddpm: the mnist suite on checkpoints/mnist-ddpm, by default classes 1, 4, 8 x seeds "
-                        "0, 1, 2 without retraining")
+                        "0, 1, 2 without retraining; speed: --runs end to end, timed (run it on an idle machine)")
+    p.add_argument("--runs", default=SPEED_RUNS, help="speed: comma list of base:feature:preset")
     p.add_argument("--features", default="eyeglasses,headwear", help="faces: comma list")
     p.add_argument("--merge", default="", help="comma list of rows.json from earlier runs: summarise them together "
                                                 "(e.g. seeds run separately) into --out, without running anything")
@@ -337,6 +395,20 @@ def main(argv=None) -> int:
         rows = [r for f in a.merge.split(",") for r in json.loads(Path(f).read_text())]
         print(f"merge {len(rows)} rows from {a.merge} into {a.out}")
         write_summary(rows, Path(a.out), a.suite)
+        return 0
+    if a.suite == "speed":
+        runs = [tuple(r.split(":")) for r in a.runs.split(",") if r]
+        if any(len(r) != 3 for r in runs):
+            p.error(f"--runs takes base:feature:preset items, got {a.runs!r}")
+        print(f"speed: {len(runs)} runs end to end, one at a time: {', '.join(':'.join(r) for r in runs)}")
+        if a.dry_run:
+            return 0
+        rows = bench_speed(runs, seed=int(a.seeds.split(",")[0]))
+        out = Path(a.out if a.out != "bench_out/mnist" else "bench_out/speed")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "speed.json").write_text(json.dumps(rows, indent=2))
+        (out / "table.md").write_text(speed_markdown(rows) + "\n")
+        print(speed_markdown(rows))
         return 0
     if a.suite == "faces":
         feats, seeds = a.features.split(","), [int(x) for x in a.seeds.split(",") if x]

@@ -272,6 +272,26 @@ def test_bench_seeds_given_are_the_seeds_run(capsys):
     assert planned("mnist-ddpm", "--classes", "1,8", "--seeds", "0,2") == "4"
 
 
+def test_bench_speed_table_says_met_or_missed_by_how_much(capsys):
+    """`python -m atu.bench speed`: each total against its model's target, the machine named under the table;
+    the plan lists the runs, and a run that is not base:feature:preset is refused before anything runs."""
+    from atu.bench import SPEED_TARGETS, machine, main, speed_markdown
+
+    def row(base, total, pul_b):
+        return {"base": base, "feature": "digit 8", "preset": "fast", "method": "adapt-then-unlearn",
+                "eval_latents": 2000, "seconds": {"adapt": 10.0, "unlearn": 50.0, "metrics": 5.0, "total": total},
+                "target_s": SPEED_TARGETS[base], "pul": 94.26, "pul_independent": pul_b, "machine": machine()}
+
+    table = speed_markdown([row("mnist-dcgan", 72.5, 90.7), row("mnist-ddpm", 640.0, None)])
+    assert "| mnist-dcgan | digit 8 | fast | adapt-then-unlearn | 10 | 50 | 5 | 72 (met) | 90 | 94.3 / 90.7 | 2000 |" in table
+    assert "| 640 (**missed by 40**) | 600 | 94.3 / - |" in table
+    assert f"{machine()['cores']} cores" in table
+    assert main(["speed", "--runs", "mnist-dcgan:digit 8:fast,mnist-ddpm:digit 1:fast", "--dry-run"]) == 0
+    assert "2 runs end to end" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["speed", "--runs", "mnist-dcgan:digit 8", "--dry-run"])
+
+
 def test_records_never_name_a_model_by_an_absolute_path(tmp_path):
     from atu.catalog import CHECKPOINTS
     from atu.pipeline import public_path
