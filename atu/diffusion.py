@@ -422,7 +422,8 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
         gen_anchor = torch.Generator().manual_seed(cfg.seed + 20)
         anchor = lambda n: anchor_path.draw(n, gen_anchor)   # noqa: E731
     tcfg = DiffusionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=0,
-                                ema_beta=cfg.ema_beta, neg_weight=cfg.neg_weight, neg_cap=cfg.neg_cap,
+                                lr_schedule=cfg.lr_schedule, ema_beta=cfg.ema_beta, neg_weight=cfg.neg_weight,
+                                neg_cap=cfg.neg_cap,
                                 neg_t_min=cfg.neg_t_min, redirect_weight=cfg.redirect_weight,
                                 redirect_t_min=cfg.redirect_t_min,
                                 teacher_t_max=cfg.pos_teacher_t_max, anchor_weight=cfg.anchor_weight,

@@ -31,6 +31,8 @@ class UnlearnConfig:
     batch_size: int = 32
     lr: float = 2e-4                  # Adam lr of G
     lr_d: float = 0.0                 # Adam lr of D; 0 = same as lr
+    lr_schedule: str = "constant"     # both rates over stage 2: "constant", or "cosine" / "linear" (diffusers'
+                                      #   get_scheduler: decay to 0 at the last step)
     ema_beta: float = 0.99            # EMA of G (the evaluated model); 0.99 ~ 70-step half-life for short runs
     n_positives: int = 2000           # positives (G's samples without the feature) used as real data (5,000 removed
                                       #   no more on the first base model, and cost more draws)
@@ -202,7 +204,8 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
             raise ValueError("anchor_weight > 0 needs the positives' latents: pass unlearn(..., positive_latents=...)")
         repel = anchored(repel, positive_latents, positives, cfg.anchor_weight, cfg.anchor_batch, seed=cfg.seed + 23)
     tcfg = GANTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr_g=cfg.lr, lr_d=cfg.lr_d or cfg.lr,
-                          ema_beta=cfg.ema_beta, d_warmup=cfg.d_warmup, g_bn_frozen=cfg.g_bn_frozen,
+                          lr_schedule=cfg.lr_schedule, ema_beta=cfg.ema_beta, d_warmup=cfg.d_warmup,
+                          g_bn_frozen=cfg.g_bn_frozen,
                           g_frozen=cfg.g_frozen, seed=cfg.seed, log_every=cfg.eval_every, neg_weight=cfg.neg_weight)
     source = None
     if cfg.neg_weight > 0 and cfg.neg_source == "adapted":

@@ -228,3 +228,18 @@ def test_target_latents_are_latents_the_classifier_labels_as_the_target(tmp_path
     G, C = load_generator(gan), load_model(clf)
     z = target_latents(G, C, 4, 20, seed=0)
     assert len(z) == 20 and (classify(C, generate(G, z)) == 4).all()
+
+
+def test_stage2_lr_schedule_decays_both_rates_to_zero():
+    """unlearn.lr_schedule reaches the loop: "cosine" logs a rate falling to 0 at the last step, "constant" keeps it."""
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    real, theta = torch.rand(16, 1, 32, 32) * 2 - 1, flatten(G)[None] + 0.05
+
+    def rates(schedule):
+        cfg = UnlearnConfig(steps=10, batch_size=8, neg_weight=0, lr=1e-3, lr_schedule=schedule, eval_every=5)
+        return [row["lr"] for row in unlearn(G, D, real, theta, cfg).history]
+
+    assert rates("constant") == [1e-3, 1e-3]
+    mid, last = rates("cosine")
+    assert mid == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 5 / 10))) and last == pytest.approx(0.0, abs=1e-12)
