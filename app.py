@@ -355,9 +355,13 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
 
 
 def _plots(history, cfg):
+    """The two plots' data, with one empty (NaN) point per series this run can draw, from the first update on:
+    Gradio's LinePlot fixes its colours at its first draw and never draws a series that appears later."""
     losses, rates = session.progress_rows(history, cfg)
+    names = session.plot_series(cfg)
     cols = ["step", "value", "series"]
-    return pd.DataFrame(losses, columns=cols), pd.DataFrame(rates, columns=cols)
+    return tuple(pd.DataFrame([{"step": 0, "value": float("nan"), "series": n} for n in series] + rows, columns=cols)
+                 for series, rows in zip(names, (losses, rates)))
 
 
 def _before_after(st: dict):

@@ -207,6 +207,37 @@ def run_and_save(cfg: RunConfig, negatives: torch.Tensor, negatives_source: str,
     yield {"stage": "saved", "folder": str(folder / "model"), "metrics": outcome["metrics"]}
 
 
+PLOTTED = {   # what the loss plot draws of each stage's logged losses, by family (the DDPM's: atu.diffusion's rows)
+    "gan": {"adapt": ("d_loss", "g_adv", "ewc"), "unlearn": ("d_loss", "g_adv", "repulsion", "d_neg")},
+    "ddpm": {"adapt": ("loss", "ewc"), "unlearn": ("loss", "repulsion", "loss_neg", "loss_redirect", "loss_anchor")},
+    "latent": {"unlearn": ("latent_mse",)},
+}
+RATE_SERIES = {"adapt": "adapted model", "unlearn": "unlearned G (EMA)"}
+
+
+def _stage_name(stage: str, cfg: RunConfig) -> str:
+    return "stage 1" if stage == "adapt" else "steering" if cfg.method == "latent" else "stage 2"
+
+
+def plot_series(cfg: RunConfig, diffusion: bool | None = None) -> tuple[list[str], list[str]]:
+    """Every series progress_rows can draw for this run, known before it starts: (losses, rates). The app draws
+    them all from its first update: Gradio's LinePlot fixes its colours at the first draw, and a series that first
+    appears later (all of stage 2's) was never drawn. A term that is off (neg_weight 0, ...) is left out."""
+    if cfg.method == "latent":
+        return [f"steering {k}" for k in PLOTTED["latent"]["unlearn"]], [RATE_SERIES["unlearn"]]
+    if diffusion is None:   # the base model's config.json says
+        from .models import read_config
+
+        diffusion = read_config(cfg.model).get("family") == "ddpm"
+    u = cfg.unlearn
+    off = {"d_neg": not u.uses_negatives, "loss_neg": u.neg_weight == 0, "loss_redirect": u.redirect_weight == 0,
+           "loss_anchor": u.anchor_weight == 0}
+    keys = PLOTTED["ddpm" if diffusion else "gan"]
+    losses = [f"{_stage_name(stage, cfg)} {k}" for stage in ("adapt", "unlearn") for k in keys[stage]
+              if not off.get(k, False)]
+    return losses, list(RATE_SERIES.values())
+
+
 def progress_rows(history: list[dict], cfg: RunConfig) -> tuple[list[dict], list[dict]]:
     """Events -> rows for two line plots: losses and the negative rate, over one step axis that runs through
     stage 1 (K models one after another) and then stage 2. Rows are {"step", "value", "series"}; loss series are
@@ -214,17 +245,17 @@ def progress_rows(history: list[dict], cfg: RunConfig) -> tuple[list[dict], list
     losses, rates = [], []
     a = cfg.adapt.steps
     start2 = 0 if cfg.method == "latent" else cfg.adapt.K * a   # latent steering has no stage 1
+    keys = list(dict.fromkeys(k for family in PLOTTED.values() for stage_keys in family.values() for k in stage_keys))
     for e in history:
         if "step" not in e or e["stage"] == "metrics":
             continue
         x = (e["model"] - 1) * a + e["step"] if e["stage"] == "adapt" else start2 + e["step"]
-        stage = "stage 1" if e["stage"] == "adapt" else "steering" if cfg.method == "latent" else "stage 2"
-        for k in ("d_loss", "g_adv", "ewc", "repulsion", "d_neg", "latent_mse"):
+        stage = _stage_name(e["stage"], cfg)
+        for k in keys:
             if k in e:
                 losses.append({"step": x, "value": e[k], "series": f"{stage} {k}"})
         if "neg_rate" in e:
-            series = "adapted model" if e["stage"] == "adapt" else "unlearned G (EMA)"
-            rates.append({"step": x, "value": e["neg_rate"], "series": series})
+            rates.append({"step": x, "value": e["neg_rate"], "series": RATE_SERIES[e["stage"]]})
     return losses, rates
 
 

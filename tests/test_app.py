@@ -1,5 +1,6 @@
 """The app: its session functions on tiny inputs, its handlers, and the launched app driven over HTTP with
 gradio_client through a complete fast run (classifier picks + an upload, run, metrics, download, push)."""
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -89,6 +90,16 @@ def test_progress_rows_put_both_stages_on_one_axis():
                      {"step": 40, "value": 0.05, "series": "unlearned G (EMA)"}]
     frac, text = session.describe(history[2], cfg)
     assert frac == 40 / 45 and "stage 2" in text and "0.050" in text
+
+    # every series a real run draws is named before it starts (the app's plots hold them all from the first update:
+    # Gradio's LinePlot never draws a series that appears after its first draw), and the app's data carry them
+    example = json.loads(Path("examples/mnist-no-8/history.json").read_text())
+    cfg8 = session.run_config(catalog.get("mnist-dcgan"), "digit 8", "standard")
+    names = session.plot_series(cfg8)
+    assert {r["series"] for r in session.progress_rows(example, cfg8)[0]} == set(names[0])
+    first = app._plots(example[:1], cfg8)   # stage 1's first event: stage 2's series are already there, empty
+    assert set(first[0]["series"]) == set(names[0]) and first[0]["value"].isna().sum() == len(names[0])
+    assert set(first[1]["series"]) == {"adapted model", "unlearned G (EMA)"}
 
     # latent steering has no stage 1: its steps start the axis, its loss is the regression to the steered base
     cfg = session.run_config(catalog.get("mnist-dcgan"), "digit 8", unlearn_steps=20, method="latent")

@@ -244,6 +244,12 @@ def test_pipeline_unlearns_a_tiny_ddpm_and_saves_a_loadable_run(tmp_path, paths)
     assert {"pul", "fid_ratio", "collateral"} <= set(res.metrics)
     logged = set().union(*(e for e in res.history if e.get("stage") == "unlearn"))
     assert {"loss_neg"} | ({"loss_redirect", "loss_anchor"} if paths else set()) <= logged
+    # the app's plots name every series this run draws before it starts (session.plot_series, read from the config)
+    from atu.session import plot_series, progress_rows
+
+    losses, rates = progress_rows(res.history, cfg)
+    assert {r["series"] for r in losses} == set(plot_series(cfg)[0]) and "stage 2 loss" in plot_series(cfg)[0]
+    assert {r["series"] for r in rates} <= set(plot_series(cfg)[1])
     out = save_run(res, tmp_path / "run")
     G = load_generator(out)
     z = torch.randn(2, G.latent_dim)
