@@ -115,7 +115,8 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
     each method's generator is saved in save_dir/<method>/ (for the count by eye, atu.by_eye.run_blind_count)."""
     G, D, C = base
     events: list[dict] = []
-    probe_rate = make_probe(cfg, G, C)
+    probe = make_probe(cfg, G, C)
+    probe_rate = lambda g: {} if g is G else probe(g)  # noqa: E731  (stage 1's purity only: the base's curve is not drawn here)
     t0 = time.time()
     negatives = pick_negatives(G, C, cfg.target, cfg.n_negatives, seed=cfg.seed)
     theta_N = adapt_stage(cfg, base, negatives, events.append, probe_rate)

@@ -146,10 +146,10 @@ def adapt_stage(cfg: RunConfig, base, negatives: torch.Tensor, log: Progress, pr
             return adapt_one_ddpm(G, negatives, acfg, seed, fisher, on_log)
         return adapt_one(G, D, negatives, acfg, seed=seed, fisher=fisher, on_log=on_log)
 
-    theta_N = []
-    for k in range(cfg.adapt.K):
+    theta_N, start = [], probe_rate(G)   # each adapted model starts as the base: its rate is the first point of the
+    for k in range(cfg.adapt.K):          #   adapted models' curve (without it, K = 1 plots a lone point)
         tag = {"stage": "adapt", "model": k + 1, "of": cfg.adapt.K, "total": cfg.adapt.steps}
-        log({**tag, "step": 0})
+        log({**tag, "step": 0, **start})
         res = adapt_k(cfg.seed * 1000 + k, lambda s, row, tag=tag: log({**tag, **row}))
         theta_N.append(flatten(res.G))
         log({**tag, "step": cfg.adapt.steps, "done": True, **probe_rate(res.G)})
@@ -199,7 +199,17 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
 def make_probe(cfg: RunConfig, G, C):
     """Negative rate on a small fixed latent bank (not the evaluation bank), for progress plots."""
     probe = make_latent_bank(cfg.unlearn.eval_latents, G.latent_dim, PROBE_SEED)
-    return lambda g: {"neg_rate": neg_rate(classify(C, generate(g, probe)), cfg.target)}
+    base: dict = {}   # the base model is never trained in place: probed once (stage 1's start, stage 2's step 0)
+
+    def rate(g):
+        if g is G and base:
+            return dict(base)
+        r = {"neg_rate": neg_rate(classify(C, generate(g, probe)), cfg.target)}
+        if g is G:
+            base.update(r)
+        return r
+
+    return rate
 
 
 LINEAGE_FILE = "hub.json"   # left in a base-model folder by `atu push`: {"repo_id": where it was pushed}

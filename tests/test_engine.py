@@ -33,6 +33,9 @@ def test_end_to_end_tiny_and_run_folder(tiny_base, tmp_path):
     res = run_unlearning(_cfg(*tiny_base), on_progress=events.append)
     stages = [e["stage"] for e in events]
     assert stages.count("adapt") >= 2 * 2 and "unlearn" in stages and stages[-1] == "metrics"
+    starts = [e for e in events if e["stage"] == "adapt" and e["step"] == 0]   # each adapted model starts as the base
+    base_rate = next(e["neg_rate"] for e in events if e["stage"] == "unlearn")   # stage 2's step 0 probes the base
+    assert len(starts) == 2 and starts[0]["neg_rate"] == starts[1]["neg_rate"] == base_rate
     unl = [e for e in events if e["stage"] == "unlearn" and "d_loss" in e]
     assert unl and all({"distance", "repulsion", "extra_grad_norm", "neg_rate"} <= set(e) for e in unl)
     assert res.theta_N.shape == (2, sum(p.numel() for p in res.G_before.parameters()))
