@@ -216,7 +216,8 @@ RATE_SERIES = {"adapt": "adapted model", "unlearn": "unlearned G (EMA)"}
 
 
 def _stage_name(stage: str, cfg: RunConfig) -> str:
-    return "stage 1" if stage == "adapt" else "steering" if cfg.method == "latent" else "stage 2"
+    """The series' prefix: "1:" / "2:" (stage 1, stage 2: short, so that a run's seven names fit in the legend)."""
+    return "1:" if stage == "adapt" else "steering:" if cfg.method == "latent" else "2:"
 
 
 def plot_series(cfg: RunConfig, diffusion: bool | None = None) -> tuple[list[str], list[str]]:
@@ -224,7 +225,7 @@ def plot_series(cfg: RunConfig, diffusion: bool | None = None) -> tuple[list[str
     them all from its first update: Gradio's LinePlot fixes its colours at the first draw, and a series that first
     appears later (all of stage 2's) was never drawn. A term that is off (neg_weight 0, ...) is left out."""
     if cfg.method == "latent":
-        return [f"steering {k}" for k in PLOTTED["latent"]["unlearn"]], [RATE_SERIES["unlearn"]]
+        return [f"steering: {k}" for k in PLOTTED["latent"]["unlearn"]], [RATE_SERIES["unlearn"]]
     if diffusion is None:   # the base model's config.json says
         from .models import read_config
 
@@ -241,7 +242,7 @@ def plot_series(cfg: RunConfig, diffusion: bool | None = None) -> tuple[list[str
 def progress_rows(history: list[dict], cfg: RunConfig) -> tuple[list[dict], list[dict]]:
     """Events -> rows for two line plots: losses and the negative rate, over one step axis that runs through
     stage 1 (K models one after another) and then stage 2. Rows are {"step", "value", "series"}; loss series are
-    named by stage ("stage 1 d_loss", "stage 2 d_loss"): the two stages' D and G are different runs."""
+    named by stage ("1: d_loss", "2: d_loss"): the two stages' D and G are different runs."""
     losses, rates = [], []
     a = cfg.adapt.steps
     start2 = 0 if cfg.method == "latent" else cfg.adapt.K * a   # latent steering has no stage 1

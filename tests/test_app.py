@@ -84,8 +84,8 @@ def test_progress_rows_put_both_stages_on_one_axis():
     ]
     losses, rates = session.progress_rows(history, cfg)
     assert [(r["step"], r["series"]) for r in losses] == [
-        (10, "stage 1 d_loss"), (10, "stage 1 ewc"), (15, "stage 1 d_loss"),
-        (40, "stage 2 d_loss"), (40, "stage 2 repulsion"), (40, "stage 2 d_neg")]
+        (10, "1: d_loss"), (10, "1: ewc"), (15, "1: d_loss"),
+        (40, "2: d_loss"), (40, "2: repulsion"), (40, "2: d_neg")]
     assert rates == [{"step": 10, "value": 0.4, "series": "adapted model"},
                      {"step": 40, "value": 0.05, "series": "unlearned G (EMA)"}]
     frac, text = session.describe(history[2], cfg)
@@ -105,7 +105,7 @@ def test_progress_rows_put_both_stages_on_one_axis():
     cfg = session.run_config(catalog.get("mnist-dcgan"), "digit 8", unlearn_steps=20, method="latent")
     assert cfg.method == "latent" and cfg.latent.steps == 20
     losses, rates = session.progress_rows([{"stage": "unlearn", "step": 5, "latent_mse": 0.1, "neg_rate": 0.2}], cfg)
-    assert losses == [{"step": 5, "value": 0.1, "series": "steering latent_mse"}] and rates[0]["step"] == 5
+    assert losses == [{"step": 5, "value": 0.1, "series": "steering: latent_mse"}] and rates[0]["step"] == 5
     frac, text = session.describe({"stage": "unlearn", "step": 5}, cfg)
     assert frac == 5 / 25 and text.startswith("latent steering")
     with pytest.raises(ValueError, match="method must be"):

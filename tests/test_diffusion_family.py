@@ -248,7 +248,7 @@ def test_pipeline_unlearns_a_tiny_ddpm_and_saves_a_loadable_run(tmp_path, paths)
     from atu.session import plot_series, progress_rows
 
     losses, rates = progress_rows(res.history, cfg)
-    assert {r["series"] for r in losses} == set(plot_series(cfg)[0]) and "stage 2 loss" in plot_series(cfg)[0]
+    assert {r["series"] for r in losses} == set(plot_series(cfg)[0]) and "2: loss" in plot_series(cfg)[0]
     assert {r["series"] for r in rates} <= set(plot_series(cfg)[1])
     out = save_run(res, tmp_path / "run")
     G = load_generator(out)
