@@ -120,8 +120,7 @@ N_RESULTS = 10   # status, the two plots, before, after, metrics, download, extr
 
 def _no_results():
     """Every output that shows a run's result, emptied: what is on screen always belongs to the current choice."""
-    empty_plot = pd.DataFrame(columns=["step", "value", "series"])
-    return ("", empty_plot, empty_plot, gr.Image(value=None, label="before"), gr.Image(value=None, label="after"),
+    return ("", None, None, gr.Image(value=None, label="before"), gr.Image(value=None, label="after"),
             None, gr.DownloadButton(value=None, visible=False), None, "", "")
 
 
@@ -311,7 +310,8 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
                        f"(one runs at a time); yours starts when {'they end' if ahead > 1 else 'it ends'}. "
                        "Stop leaves the queue.", *skip)
             time.sleep(0.5)
-        yield ("Starting...", *skip)
+        yield ("Starting...", None, None, *skip[:5])   # plots to None: Gradio's LinePlot picks its colours (the
+        # series it will ever draw) only when its value goes from None to data; an emptied plot keeps the last run's
         events = train(cfg, negatives, session.source(st["negatives"]) if negatives is not None else "classifier",
                        str(folder), key)
         try:

@@ -290,16 +290,22 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d")}
 
 
-def bench_speed(runs: list[tuple[str, str, str]], seed: int = 0) -> list[dict]:
+def speed_configs(runs: list[tuple[str, str, str]], seed: int = 0) -> list[RunConfig]:
+    """The app's config for each (base, feature, preset): a wrong name fails here, before anything runs."""
+    from . import catalog, session
+
+    return [session.run_config(catalog.get(base_name), feature, preset, seed=seed)
+            for base_name, feature, preset in runs]
+
+
+def bench_speed(runs: list[tuple[str, str, str]], seed: int = 0, on_row=None) -> list[dict]:
     """Each (base, feature, preset) run exactly as the app and `python -m atu unlearn --base B --feature F --preset P`
     make it (atu.session.run_config), timed end to end: loading the base model, picking the negatives, both
     stages, the metrics (`run_unlearning`'s seconds; writing the run folder is not included)."""
-    from . import catalog, session
     from .pipeline import run_unlearning
 
     rows = []
-    for base_name, feature, preset in runs:
-        cfg = session.run_config(catalog.get(base_name), feature, preset, seed=seed)
+    for (base_name, feature, preset), cfg in zip(runs, speed_configs(runs, seed)):
         res = run_unlearning(cfg)
         m = res.metrics
         rows.append({"base": base_name, "feature": feature, "preset": preset, "seed": seed,
@@ -310,6 +316,8 @@ def bench_speed(runs: list[tuple[str, str, str]], seed: int = 0) -> list[dict]:
         r = rows[-1]
         print(f"{base_name} / {feature} / {preset}: {r['seconds']['total']:.0f} s "
               f"(target {r['target_s']} s), PUL {r['pul']:.1f} / {r['pul_independent'] or float('nan'):.1f}", flush=True)
+        if on_row is not None:
+            on_row(rows)
     return rows
 
 
@@ -390,6 +398,8 @@ def main(argv=None) -> int:
     a.seeds = a.seeds or "0"
     grid = tuple(float(g) for g in a.grid.split(",") if g.strip())
     if a.merge:
+        if a.suite == "speed":
+            p.error("speed has no --merge: its table is one run of --runs")
         if a.dry_run:   # the plan only: the files may not exist yet (the runs that write them come first)
             print(f"merge {a.merge} into {a.out}")
             return 0
@@ -399,17 +409,24 @@ def main(argv=None) -> int:
         return 0
     if a.suite == "speed":
         runs = [tuple(r.split(":")) for r in a.runs.split(",") if r]
-        if any(len(r) != 3 for r in runs):
-            p.error(f"--runs takes base:feature:preset items, got {a.runs!r}")
+        seeds = [int(x) for x in a.seeds.split(",") if x]
+        if any(len(r) != 3 for r in runs) or len(seeds) != 1:
+            p.error(f"--runs takes base:feature:preset items and --seeds one seed, got {a.runs!r}, {a.seeds!r}")
+        try:
+            speed_configs(runs, seeds[0])   # a wrong base, feature or preset is refused before anything runs
+        except ValueError as e:
+            p.error(str(e))
         print(f"speed: {len(runs)} runs end to end, one at a time: {', '.join(':'.join(r) for r in runs)}")
         if a.dry_run:
             return 0
-        rows = bench_speed(runs, seed=int(a.seeds.split(",")[0]))
         out = Path(a.out if a.out != "bench_out/mnist" else "bench_out/speed")
         out.mkdir(parents=True, exist_ok=True)
-        (out / "speed.json").write_text(json.dumps(rows, indent=2))
-        (out / "table.md").write_text(speed_markdown(rows) + "\n")
-        print(speed_markdown(rows))
+
+        def save(rows):   # after every run: a crash in a later one keeps the earlier rows
+            (out / "speed.json").write_text(json.dumps(rows, indent=2))
+            (out / "table.md").write_text(speed_markdown(rows) + "\n")
+
+        print(speed_markdown(bench_speed(runs, seeds[0], on_row=save)))
         return 0
     if a.suite == "faces":
         feats, seeds = a.features.split(","), [int(x) for x in a.seeds.split(",") if x]

@@ -33,7 +33,7 @@ from .unlearn import UnlearnConfig
 
 # Presets: "standard" is the CLI's default; "fast" trains stage 2 in batches of 16 instead of 32 and measures on 2,000
 # latents instead of 10,000 (README "App"). Batch 16, measured on digits 1, 4, 8 x 3 seeds on the third base
-# (docs/benchmark-mnist.md "Stage 2 in batches of 16"): stage 2 ~40% faster, PUL the same within a seed's spread,
+# (docs/benchmark-mnist.md "Speed: the metrics' batches and stage 2 in batches of 16"): stage 2 ~40% faster, PUL the same within a seed's spread,
 # collateral 0.036 against 0.029. Fewer stage-2 steps instead removed less (400 steps: 3-5 PUL points on 8).
 # "method" is the model's default way to unlearn (the faces': latent steering, atu.catalog); for method "latent",
 # "unlearn_steps" are its fine-tuning steps and K / adapt_steps are unused.
@@ -231,7 +231,7 @@ def plot_series(cfg: RunConfig, diffusion: bool | None = None) -> tuple[list[str
 
         diffusion = read_config(cfg.model).get("family") == "ddpm"
     u = cfg.unlearn
-    off = {"d_neg": not u.uses_negatives, "loss_neg": u.neg_weight == 0, "loss_redirect": u.redirect_weight == 0,
+    off = {"d_neg": u.neg_weight == 0, "loss_neg": u.neg_weight == 0, "loss_redirect": u.redirect_weight == 0,
            "loss_anchor": u.anchor_weight == 0}
     keys = PLOTTED["ddpm" if diffusion else "gan"]
     losses = [f"{_stage_name(stage, cfg)} {k}" for stage in ("adapt", "unlearn") for k in keys[stage]

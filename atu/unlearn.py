@@ -20,6 +20,7 @@ from .losses import REPULSIONS, anchor_loss, parameter_distance, repulsion
 from .train import GANTrainConfig, NegativeSource, train_gan
 
 NEG_SOURCES = ("adapted", "user", "classifier")
+LR_SCHEDULES = ("constant", "linear", "cosine")   # stage 2's rates over its steps (diffusers' get_scheduler names)
 
 
 @dataclass
@@ -99,6 +100,8 @@ class UnlearnConfig:
         if self.redirect_states == "sampler" and self.neg_source != "adapted":
             raise ValueError('redirect_states="sampler" needs neg_source="adapted": only the adapted models\' '
                              'sampler paths are at hand, not those of the user\'s images')
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.neg_weight < 0 or self.redirect_weight < 0:
             raise ValueError(f"neg_weight and redirect_weight must be >= 0, got {self.neg_weight}, "
                              f"{self.redirect_weight}")

@@ -29,6 +29,10 @@ def test_ddpm_lr_schedule_after_warmup():
     const = train_diffusion(tiny(), x, dataclasses.replace(cfg, warmup=2))
     assert [h["lr"] for h in cos.history] == pytest.approx([5e-4, 0.0])
     assert [h["lr"] for h in const.history] == pytest.approx([1e-3, 1e-3])
+    # stage 2's own setting reaches the loop: UnlearnConfig.lr_schedule on a DDPM
+    G = tiny()
+    u = UnlearnConfig(steps=4, batch_size=4, lr=1e-3, ema_beta=0, eval_every=2, neg_weight=0, lr_schedule="cosine")
+    assert [h["lr"] for h in unlearn_ddpm(G, x, (flatten(G) + 0.01)[None], u).history] == pytest.approx([5e-4, 0.0])
 
 
 def digits(d, n):

@@ -291,8 +291,9 @@ def test_bench_speed_table_says_met_or_missed_by_how_much(capsys):
     assert f"{machine()['cores']} cores" in table
     assert main(["speed", "--runs", "mnist-dcgan:digit 8:fast,mnist-ddpm:digit 1:fast", "--dry-run"]) == 0
     assert "2 runs end to end" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main(["speed", "--runs", "mnist-dcgan:digit 8", "--dry-run"])
+    for runs in ("mnist-dcgan:digit 8", "mnist-dcgan:digit 11:fast", "mnist-dcgan:digit 8:slow"):
+        with pytest.raises(SystemExit):   # malformed, an unknown feature, an unknown preset: refused up front
+            main(["speed", "--runs", runs, "--dry-run"])
 
 
 def test_records_never_name_a_model_by_an_absolute_path(tmp_path):

@@ -134,6 +134,11 @@ def test_inference_batch_is_the_modules_own_on_the_cpu_and_does_not_change_resul
     y, f = labels_and_features(C, x)
     y7, f7 = labels_and_features(C, x, batch_size=7)
     assert torch.equal(y, y7) and torch.allclose(f, f7, atol=1e-6)
+    seen = []   # and they do split by it: a module's own cpu_batch is the batch its copy runs in
+    G.cpu_batch = 64
+    G.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
+    generate(G, z)
+    assert seen == [64] * 4 + [300 - 4 * 64]
 
 
 def test_spectral_norm_discriminator_has_no_batchnorm_and_unit_norm_weights():

@@ -231,7 +231,8 @@ def test_target_latents_are_latents_the_classifier_labels_as_the_target(tmp_path
 
 
 def test_stage2_lr_schedule_decays_both_rates_to_zero():
-    """unlearn.lr_schedule reaches the loop: "cosine" logs a rate falling to 0 at the last step, "constant" keeps it."""
+    """unlearn.lr_schedule reaches the loop: "cosine" logs G's rate falling to 0 at the last step, "constant" keeps it
+    (D's optimizer gets the same schedule object in atu.train)."""
     torch.manual_seed(0)
     G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
     real, theta = torch.rand(16, 1, 32, 32) * 2 - 1, flatten(G)[None] + 0.05
@@ -240,6 +241,8 @@ def test_stage2_lr_schedule_decays_both_rates_to_zero():
         cfg = UnlearnConfig(steps=10, batch_size=8, neg_weight=0, lr=1e-3, lr_schedule=schedule, eval_every=5)
         return [row["lr"] for row in unlearn(G, D, real, theta, cfg).history]
 
+    with pytest.raises(ValueError, match="lr_schedule must be"):   # refused before stage 1 runs, not at stage 2
+        UnlearnConfig(lr_schedule="cosin")
     assert rates("constant") == [1e-3, 1e-3]
     mid, last = rates("cosine")
     assert mid == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 5 / 10))) and last == pytest.approx(0.0, abs=1e-12)
