@@ -286,7 +286,8 @@ def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else \
         platform.processor()
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()   # this process's
+    return {"cpu": cpu, "cores": cores, "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "date": time.strftime("%Y-%m-%d")}
 
 
@@ -323,7 +324,7 @@ def bench_speed(runs: list[tuple[str, str, str]], seed: int = 0, on_row=None) ->
 
 def speed_markdown(rows: list[dict]) -> str:
     """The speed rows as a markdown table, each total against its target."""
-    lines = ["| model | feature | preset | method | stage 1 (s) | stage 2 (s) | metrics (s) | total (s) | target (s) | "
+    lines = ["| model | feature | preset | method | load + stage 1 (s) | stage 2 (s) | metrics (s) | total (s) | target (s) | "
              "PUL / evaluator | latents |", "|" + "---|" * 11]
     for r in rows:
         s, t = r["seconds"], r["target_s"]

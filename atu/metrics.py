@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from .runtime import inference_batch, inference_copy
+from .runtime import inference_batches
 from .sampling import generate
 
 
@@ -26,19 +26,15 @@ from .sampling import generate
 def classify(C: torch.nn.Module, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """Predicted labels. Refuses images outside the range the classifier was trained on (the official code fed
     [-1, 1] images to classifiers trained on [0, 1])."""
-    _check_range(C, images)
-    net = inference_copy(C)
-    device = next(net.parameters()).device
-    return torch.cat([net(x.to(device)).argmax(1).cpu() for x in images.split(inference_batch(net, batch_size))])
+    net, batches = _classifier_batches(C, images, batch_size)
+    return torch.cat([net(x).argmax(1).cpu() for x in batches])
 
 
 @torch.no_grad()
 def class_probabilities(C: torch.nn.Module, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """Softmax of the classifier's logits, (N, num_classes)."""
-    _check_range(C, images)
-    net = inference_copy(C)
-    device = next(net.parameters()).device
-    return torch.cat([net(x.to(device)).softmax(1).cpu() for x in images.split(inference_batch(net, batch_size))])
+    net, batches = _classifier_batches(C, images, batch_size)
+    return torch.cat([net(x).softmax(1).cpu() for x in batches])
 
 
 @torch.no_grad()
@@ -50,15 +46,19 @@ def classifier_features(C: torch.nn.Module, images: torch.Tensor, batch_size: in
 @torch.no_grad()
 def labels_and_features(C: torch.nn.Module, images: torch.Tensor, batch_size: int | None = None):
     """Predicted labels and penultimate features in one pass (the classifier is the costly part of metrics)."""
-    _check_range(C, images)
-    net = inference_copy(C)
-    device = next(net.parameters()).device
+    net, batches = _classifier_batches(C, images, batch_size)
     labels, feats = [], []
-    for x in images.split(inference_batch(net, batch_size)):
-        f = net.features(x.to(device))
+    for x in batches:
+        f = net.features(x)
         labels.append(net.head(f).argmax(1).cpu())
         feats.append(f.double().cpu())
     return torch.cat(labels), torch.cat(feats)
+
+
+def _classifier_batches(C, images, batch_size):
+    """The range check, then atu.runtime.inference_batches: every classifier pass starts here."""
+    _check_range(C, images)
+    return inference_batches(C, images, batch_size)
 
 
 def _check_range(C, images):

@@ -33,13 +33,24 @@ CPU_BATCH = 128   # inference batch on the CPU: at 500 the activations outgrow t
 ACCELERATOR_BATCH = 500
 
 
+def _on_cpu(module: nn.Module) -> bool:
+    return next(module.parameters(), torch.empty(0)).device.type == "cpu"
+
+
 def inference_batch(module: nn.Module, batch_size: int | None = None) -> int:
     """The batch to run `module`'s inference in: `batch_size` when given; else on the CPU the module's own
     `cpu_batch` (a class attribute: the DDPM's UNet is fastest at 32) or CPU_BATCH, on an accelerator 500."""
     if batch_size:
         return batch_size
-    on_cpu = next(module.parameters(), torch.empty(0)).device.type == "cpu"
-    return getattr(module, "cpu_batch", CPU_BATCH) if on_cpu else ACCELERATOR_BATCH
+    return getattr(module, "cpu_batch", CPU_BATCH) if _on_cpu(module) else ACCELERATOR_BATCH
+
+
+def inference_batches(module: nn.Module, inputs: torch.Tensor, batch_size: int | None = None):
+    """(a private inference copy of `module`, its batches of `inputs` moved to its device): the one way every
+    sample and classifier pass (atu.sampling.generate, atu.metrics) runs a shared module."""
+    net = inference_copy(module)
+    device = next(net.parameters()).device
+    return net, (x.to(device) for x in inputs.split(inference_batch(net, batch_size)))
 
 
 def inference_copy(module: nn.Module) -> nn.Module:
@@ -48,5 +59,4 @@ def inference_copy(module: nn.Module) -> nn.Module:
     several threads, so neither its layout nor its train/eval mode may change under them. The copy costs
     milliseconds for our models."""
     out = copy.deepcopy(module).eval()
-    on_cpu = next(out.parameters(), torch.empty(0)).device.type == "cpu"
-    return out.to(memory_format=torch.channels_last) if on_cpu else out
+    return out.to(memory_format=torch.channels_last) if _on_cpu(out) else out

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from .runtime import inference_batch, inference_copy
+from .runtime import inference_batches
 
 LATENT_BANK_FILE = "latent_bank.safetensors"
 
@@ -36,9 +36,8 @@ def load_latent_bank(folder: str | os.PathLike) -> torch.Tensor:
 def generate(G: torch.nn.Module, latents: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """G(z) for every latent, in eval mode (on a private copy: G itself is not touched), on G's device; returns
     CPU images in [-1, 1]."""
-    net = inference_copy(G)
-    device = next(net.parameters()).device
-    return torch.cat([net(z.to(device)).cpu() for z in latents.split(inference_batch(net, batch_size))]).contiguous()
+    net, batches = inference_batches(G, latents, batch_size)
+    return torch.cat([net(z).cpu() for z in batches]).contiguous()
 
 
 def to_pil(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> Image.Image:

@@ -171,7 +171,7 @@ def test_switching_model_or_feature_clears_the_previous_results():
     st2, results = out[1], out[6:]
     assert st2["run"] is None and st2["cfg"] is None and st2["model"] == "faces-dcgan64"
     status, losses, rates, before, after, table, download, extra_img, extra_txt, url = results
-    assert status == "" and losses.empty and rates.empty and table is None and extra_img is None and url == ""
+    assert status == "" and losses is None and rates is None and table is None and extra_img is None and url == ""
     assert before.value is None and after.value is None and download.visible is False
     st3, *results = app.choose_feature({**st2, "run": "/somewhere/run-2/model"})
     assert st3["run"] is None and len(results) == app.N_RESULTS
