@@ -241,7 +241,7 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
                             weight_decay=cfg.weight_decay)
     sched = (torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(cfg.warmup, 1)))
              if cfg.lr_schedule == "constant" else lr_schedule(opt, cfg.lr_schedule, cfg.warmup, cfg.steps))
-    model, opt, loader, sched = accelerator.prepare(model, opt, loader, sched)
+    model, opt, loader = accelerator.prepare(model, opt, loader)   # the schedule outside prepare (atu.train)
     raw = accelerator.unwrap_model(model)
     ema.to(accelerator.device)
     gen = torch.Generator().manual_seed(cfg.seed + 1000 * accelerator.process_index + 1)

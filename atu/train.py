@@ -170,7 +170,9 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     scheds = [] if cfg.lr_schedule == "constant" else [lr_schedule(o, cfg.lr_schedule, 0, cfg.steps) for o in (opt_g, opt_d)]
-    G, D, opt_g, opt_d, loader, *scheds = accelerator.prepare(G, D, opt_g, opt_d, loader, *scheds)
+    # the schedules stay outside prepare(): Accelerate steps a prepared scheduler once per process at every step (it
+    # assumes `steps` counts the whole run's batches), so with N processes a decay would end at steps / N
+    G, D, opt_g, opt_d, loader = accelerator.prepare(G, D, opt_g, opt_d, loader)
     G_ema.to(accelerator.device)
     G_raw = accelerator.unwrap_model(G)
     aug_gen = torch.Generator().manual_seed(cfg.seed + accelerator.process_index + 1)
@@ -286,9 +288,9 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Cl
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     else:
         raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {cfg.optimizer!r}")
-    total = cfg.epochs * (len(loader) // accelerator.num_processes)
+    total = cfg.epochs * (len(loader) // accelerator.num_processes)   # this process's steps
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.15)
-    model, opt, loader, sched = accelerator.prepare(model, opt, loader, sched)
+    model, opt, loader = accelerator.prepare(model, opt, loader)   # the schedule outside prepare: see _train_gan
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     model.train()
     bar = tqdm(range(cfg.epochs), desc=desc, disable=_quiet(accelerator), leave=False)

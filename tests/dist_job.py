@@ -26,9 +26,12 @@ def job():
     state.wait_for_everyone()
     cfg = RunConfig(model=str(root / "gan"), classifier=str(root / "clf"), target=4, n_negatives=6,
                     eval_latents=400, adapt=AdaptConfig(K=1, steps=3, batch_size=4, fisher_samples=2),
-                    unlearn=UnlearnConfig(steps=3, batch_size=4, n_positives=20, eval_every=1, eval_latents=20))
+                    unlearn=UnlearnConfig(steps=3, batch_size=4, n_positives=20, eval_every=1, eval_latents=20,
+                                          lr_schedule="linear"))
     result = run_unlearning(cfg)
     (root / f"world{state.process_index}.txt").write_text(str(state.num_processes))
+    lrs = [e["lr"] for e in result.history if e["stage"] == "unlearn" and "lr" in e]   # stage 2's rate, each step
+    (root / f"lr{state.process_index}.txt").write_text(" ".join(f"{v:.6g}" for v in lrs))
 
     import atu.io   # record which process renames a folder into place (the write that makes `run` exist)
     replace = atu.io.os.replace
