@@ -351,7 +351,8 @@ def read_config(path_or_repo: str | os.PathLike, **hub_kwargs) -> dict:
                                   "a Hub repo id it is neither in the local cache nor reachable (offline?): "
                                   "check the path, or connect and retry") from e
         except RepositoryNotFoundError as e:
-            raise CheckpointError(f"no Hub repo {path_or_repo} (or it is private: pass a token)") from e
+            raise CheckpointError(f"no Hub repo {path_or_repo} (or it is private: pass a token), and no local folder "
+                                  f"{path.absolute()}: check the name or the path") from e
         except EntryNotFoundError as e:
             raise CheckpointError(f"Hub repo {path_or_repo} has no config.json: not an atu model") from e
     try:
