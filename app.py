@@ -288,6 +288,7 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
                         f"{n['not_selected']} shown-but-not-selected samples)")
         else:
             cfg = session.run_config(m, feature, **settings)
+        series = session.plot_series(cfg)   # once per run (it reads the base's config.json), not at every redraw
     except ValueError as e:
         raise gr.Error(str(e)) from None
     key = request.session_hash or "local"
@@ -325,13 +326,13 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
                 progress(frac, desc=text)
                 if time.time() - last > 1.0:  # the plots redraw at most once a second
                     last = time.time()
-                    yield (text, *_plots(history, cfg), *skip[:5])
+                    yield (text, *_plots(history, cfg, series), *skip[:5])
         finally:
             events.close()   # stops and joins the worker (atu.session.run_and_save) before the slot is given back
     except Cancelled:
         shutil.rmtree(folder, ignore_errors=True)
         yield ("Stopped: nothing was saved; the previous result (if any) is kept. You can run again now.",
-               *_plots(history, cfg), *skip[:5])
+               *_plots(history, cfg, series), *skip[:5])
         return
     except (ValueError, CheckpointError, FileNotFoundError) as e:
         shutil.rmtree(folder, ignore_errors=True)
@@ -349,16 +350,16 @@ def run(st: dict, feature: str, preset: str, loss: str, gamma: float, K: int, ad
             + ")"
             f"{estimate}.")
     label_before, label_after = session.grid_labels(metrics, feature)
-    yield (text, *_plots(history, cfg), gr.Image(value=before, label=label_before),
+    yield (text, *_plots(history, cfg, series), gr.Image(value=before, label=label_before),
            gr.Image(value=after, label=label_after), pd.DataFrame(session.metrics_table(metrics), columns=["metric", "value", "meaning"]),
            gr.DownloadButton(value=str(zip_path), visible=True), st)
 
 
-def _plots(history, cfg):
-    """The two plots' data, with one empty (NaN) point per series this run can draw, from the first update on:
-    Gradio's LinePlot fixes its colours at its first draw and never draws a series that appears later."""
+def _plots(history, cfg, names):
+    """The two plots' data, with one empty (NaN) point per series this run can draw (`names`:
+    session.plot_series(cfg)), from the first update on: Gradio's LinePlot fixes its colours at its first draw and
+    never draws a series that appears later."""
     losses, rates = session.progress_rows(history, cfg)
-    names = session.plot_series(cfg)
     cols = ["step", "value", "series"]
     return tuple(pd.DataFrame([{"step": 0, "value": float("nan"), "series": n} for n in series] + rows, columns=cols)
                  for series, rows in zip(names, (losses, rates)))

@@ -212,6 +212,7 @@ PLOTTED = {   # what the loss plot draws of each stage's logged losses, by famil
     "ddpm": {"adapt": ("loss", "ewc"), "unlearn": ("loss", "repulsion", "loss_neg", "loss_redirect", "loss_anchor")},
     "latent": {"unlearn": ("latent_mse",)},
 }
+LOSS_KEYS = tuple(dict.fromkeys(k for family in PLOTTED.values() for keys in family.values() for k in keys))
 RATE_SERIES = {"adapt": "adapted model", "unlearn": "unlearned G (EMA)"}
 
 
@@ -246,13 +247,12 @@ def progress_rows(history: list[dict], cfg: RunConfig) -> tuple[list[dict], list
     losses, rates = [], []
     a = cfg.adapt.steps
     start2 = 0 if cfg.method == "latent" else cfg.adapt.K * a   # latent steering has no stage 1
-    keys = list(dict.fromkeys(k for family in PLOTTED.values() for stage_keys in family.values() for k in stage_keys))
     for e in history:
         if "step" not in e or e["stage"] == "metrics":
             continue
         x = (e["model"] - 1) * a + e["step"] if e["stage"] == "adapt" else start2 + e["step"]
         stage = _stage_name(e["stage"], cfg)
-        for k in keys:
+        for k in LOSS_KEYS:
             if k in e:
                 losses.append({"step": x, "value": e[k], "series": f"{stage} {k}"})
         if "neg_rate" in e:

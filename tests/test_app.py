@@ -97,7 +97,7 @@ def test_progress_rows_put_both_stages_on_one_axis():
     cfg8 = session.run_config(catalog.get("mnist-dcgan"), "digit 8", "standard")
     names = session.plot_series(cfg8)
     assert {r["series"] for r in session.progress_rows(example, cfg8)[0]} == set(names[0])
-    first = app._plots(example[:1], cfg8)   # stage 1's first event: stage 2's series are already there, empty
+    first = app._plots(example[:1], cfg8, names)   # stage 1's first event: stage 2's series are already there, empty
     assert set(first[0]["series"]) == set(names[0]) and first[0]["value"].isna().sum() == len(names[0])
     assert set(first[1]["series"]) == {"adapted model", "unlearned G (EMA)"}
     assert "2: d_neg" not in session.plot_series(session.apply_overrides(cfg8, {"unlearn.neg_weight": 0.0}))[0]
