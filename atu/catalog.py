@@ -76,7 +76,8 @@ BASE_MODELS = {
                             # redirect on the sampler's own states with an anchor on the base's paths to positives
                             # (unlearn.redirect_states "sampler", unlearn.anchor_weight) cut the collateral on 8 (0.12 ->
                             # 0.07) but removed less on 1 (PUL 86) and raised it on 4: not kept (docs/diffusion.md)
-                            run_overrides={"unlearn.batch_size": 16, "unlearn.neg_pool": 128,
+                            # (unlearn.guide_weight is the GAN's: a DDPM's stage 2 has no generator step to guide)
+                            run_overrides={"unlearn.guide_weight": 0.0, "unlearn.batch_size": 16, "unlearn.neg_pool": 128,
                                            "unlearn.pos_target": "base", "unlearn.neg_t_min": 500,
                                            "unlearn.el2_weight": 0.3, "unlearn.neg_weight": 0.5,
                                            "unlearn.redirect_weight": 1.0, "unlearn.redirect_t_min": 500},
@@ -91,14 +92,15 @@ BASE_MODELS = {
                                # a G step costs ~10x an MNIST one on a CPU: smaller batches, fewer positives;
                                # G's BatchNorm keeps its statistics and its last two (32x32, 64x64) layers stay
                                # fixed in stage 2: training them drew a checkerboard on every face (README "Faces");
-                               # the negative-aware D is on (MNIST's default), confident positives are not measured
-                               # on the faces and stay off
+                               # the negative-aware D is on (MNIST's default), confident positives and the classifier
+                               # guide are not measured on the faces and stay off
                                # no discriminator ships: the paper's method trains a fresh one built from the
                                # feature classifier's network (models.FeatureDiscriminator)
                                {"fresh_d": "classifier", "fresh_d_warmup": 100, "unlearn.batch_size": 16,
                                 "unlearn.n_positives": 1000,
                                 "unlearn.g_bn_frozen": True, "unlearn.g_frozen": "net.9,net.10,net.12",
-                                "unlearn.pos_max_target_prob": 1.0, "unlearn.pos_min_top_prob": 0.0},
+                                "unlearn.pos_max_target_prob": 1.0, "unlearn.pos_min_top_prob": 0.0,
+                                "unlearn.guide_weight": 0.0},
                                custom_features=True, fid_reference="samples",
                                # latent steering is the faces' default: by eye and by the independent evaluator it
                                # removes what the paper's stage 2 only fades (README "Faces"); the paper's method

@@ -38,6 +38,14 @@ def anchor_loss(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (images - targets).pow(2).mean()
 
 
+def guide_loss(logits: torch.Tensor, target: int) -> torch.Tensor:
+    """-log(1 - p(target)), averaged, from a classifier's logits: stage 2's guide term on G's samples (a sample the
+    classifier is sure is not the target costs ~0, one it is sure is the target costs a lot). Computed as
+    softplus(l_t - logsumexp_{j != t} l_j), stable at any logit scale."""
+    others = torch.cat([logits[:, :target], logits[:, target + 1:]], dim=1)
+    return F.softplus(logits[:, target] - others.logsumexp(1)).mean()
+
+
 def bounded_negative(loss_neg: torch.Tensor, cap: float) -> torch.Tensor:
     """A diffusion model's negative term: relu(cap - loss_neg). Minimising it raises the denoising loss on the
     negatives up to `cap` and no further (its gradient is 0 past the cap): raising a loss without a bound

@@ -70,6 +70,7 @@ class GANTrainResult:
 
 
 ExtraLoss = Callable[[nn.Module], tuple[torch.Tensor, dict]]
+FakeLoss = Callable[[torch.Tensor], tuple[torch.Tensor, dict]]   # G's step samples -> (loss, logs)
 NegativeSource = Callable[[int], torch.Tensor]   # n -> n images (in [-1, 1]) that D must call fake
 
 
@@ -114,7 +115,8 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
               on_log: Callable[[int, dict], None] | None = None,
               G_ema: nn.Module | None = None, desc: str = "gan",
               negatives: NegativeSource | None = None, loss=None,
-              g_latents: Callable[[int], torch.Tensor] | None = None) -> GANTrainResult:
+              g_latents: Callable[[int], torch.Tensor] | None = None,
+              g_fake_loss: FakeLoss | None = None) -> GANTrainResult:
     """Train G and D as a GAN whose real data are `real` (N, C, H, W in [-1, 1]).
 
     g_extra_loss(G) -> (loss, logs) is added to G's adversarial loss (EWC in stage 1, repulsion in stage 2); its
@@ -125,6 +127,7 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
     loss: the adversarial loss object (atu.losses.LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma, cfg.r1_every) by default): its d_loss and g_loss
     are all the loop knows of the loss, so a family with R1 or another loss passes its own.
     g_latents(n) -> n latents for G's own step (default: n ~ N(0, I), as in D's step).
+    g_fake_loss(images) -> (loss, logs) is added to G's loss on the very samples of G's own step (stage 2's guide).
     G and D are trained in place; G_ema defaults to a copy of G.
     """
     if G_ema is None:
@@ -132,7 +135,8 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
     on_cpu = PartialState(cpu=cfg.cpu).device.type == "cpu"   # the layout was measured on the CPU only
     with channels_last(G, D, G_ema) if on_cpu else nullcontext():   # G, D, G_ema are this run's own
         return _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives,
-                          loss or LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma, cfg.r1_every), g_latents)
+                          loss or LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma, cfg.r1_every), g_latents,
+                          g_fake_loss)
 
 
 def frozen_names(model: nn.Module, prefixes: str) -> list[str]:
@@ -143,7 +147,7 @@ def frozen_names(model: nn.Module, prefixes: str) -> list[str]:
 
 
 def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives, loss,
-               g_latents) -> GANTrainResult:
+               g_latents, g_fake_loss) -> GANTrainResult:
     if len(real) == 0:
         raise ValueError("train_gan needs at least one real image")
     t0 = time.time()
@@ -213,10 +217,13 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
         fake = G(z)
         g_adv, logs = loss.g_loss(D, aug(fake))
         g_loss = g_adv
+        if g_fake_loss is not None:
+            fake_term, fake_logs = g_fake_loss(fake)
+            g_loss, logs = g_loss + fake_term, {**logs, **fake_logs}
         log_now = step % cfg.log_every == 0 or step == cfg.steps
         if g_extra_loss is not None:
             extra, extra_logs = g_extra_loss(G_raw)
-            g_loss, logs = g_adv + extra, {**logs, **extra_logs}
+            g_loss, logs = g_loss + extra, {**logs, **extra_logs}
             if log_now and extra.requires_grad:  # how hard the extra term pulls, next to the adversarial loss
                 grads = torch.autograd.grad(extra, [p for p in G_raw.parameters() if p.requires_grad],
                                             retain_graph=True, allow_unused=True)

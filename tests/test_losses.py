@@ -96,3 +96,18 @@ def test_bounded_negative_hand_worked():
     out = bounded_negative(past, 0.5)
     out.backward()
     assert out.item() == 0.0 and past.grad.item() == 0.0                    # past the cap: no push at all
+
+
+def test_guide_loss_hand_worked():
+    from atu.losses import guide_loss
+
+    # two classes at equal logits: p(target) = 1/2, -log(1 - 1/2) = ln 2
+    assert float(guide_loss(torch.zeros(1, 2), 0)) == pytest.approx(math.log(2), abs=1e-6)
+    # logits (2, 0, 0), target 0: p = e^2 / (e^2 + 2), -log(1 - p) = log((e^2 + 2) / 2); target 1: log((e^2 + 2) / (e^2 + 1))
+    x = torch.tensor([[2.0, 0.0, 0.0]])
+    e2 = math.exp(2)
+    assert float(guide_loss(x, 0)) == pytest.approx(math.log((e2 + 2) / 2), abs=1e-6)
+    assert float(guide_loss(x, 1)) == pytest.approx(math.log((e2 + 2) / (e2 + 1)), abs=1e-6)
+    assert float(guide_loss(torch.cat([x, x]), 0)) == pytest.approx(math.log((e2 + 2) / 2), abs=1e-6)   # a mean
+    # stable where p(target) rounds to 1 in float32
+    assert float(guide_loss(torch.tensor([[200.0, 0.0]]), 0)) == pytest.approx(200.0)

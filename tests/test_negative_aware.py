@@ -177,8 +177,8 @@ def test_anchor_holds_the_base_output_on_the_positives_latents():
     theta = flatten(G)[None] + 0.05
 
     def drift(weight):
-        cfg = UnlearnConfig(steps=30, batch_size=8, neg_weight=0, anchor_weight=weight, anchor_batch=8, ema_beta=0,
-                            eval_every=30, lr=1e-3)
+        cfg = UnlearnConfig(steps=30, batch_size=8, neg_weight=0, guide_weight=0, anchor_weight=weight, anchor_batch=8,
+                            ema_beta=0, eval_every=30, lr=1e-3)
         res = unlearn(G, D, real, theta, cfg, positive_latents=z)
         return float((generate(res.G_ema, z) - base).pow(2).mean()), res.history
 
@@ -238,7 +238,8 @@ def test_stage2_lr_schedule_decays_both_rates_to_zero():
     real, theta = torch.rand(16, 1, 32, 32) * 2 - 1, flatten(G)[None] + 0.05
 
     def rates(schedule):
-        cfg = UnlearnConfig(steps=10, batch_size=8, neg_weight=0, lr=1e-3, lr_schedule=schedule, eval_every=5)
+        cfg = UnlearnConfig(steps=10, batch_size=8, neg_weight=0, guide_weight=0, lr=1e-3, lr_schedule=schedule,
+                            eval_every=5)
         return [row["lr"] for row in unlearn(G, D, real, theta, cfg).history]
 
     with pytest.raises(ValueError, match="lr_schedule must be"):   # refused before stage 1 runs, not at stage 2
@@ -246,3 +247,77 @@ def test_stage2_lr_schedule_decays_both_rates_to_zero():
     assert rates("constant") == [1e-3, 1e-3]
     mid, last = rates("cosine")
     assert mid == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 5 / 10))) and last == pytest.approx(0.0, abs=1e-12)
+
+
+def test_guide_lowers_the_classifier_s_target_probability_and_unlearn_needs_the_classifier():
+    """guide_weight > 0: G's loss gains -log(1 - p(target)) by the classifier on G's own step samples; after the
+    same steps from the same seed, G's samples carry less of the target than without it, and "guide" is logged."""
+    from atu.metrics import class_probabilities
+    from atu.sampling import generate
+
+    class Brightness(torch.nn.Module):   # two classes: "bright" (the target) has logit 10 x the mean pixel
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(10.0))
+
+        def forward(self, x):
+            m = self.scale * x.mean((1, 2, 3))
+            return torch.stack([m, torch.zeros_like(m)], 1)
+
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    C, target = Brightness(), 0
+    z = torch.randn(64, 8)
+    real = torch.rand(16, 1, 32, 32) * 2 - 1
+    theta = flatten(G)[None] + 0.05
+
+    def p_target(weight):
+        cfg = UnlearnConfig(steps=20, batch_size=8, neg_weight=0, guide_weight=weight, ema_beta=0, eval_every=20,
+                            lr=3e-3)
+        res = unlearn(G, D, real, theta, cfg, guide=(C, target))
+        return float(class_probabilities(C, generate(res.G_ema, z))[:, target].mean()), res.history
+
+    free, history_free = p_target(0.0)
+    guided, history = p_target(100.0)
+    assert "guide" in history[-1] and "guide" not in history_free[-1]
+    assert guided < free - 0.05
+    assert C.scale.requires_grad and C.scale.grad is None   # the caller's classifier is left as it was
+    with pytest.raises(ValueError, match="classifier"):
+        unlearn(G, D, real, theta, UnlearnConfig(steps=1, batch_size=8, neg_weight=0, guide_weight=1.0))
+    with pytest.raises(ValueError, match="guide_weight"):
+        UnlearnConfig(guide_weight=-1.0)
+
+
+def test_g_fake_loss_sees_exactly_g_s_step_samples():
+    seen = []
+
+    def fake_loss(images):
+        seen.append(images)
+        return images.mean() * 0, {"probe": torch.tensor(1.0)}
+
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    real = torch.rand(16, 1, 32, 32) * 2 - 1
+    res = train_gan(G, D, real, GANTrainConfig(steps=2, batch_size=8, log_every=2, cpu=True), g_fake_loss=fake_loss)
+    assert [x.shape for x in seen] == [(8, 1, 32, 32)] * 2 and all(x.requires_grad for x in seen)
+    assert res.history[-1]["probe"] == 1.0
+
+
+def test_guide_jitter_shows_the_classifier_moved_images():
+    """guide_jitter: the classifier sees each image rotated, shifted and zoomed, the border filled with the
+    background, so on a white image a brightness classifier sees less white than without the jitter."""
+    from atu.unlearn import guided
+
+    class Brightness(torch.nn.Module):
+        def forward(self, x):
+            m = 10 * x.mean((1, 2, 3))
+            return torch.stack([m, torch.zeros_like(m)], 1)
+
+    white = torch.ones(8, 1, 32, 32, requires_grad=True)
+    plain, logs = guided(Brightness(), 0, 2.0)(white)
+    moved, _ = guided(Brightness(), 0, 2.0, jitter=True, seed=0)(white)
+    assert plain.item() == pytest.approx(2.0 * torch.nn.functional.softplus(torch.tensor(10.0)).item())
+    assert logs["guide"].item() == pytest.approx(plain.item() / 2)
+    assert moved.item() < plain.item()
+    moved.backward()
+    assert white.grad is not None and white.grad.abs().sum() > 0   # the jitter is differentiable: G still learns

@@ -5,7 +5,8 @@
 e.g. `... run.py 8 0 unlearn.target_latents=0.5 unlearn.target_pool=300`. The run is the CLI's
 `python -m atu unlearn --base mnist-dcgan --feature "digit DIGIT" --seed SEED` (the "standard" preset: metrics
 on 10,000 bank latents; PRESET=fast for the app's 2,000) with the same overrides; the line adds the others-changed
-share and the probe's negative rate during stage 2 (`trajectory`, 500 latents, training classifier)."""
+share and the probe's negative rate during stage 2 (`trajectory`, 500 latents, training classifier). SAVE=DIR also
+writes the run folder (the unlearned model, for residual.py and the pictures)."""
 import json
 import os
 import sys
@@ -13,7 +14,7 @@ import sys
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from atu import catalog, session  # noqa: E402
-from atu.pipeline import run_unlearning  # noqa: E402
+from atu.pipeline import run_unlearning, save_run  # noqa: E402
 
 digit, seed = int(sys.argv[1]), int(sys.argv[2])
 overrides = {}
@@ -23,6 +24,8 @@ for kv in sys.argv[3:]:
 cfg = session.run_config(catalog.BASE_MODELS["mnist-dcgan"], f"digit {digit}", os.environ.get("PRESET", "standard"),
                          seed=seed)
 res = run_unlearning(session.apply_overrides(cfg, overrides))
+if os.environ.get("SAVE"):
+    save_run(res, os.environ["SAVE"])
 keys = ["pul", "pul_independent", "fid_ratio", "collateral", "others_changed", "neg_rate_before", "neg_rate_after"]
 print(json.dumps({"digit": digit, "seed": seed, "ov": overrides, **{k: res.metrics[k] for k in keys},
                   "seconds": res.seconds,
