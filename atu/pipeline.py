@@ -508,6 +508,7 @@ def run_record(result: RunResult) -> dict:
         **({"latent_steps": cfg.latent.steps, "latent_mode": cfg.latent.mode, "latent_margin": cfg.latent.margin}
            if cfg.method == "latent" else {}),
         "loss": cfg.unlearn.loss, "gamma": cfg.unlearn.gamma, "K": cfg.adapt.K,
+        "neg_weight": cfg.unlearn.neg_weight, "guide_weight": cfg.unlearn.guide_weight,
         "adapt_steps": cfg.adapt.steps, "unlearn_steps": cfg.unlearn.steps, "seed": cfg.seed,
         "versions": {"atu": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "metrics": result.metrics, "seconds": result.seconds,

@@ -101,6 +101,8 @@ def test_progress_rows_put_both_stages_on_one_axis():
     assert set(first[0]["series"]) == set(names[0]) and first[0]["value"].isna().sum() == len(names[0])
     assert set(first[1]["series"]) == {"adapted model", "unlearned G (EMA)"}
     assert "2: d_neg" not in session.plot_series(session.apply_overrides(cfg8, {"unlearn.neg_weight": 0.0}))[0]
+    assert "2: guide" in names[0]
+    assert "2: guide" not in session.plot_series(session.apply_overrides(cfg8, {"unlearn.guide_weight": 0.0}))[0]
     # a result cleared (another model or feature) leaves the plots None, not empty: only from None does Gradio's
     # LinePlot pick the next run's series again
     assert app._no_results()[1:3] == (None, None)
