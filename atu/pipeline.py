@@ -192,7 +192,7 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
                     if u.target_latents > 0 else None)
         res = unlearn(G, D, x_pos, theta_N, _warm(u, cfg, D), evaluate=probe_rate, on_log=on_log,
                       negatives=negatives, positive_latents=z_pos, target_latents=z_target,
-                      guide=(C, cfg.target) if u.guide_weight > 0 else None)
+                      guide=(C, cfg.target))
     res.positive_draws = draws
     return res, (x_pos, z_pos)
 

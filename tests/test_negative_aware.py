@@ -249,20 +249,23 @@ def test_stage2_lr_schedule_decays_both_rates_to_zero():
     assert mid == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 5 / 10))) and last == pytest.approx(0.0, abs=1e-12)
 
 
+class Brightness(torch.nn.Module):
+    """A two-class "classifier" for the guide's tests: class 0 ("bright") has logit scale x the mean pixel."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(10.0))
+
+    def forward(self, x):
+        m = self.scale * x.mean((1, 2, 3))
+        return torch.stack([m, torch.zeros_like(m)], 1)
+
+
 def test_guide_lowers_the_classifier_s_target_probability_and_unlearn_needs_the_classifier():
     """guide_weight > 0: G's loss gains -log(1 - p(target)) by the classifier on G's own step samples; after the
     same steps from the same seed, G's samples carry less of the target than without it, and "guide" is logged."""
     from atu.metrics import class_probabilities
     from atu.sampling import generate
-
-    class Brightness(torch.nn.Module):   # two classes: "bright" (the target) has logit 10 x the mean pixel
-        def __init__(self):
-            super().__init__()
-            self.scale = torch.nn.Parameter(torch.tensor(10.0))
-
-        def forward(self, x):
-            m = self.scale * x.mean((1, 2, 3))
-            return torch.stack([m, torch.zeros_like(m)], 1)
 
     torch.manual_seed(0)
     G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
@@ -307,11 +310,6 @@ def test_guide_jitter_shows_the_classifier_moved_images():
     """guide_jitter: the classifier sees each image rotated, shifted and zoomed, the border filled with the
     background, so on a white image a brightness classifier sees less white than without the jitter."""
     from atu.unlearn import guided
-
-    class Brightness(torch.nn.Module):
-        def forward(self, x):
-            m = 10 * x.mean((1, 2, 3))
-            return torch.stack([m, torch.zeros_like(m)], 1)
 
     white = torch.ones(8, 1, 32, 32, requires_grad=True)
     plain, logs = guided(Brightness(), 0, 2.0)(white)
