@@ -464,7 +464,7 @@ def main(argv=None) -> int:
             retrained, retrain_seconds = retrained_model(a.model, c, a.retrain_steps, a.retrained_dir)
             print(f"retrained without {c} in {retrain_seconds:.0f} s")
         for s in [s for (cc, s) in plan if cc == c]:
-            cfg = dataclasses.replace(base_cfg, target=c, feature=f"digit {c}", seed=s)
+            cfg = dataclasses.replace(base_cfg, target=c, feature=f"digit {c}").with_seed(s)   # every stage's seed, as the CLI's --seed
 
             def report(r, c=c, s=s):   # each row as it comes, and rows.json so far (a long run can be stopped)
                 rows.append(r)

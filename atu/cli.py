@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         ns = parser.parse_args(argv)   # the catalog's config as defaults, the options given on top
     cls, run, _ = commands[ns.command]
     cfg = build_dataclass(cls, ns)
+    if ns.command == "unlearn":
+        cfg = _seed_every_stage(cfg, sys.argv[1:] if argv is None else argv)
     print(json.dumps(dataclasses.asdict(cfg), indent=2))
     if ns.dry_run:
         if ns.command == "unlearn":
@@ -147,6 +149,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(json.dumps(result, indent=2, default=str))
     return 0
+
+
+def _seed_every_stage(cfg, argv: list[str]):
+    """`--seed S` seeds the whole run (negatives, stage 1, stage 2), as the app's seed does; a stage's own
+    `--unlearn.seed` (or `--adapt.seed`, `--latent.seed`) given on the command line still wins. Before, `--seed`
+    left stage 2's batches at seed 0."""
+    given = {stage: getattr(cfg, stage).seed for stage in ("adapt", "unlearn", "latent")
+             if any(a == f"--{stage}.seed" or a.startswith(f"--{stage}.seed=") for a in argv)}
+    cfg = cfg.with_seed(cfg.seed)
+    return dataclasses.replace(cfg, **{stage: dataclasses.replace(getattr(cfg, stage), seed=s)
+                                       for stage, s in given.items()})
 
 
 def _catalog_config(base: str, feature: str, preset: str):

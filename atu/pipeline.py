@@ -76,6 +76,14 @@ class RunConfig:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
 
+    def with_seed(self, seed: int) -> "RunConfig":
+        """This config with the run's seed and every stage's seed set to `seed` (what `python -m atu unlearn
+        --seed S` runs; a stage's own --<stage>.seed is then an override on top)."""
+        seed = int(seed)
+        return dataclasses.replace(self, seed=seed, adapt=dataclasses.replace(self.adapt, seed=seed),
+                                   unlearn=dataclasses.replace(self.unlearn, seed=seed),
+                                   latent=dataclasses.replace(self.latent, seed=seed))
+
 
 METHODS = ("adapt-then-unlearn", "latent")
 

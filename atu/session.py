@@ -143,12 +143,12 @@ def run_config(model: BaseModel, feature: str, preset: str = "fast", loss: str =
     return apply_overrides(RunConfig(
         model=str(model.path(**kw)), classifier=str(model.classifier_path(feature, **kw)),
         target=model.target(feature), feature=feature,
-        eval_latents=p["eval_latents"], seed=int(seed),
-        adapt=AdaptConfig(K=K, steps=adapt_steps, seed=int(seed)),
+        eval_latents=p["eval_latents"],
+        adapt=AdaptConfig(K=K, steps=adapt_steps),
         unlearn=UnlearnConfig(loss=loss, gamma=float(gamma), steps=unlearn_steps, batch_size=p["unlearn_batch"],
                               n_positives=p["n_positives"],
-                              eval_every=p["eval_every"], eval_latents=p["probe_latents"], seed=int(seed)),
-        method=method, latent=LatentConfig(steps=unlearn_steps, eval_every=p["eval_every"], seed=int(seed))),
+                              eval_every=p["eval_every"], eval_latents=p["probe_latents"]),
+        method=method, latent=LatentConfig(steps=unlearn_steps, eval_every=p["eval_every"])).with_seed(seed),
         model.run_overrides)
 
 

@@ -414,3 +414,34 @@ def test_bench_on_a_new_ddpm_folder_uses_the_ddpm_recipe(tmp_path, monkeypatch):
     assert seen["cfg"].model == "runs/ddpm-new"
     assert dataclasses.replace(seen["cfg"], model=shipped.model) == shipped
     assert seen["cfg"].unlearn.redirect_weight == 1.0 and seen["cfg"].unlearn.neg_pool == 128
+
+
+def test_seed_seeds_every_stage_in_the_cli_and_the_bench(tmp_path, monkeypatch, capsys):
+    """`--seed 2` is the whole run's seed: the CLI, the app (session.run_config) and the benchmark's seed-2 row
+    all run stage 2 with seed 2. The bench and the CLI once left unlearn.seed at 0 for seeds 1 and 2."""
+    from atu import bench, catalog, cli, session
+
+    def dry(*argv):
+        assert cli.main(["unlearn", *argv, "--dry-run"]) == 0
+        return json.loads(capsys.readouterr().out.split("\nbase ")[0])
+
+    cfg = dry("--base", "mnist-dcgan", "--feature", "digit 8", "--seed", "2")
+    assert [cfg["seed"], cfg["adapt"]["seed"], cfg["unlearn"]["seed"], cfg["latent"]["seed"]] == [2, 2, 2, 2]
+    app = session.run_config(catalog.get("mnist-dcgan"), "digit 8", "standard", seed=2)
+    assert cfg == json.loads(json.dumps(dataclasses.asdict(app)))
+    cfg = dry("--seed", "2", "--unlearn.seed", "0")   # a stage's own seed, given, still wins
+    assert [cfg["seed"], cfg["adapt"]["seed"], cfg["unlearn"]["seed"]] == [2, 2, 0]
+
+    seen = []
+
+    def stop(cfg, *a, **k):
+        seen.append(cfg)
+        raise KeyboardInterrupt   # the config is all this test needs
+
+    monkeypatch.setattr(bench, "load_base", lambda cfg: None)
+    monkeypatch.setattr(bench, "bench_class", stop)
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["mnist", "--classes", "8", "--seeds", "2", "--extra-seeds", "", "--retrain", "", "--grid", "",
+                    "--out", str(tmp_path)])
+    assert dataclasses.replace(seen[0], model=app.model, classifier=app.classifier) == \
+        dataclasses.replace(app, eval_latents=5056)   # the same folders, named relative to the checkout
