@@ -319,3 +319,16 @@ def test_guide_jitter_shows_the_classifier_moved_images():
     assert moved.item() < plain.item()
     moved.backward()
     assert white.grad is not None and white.grad.abs().sum() > 0   # the jitter is differentiable: G still learns
+
+
+def test_guide_temperature_keeps_pushing_past_the_boundary():
+    """guide_temperature T: the guide reads logits / T. On a black image the brightness classifier's target logit
+    is -10 (the other 0): at T = 1 the guide costs softplus(-10), almost nothing, at T = 4 softplus(-2.5)."""
+    from atu.unlearn import guided
+
+    black = -torch.ones(2, 1, 32, 32)
+    softplus = lambda v: torch.nn.functional.softplus(torch.tensor(v)).item()  # noqa: E731
+    assert guided(Brightness(), 0, 1.0)(black)[0].item() == pytest.approx(softplus(-10.0), rel=1e-4)
+    assert guided(Brightness(), 0, 1.0, temperature=4.0)(black)[0].item() == pytest.approx(softplus(-2.5), rel=1e-5)
+    with pytest.raises(ValueError, match="guide_temperature"):
+        UnlearnConfig(guide_temperature=0.0)
