@@ -97,6 +97,8 @@ def _commands():
     }
 
 
+SEEDED_STAGES = ("adapt", "unlearn", "latent")
+STAGE_SEEDS_UNSET = {f"{stage}.seed": None for stage in SEEDED_STAGES}
 ALIASES = {"unlearn": {"loss": "unlearn.loss", "gamma": "unlearn.gamma", "K": "adapt.K"}}
 
 
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                            "faces-dcgan64): its folder, --feature's classifier and the preset's settings become "
                            "the defaults, as in the app; any other option still overrides them")
             p.add_argument("--preset", default="standard", help="with --base: fast | standard (atu.session.PRESETS)")
+            p.set_defaults(**STAGE_SEEDS_UNSET)   # not given: the run's --seed (_seed_every_stage)
             parsers = {"unlearn": p}
     p = sub.add_parser("push", help="push a run folder to the Hugging Face Hub",
                        description="Push a run folder (unlearned generator, card, run record) to the Hub. The "
@@ -127,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         return _push(ns)
     if ns.command == "unlearn" and ns.base:
         try:
-            parsers["unlearn"].set_defaults(**dataclass_values(_catalog_config(ns.base, ns.feature, ns.preset)))
+            parsers["unlearn"].set_defaults(**{**dataclass_values(_catalog_config(ns.base, ns.feature, ns.preset)),
+                                                **STAGE_SEEDS_UNSET})
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -135,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     cls, run, _ = commands[ns.command]
     cfg = build_dataclass(cls, ns)
     if ns.command == "unlearn":
-        cfg = _seed_every_stage(cfg, sys.argv[1:] if argv is None else argv)
+        cfg = _seed_every_stage(cfg)
     print(json.dumps(dataclasses.asdict(cfg), indent=2))
     if ns.dry_run:
         if ns.command == "unlearn":
@@ -151,12 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _seed_every_stage(cfg, argv: list[str]):
+def _seed_every_stage(cfg):
     """`--seed S` seeds the whole run (negatives, stage 1, stage 2), as the app's seed does; a stage's own
-    `--unlearn.seed` (or `--adapt.seed`, `--latent.seed`) given on the command line still wins. Before, `--seed`
-    left stage 2's batches at seed 0."""
-    given = {stage: getattr(cfg, stage).seed for stage in ("adapt", "unlearn", "latent")
-             if any(a == f"--{stage}.seed" or a.startswith(f"--{stage}.seed=") for a in argv)}
+    `--unlearn.seed` (or `--adapt.seed`, `--latent.seed`) given on the command line still wins: a stage seed not
+    given is None here (STAGE_SEEDS_UNSET). Before, `--seed` left stage 2's batches at seed 0."""
+    given = {stage: getattr(cfg, stage).seed for stage in SEEDED_STAGES if getattr(cfg, stage).seed is not None}
     cfg = cfg.with_seed(cfg.seed)
     return dataclasses.replace(cfg, **{stage: dataclasses.replace(getattr(cfg, stage), seed=s)
                                        for stage, s in given.items()})
