@@ -168,7 +168,8 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
 
 
 SUMMARY_KEYS = ("pul", "pul_independent", "neg_rate_after", "fid_ratio", "fid_ratio_independent", "ret_fid",
-                "collateral", "color_hist_tv", "high_frequency_ratio", "classifier_agreement_after", "seconds")
+                "collateral", "collateral_independent", "color_hist_tv", "high_frequency_ratio",
+                "classifier_agreement_after", "seconds")
 PUL_GAP_FLAG = 3.0   # points: a row whose two PULs differ by more is flagged (one classifier is fooled or unsure)
 
 
@@ -221,7 +222,7 @@ def _col(key: str, decimals: int | None = None) -> tuple[str, str, int]:
 
 COLUMNS = {
     "mnist": ("digit", [_col("pul", 2), _col("pul_independent", 2), _col("fid_ratio"), _col("ret_fid"),
-                        _col("collateral"), _col("seconds")],
+                        _col("collateral"), _col("collateral_independent"), _col("seconds")],
               "paper PUL / FID", PAPER, PAPER_BASE_FID),
     "faces": ("feature", [_col("pul"), _col("pul_independent"), _col("neg_rate_after"), _col("fid_ratio"),
                           _col("fid_ratio_independent"), _col("collateral"), _col("color_hist_tv"),

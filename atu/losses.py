@@ -46,6 +46,17 @@ def guide_loss(logits: torch.Tensor, target: int) -> torch.Tensor:
     return F.softplus(logits[:, target] - others.logsumexp(1)).mean()
 
 
+def mix_loss(logits: torch.Tensor, target: int, mix: torch.Tensor) -> torch.Tensor:
+    """KL(mix || q) between the classes' wanted mix and the batch's: q = the mean softmax over the batch, the target
+    left out and the rest renormalised; mix: (classes,) shares, its target entry ignored. Stage 2's class-mix term
+    on G's samples: 0 when the batch holds the other classes in the wanted shares, large when a class the removed
+    samples fall into (3 or 5 for eights) is over-represented."""
+    p = logits.softmax(1).mean(0)
+    keep = torch.arange(len(p), device=p.device) != target
+    q, m = p[keep] / p[keep].sum(), mix[keep].to(p) / mix[keep].sum()
+    return (m * (m.clamp_min(1e-12).log() - q.clamp_min(1e-12).log())).sum()
+
+
 def bounded_negative(loss_neg: torch.Tensor, cap: float) -> torch.Tensor:
     """A diffusion model's negative term: relu(cap - loss_neg). Minimising it raises the denoising loss on the
     negatives up to `cap` and no further (its gradient is 0 past the cap): raising a loss without a bound

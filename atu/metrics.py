@@ -87,13 +87,18 @@ def agreement(labels_a: torch.Tensor, labels_b: torch.Tensor) -> float:
     return float((labels_a == labels_b).float().mean()) if len(labels_a) else float("nan")
 
 
-def independent_view(labels_before: torch.Tensor, labels_after: torch.Tensor, target: int) -> dict:
+def independent_view(labels_before: torch.Tensor, labels_after: torch.Tensor, target: int,
+                     num_classes: int = 2) -> dict:
     """PUL and feature rates as counted by the independent evaluator (a classifier no training path touches),
-    reported beside the training classifier's `pul`: a gap means one of them is being fooled or is unsure."""
+    reported beside the training classifier's `pul`: a gap means one of them is being fooled or is unsure. With
+    more than two classes (digits, not one attribute), also the collateral damage by the evaluator."""
     n_before, n_after = int((labels_before == target).sum()), int((labels_after == target).sum())
     n = max(len(labels_before), 1)
-    return {"pul_independent": pul(n_before, n_after), "neg_rate_before_independent": n_before / n,
+    view = {"pul_independent": pul(n_before, n_after), "neg_rate_before_independent": n_before / n,
             "neg_rate_after_independent": n_after / n}
+    if num_classes > 2:
+        view["collateral_independent"] = collateral_damage(labels_before, labels_after, target, num_classes)
+    return view
 
 
 def detector_rates(tp: int, fp: int, fn: int, n: int) -> tuple[float, float]:
@@ -352,6 +357,9 @@ for _m in (
     Metric("fid_ratio_independent", "FID ratio (evaluator)", "the same on the independent evaluator's features",
            "lower", 2),
     Metric("collateral", "collateral damage", "change of the other classes' or features' mix (0 = untouched)",
+           "lower", 3),
+    Metric("collateral_independent", "collateral (evaluator)", "the other classes' mix change by the independent "
+           "evaluator: a stage-2 term that trains on the classifier's mix (unlearn.mix_weight) is graded here",
            "lower", 3),
     Metric("others_changed", "others changed", "share of the samples without the feature before whose label "
            "changed (same latents; unlike collateral, not counting where the removed ones went)", "lower", 3,

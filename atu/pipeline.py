@@ -29,10 +29,10 @@ from .ewc import fisher_diagonal
 from .feedback import check_negatives, confident_negatives, pick_negatives, pick_positives, target_latents
 from .io import atomic_output_dir, check_output_dir, write_json
 from .latent import LatentConfig, find_direction, latent_unlearn
-from .metrics import (agreement, brightness_change, classifier_features, classify, color_histogram_tv, computed_metrics,
-                      corrected_rate, detector_rates, evaluate, feature_stats, frechet_distance,
-                      high_frequency_ratio, image_stats,
-                      independent_view, labels_and_features, neg_rate, pul_ceiling, pul_corrected)
+from .metrics import (agreement, brightness_change, classifier_features, classify, color_histogram_tv,
+                      computed_metrics, corrected_rate, detector_rates, evaluate, feature_stats,
+                      frechet_distance, high_frequency_ratio, image_stats, independent_view, labels_and_features,
+                      neg_rate, pul_ceiling, pul_corrected)
 from .models import DCGANDiscriminator, FaceAttributeClassifier, FeatureDiscriminator, load_generator, load_model
 from .sampling import before_after_grid, generate, load_latent_bank, make_latent_bank, to_pil
 from .unlearn import UnlearnConfig, unlearn
@@ -367,7 +367,8 @@ def _evaluator_view(cfg: RunConfig, E, e_before, c_before, c_after, x_after, ref
     if E is None:
         return {}
     e_after = image_stats(E, x_after)
-    m = {**independent_view(e_before["labels"], e_after["labels"], cfg.target), "evaluator": evaluator_path(cfg).name,
+    m = {**independent_view(e_before["labels"], e_after["labels"], cfg.target, getattr(E, "num_classes", 2)),
+         "evaluator": evaluator_path(cfg).name,
          "classifier_agreement_before": agreement(c_before, e_before["labels"]),
          "classifier_agreement_after": agreement(c_after, e_after["labels"])}
     if ref_stats is not None:

@@ -16,7 +16,7 @@ import torch
 
 from .adapt import unflatten
 from .augment import random_affine
-from .losses import REPULSIONS, anchor_loss, guide_loss, parameter_distance, repulsion
+from .losses import REPULSIONS, anchor_loss, guide_loss, mix_loss, parameter_distance, repulsion
 from .train import GANTrainConfig, NegativeSource, train_gan
 
 NEG_SOURCES = ("adapted", "user", "classifier")
@@ -85,6 +85,11 @@ class UnlearnConfig:
                                       #   further past the target's boundary (at T = 1 it stops near p(target) = 0),
                                       #   a margin meant for the evaluator's boundary. T = 2 on ten runs: PUL by
                                       #   the evaluator 95.9 -> 95.6, collateral 0.036 -> 0.034: not kept
+    mix_weight: float = 0.0           # GAN only: weight of the class-mix term, KL(mix || the batch's mean softmax) by
+                                      #   the training classifier on G's step samples, the target left out
+                                      #   (atu.losses.mix_loss), mix = the positives' classes (the base's mix of the
+                                      #   other classes): where the removed samples land (eights mostly on 3 and 5)
+                                      #   is the collateral damage; 0 = off
     anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
     anchor_pool: int = 128            # diffusion only: how many positives' paths the anchor holds
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
@@ -115,6 +120,8 @@ class UnlearnConfig:
                              'sampler paths are at hand, not those of the user\'s images')
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.mix_weight < 0:
+            raise ValueError(f"mix_weight must be >= 0, got {self.mix_weight}")
         if self.guide_weight < 0 or self.guide_temperature <= 0:
             raise ValueError(f"guide_weight must be >= 0 and guide_temperature > 0, got {self.guide_weight}, "
                              f"{self.guide_temperature}")
@@ -199,20 +206,41 @@ def anchored(extra_loss, latents: torch.Tensor, targets: torch.Tensor, weight: f
     return loss
 
 
-def guided(C, target: int, weight: float, jitter: bool = False, seed: int = 0, temperature: float = 1.0):
-    """images -> (weight * guide_loss(C(images), target), logs with "guide"): a frozen private copy of the
-    classifier C, moved to the images' device at the first call. jitter: C sees each image randomly rotated,
-    shifted and zoomed (JITTER), so a change that fools C at one exact position pays less."""
+def guided(C, target: int, weight: float, jitter: bool = False, seed: int = 0, temperature: float = 1.0,
+           mix: torch.Tensor | None = None, mix_weight: float = 0.0):
+    """images -> (weight * guide_loss(C(images) / temperature, target) + mix_weight * mix_loss(C(images), target,
+    mix), logs with "guide" and "mix"): a frozen private copy of the classifier C, moved to the images' device at the
+    first call, read once for both terms. jitter: C sees each image randomly rotated, shifted and zoomed (JITTER), so
+    a change that fools C at one exact position pays less."""
     C = copy.deepcopy(C).eval().requires_grad_(False)
     gen = torch.Generator().manual_seed(seed)
 
     def loss(images):
         if jitter:
             images = random_affine(images, **JITTER, generator=gen)
-        g = guide_loss(C.to(images.device)(images) / temperature, target)
-        return weight * g, {"guide": g.detach()}
+        logits = C.to(images.device)(images)
+        total, logs = 0.0, {}
+        if weight > 0:
+            g = guide_loss(logits / temperature, target)
+            total, logs["guide"] = total + weight * g, g.detach()
+        if mix_weight > 0:
+            m = mix_loss(logits, target, mix)
+            total, logs["mix"] = total + mix_weight * m, m.detach()
+        return total, logs
 
     return loss
+
+
+@torch.no_grad()
+def class_mix(C, images: torch.Tensor, chunk: int = 500) -> torch.Tensor:
+    """The images' class shares by the classifier's labels: (classes,) summing to 1 (stage 2's positives: the
+    base generator's mix of the classes other than the target, feedback.class_quotas)."""
+    was, device = C.training, next(C.parameters()).device
+    C.eval()
+    labels = torch.cat([C(images[i:i + chunk].to(device)).argmax(1).cpu() for i in range(0, len(images), chunk)])
+    C.train(was)
+    counts = torch.bincount(labels, minlength=C.num_classes).double()
+    return counts / counts.sum()
 
 
 def mixed_latents(pool: torch.Tensor, share: float, seed: int):
@@ -259,11 +287,13 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
             raise ValueError("target_latents > 0 needs latents of the feature: pass unlearn(..., target_latents=...)")
         g_latents = mixed_latents(target_latents, cfg.target_latents, seed=cfg.seed + 29)
     fake_loss = None
-    if cfg.guide_weight > 0:
+    if cfg.guide_weight > 0 or cfg.mix_weight > 0:
         if guide is None:
-            raise ValueError("guide_weight > 0 needs the classifier: pass unlearn(..., guide=(C, target))")
+            raise ValueError("guide_weight or mix_weight > 0 needs the classifier: pass unlearn(..., "
+                             "guide=(C, target))")
+        mix = class_mix(guide[0], positives) if cfg.mix_weight > 0 else None
         fake_loss = guided(*guide, cfg.guide_weight, cfg.guide_jitter, seed=cfg.seed + 31,
-                           temperature=cfg.guide_temperature)
+                           temperature=cfg.guide_temperature, mix=mix, mix_weight=cfg.mix_weight)
     res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn",
                     negatives=source, g_latents=g_latents, g_fake_loss=fake_loss)
     res.d0 = d0

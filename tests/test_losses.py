@@ -111,3 +111,20 @@ def test_guide_loss_hand_worked():
     assert float(guide_loss(torch.cat([x, x]), 0)) == pytest.approx(math.log((e2 + 2) / 2), abs=1e-6)   # a mean
     # stable where p(target) rounds to 1 in float32
     assert float(guide_loss(torch.tensor([[200.0, 0.0]]), 0)) == pytest.approx(200.0)
+
+
+def test_mix_loss_hand_worked():
+    from atu.losses import mix_loss
+
+    # one sample, p = (0.2, 0.6, 0.2), target 0: the others renormalised q = (0.75, 0.25); wanted (0.5, 0.5):
+    # KL = 0.5 log(0.5 / 0.75) + 0.5 log(0.5 / 0.25) = 0.5 log(4 / 3)
+    logits = torch.tensor([[0.2, 0.6, 0.2]]).log()
+    assert float(mix_loss(logits, 0, torch.tensor([0.0, 0.5, 0.5]))) == pytest.approx(0.5 * math.log(4 / 3), abs=1e-6)
+    # the mix's target entry is ignored and it is renormalised: (7, 1, 1) is the same wanted mix
+    assert float(mix_loss(logits, 0, torch.tensor([7.0, 1.0, 1.0]))) == pytest.approx(0.5 * math.log(4 / 3), abs=1e-6)
+    # a batch: the mean softmax counts, not each sample's; (0.2, 0.6, 0.2) and (0.2, 0.2, 0.6) hold the others evenly
+    batch = torch.tensor([[0.2, 0.6, 0.2], [0.2, 0.2, 0.6]]).log()
+    assert float(mix_loss(batch, 0, torch.tensor([0.0, 0.5, 0.5]))) == pytest.approx(0.0, abs=1e-6)
+    # the others' mass all on the one class the mix wants: KL = 1 log(1 / 1) = 0, the zero share adds nothing
+    sure = torch.tensor([[0.0, 50.0, 0.0]])
+    assert float(mix_loss(sure, 0, torch.tensor([0.0, 1.0, 0.0]))) == pytest.approx(0.0, abs=1e-6)

@@ -40,6 +40,12 @@ def test_independent_view_and_agreement_hand_values():
     assert v["neg_rate_before_independent"] == pytest.approx(0.4)
     assert v["neg_rate_after_independent"] == pytest.approx(0.1)
     assert agreement(before, after) == pytest.approx(0.7)
+    assert "collateral_independent" not in v   # two classes (an attribute): no other classes' mix
+    # ten classes: the others' mix before 1..6 at 1/6 each, after 1 at 4/9 and 2..6 at 1/9:
+    # TV = (|4/9 - 1/6| + 5 |1/9 - 1/6|) / 2 = (5/18 + 5/18) / 2 = 5/18
+    v10 = independent_view(before, after, 8, num_classes=10)
+    assert v10["collateral_independent"] == pytest.approx(5 / 18)
+    assert {k: v10[k] for k in v} == v
 
 
 def _tiny(seed=0, neg_weight=0.0, source=None, steps=8):
@@ -289,6 +295,52 @@ def test_guide_lowers_the_classifier_s_target_probability_and_unlearn_needs_the_
         unlearn(G, D, real, theta, UnlearnConfig(steps=1, batch_size=8, neg_weight=0, guide_weight=1.0))
     with pytest.raises(ValueError, match="guide_weight"):
         UnlearnConfig(guide_weight=-1.0)
+
+
+class Darkness(torch.nn.Module):
+    """Three classes by mean brightness m: logits (0, s m, -s m): class 1 bright, class 2 dark, class 0 (the
+    target) in between."""
+    num_classes = 3
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(10.0))
+
+    def forward(self, x):
+        m = self.scale * x.mean((1, 2, 3))
+        return torch.stack([torch.zeros_like(m), m, -m], 1)
+
+
+def test_mix_term_moves_g_toward_the_positives_class_mix():
+    """mix_weight > 0: G's loss gains KL(the positives' class mix || its batch's) by the classifier; positives that
+    are all dark (class 2) pull G's samples toward class 2 further than the same steps without it, "mix" is
+    logged, and the mix is the positives' (class_mix)."""
+    from atu.metrics import class_probabilities
+    from atu.sampling import generate
+    from atu.unlearn import class_mix
+
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    C = Darkness()
+    z = torch.randn(64, 8)
+    real = -0.9 + 0.1 * torch.rand(16, 1, 32, 32)
+    assert class_mix(C, real).tolist() == [0.0, 0.0, 1.0]
+    theta = flatten(G)[None] + 0.05
+
+    def p_dark(weight):
+        cfg = UnlearnConfig(steps=20, batch_size=8, neg_weight=0, guide_weight=0, mix_weight=weight, ema_beta=0,
+                            eval_every=20, lr=3e-3)
+        res = unlearn(G, D, real, theta, cfg, guide=(C, 0))
+        return float(class_probabilities(C, generate(res.G_ema, z))[:, 2].mean()), res.history
+
+    free, history_free = p_dark(0.0)
+    mixed, history = p_dark(1000.0)
+    assert "mix" in history[-1] and "mix" not in history_free[-1] and "guide" not in history[-1]
+    assert mixed > free + 0.05
+    with pytest.raises(ValueError, match="classifier"):
+        unlearn(G, D, real, theta, UnlearnConfig(steps=1, batch_size=8, neg_weight=0, guide_weight=0, mix_weight=1))
+    with pytest.raises(ValueError, match="mix_weight"):
+        UnlearnConfig(mix_weight=-1.0)
 
 
 def test_g_fake_loss_sees_exactly_g_s_step_samples():

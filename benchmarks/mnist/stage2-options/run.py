@@ -26,8 +26,9 @@ cfg = session.run_config(catalog.BASE_MODELS["mnist-dcgan"], f"digit {digit}", o
 res = run_unlearning(session.apply_overrides(cfg, overrides))
 if os.environ.get("SAVE"):
     save_run(res, os.environ["SAVE"])
-keys = ["pul", "pul_independent", "fid_ratio", "collateral", "others_changed", "neg_rate_before", "neg_rate_after"]
-print(json.dumps({"digit": digit, "seed": seed, "ov": overrides, **{k: res.metrics[k] for k in keys},
+keys = ["pul", "pul_independent", "fid_ratio", "collateral", "collateral_independent", "others_changed",
+        "neg_rate_before", "neg_rate_after"]
+print(json.dumps({"digit": digit, "seed": seed, "ov": overrides, **{k: res.metrics.get(k) for k in keys},
                   "seconds": res.seconds,
                   "trajectory": [(e["step"], round(e["neg_rate"], 3)) for e in res.history
                                  if e.get("stage") == "unlearn" and "neg_rate" in e]}))
