@@ -47,13 +47,14 @@ def guide_loss(logits: torch.Tensor, target: int) -> torch.Tensor:
 
 
 def mix_loss(logits: torch.Tensor, target: int, mix: torch.Tensor) -> torch.Tensor:
-    """KL(mix || q) between the classes' wanted mix and the batch's: q = the mean softmax over the batch, the target
-    left out and the rest renormalised; mix: (classes,) shares, its target entry ignored. Stage 2's class-mix term
-    on G's samples: 0 when the batch holds the other classes in the wanted shares, large when a class the removed
-    samples fall into (3 or 5 for eights) is over-represented."""
-    p = logits.softmax(1).mean(0)
-    keep = torch.arange(len(p), device=p.device) != target
-    q, m = p[keep] / p[keep].sum(), mix[keep].to(p) / mix[keep].sum()
+    """KL(mix || q) between the classes' wanted mix and the batch's: q = the mean over the batch of each sample's
+    softmax over the classes other than the target (renormalised per sample, so the term never gains by making a
+    sample look like the target); mix: (classes,) shares, its target entry ignored. Stage 2's class-mix term on G's
+    samples: 0 when the batch holds the other classes in the wanted shares, large when a class the removed samples
+    fall into (3 or 5 for eights) is over-represented."""
+    keep = torch.arange(logits.shape[1], device=logits.device) != target
+    q = logits[:, keep].softmax(1).mean(0)
+    m = mix[keep].to(q) / mix[keep].sum()
     return (m * (m.clamp_min(1e-12).log() - q.clamp_min(1e-12).log())).sum()
 
 

@@ -125,6 +125,10 @@ def test_mix_loss_hand_worked():
     # a batch: the mean softmax counts, not each sample's; (0.2, 0.6, 0.2) and (0.2, 0.2, 0.6) hold the others evenly
     batch = torch.tensor([[0.2, 0.6, 0.2], [0.2, 0.2, 0.6]]).log()
     assert float(mix_loss(batch, 0, torch.tensor([0.0, 0.5, 0.5]))) == pytest.approx(0.0, abs=1e-6)
+    # each sample's others are renormalised before the mean: (1/2, 1/2, ~0) and (~0, ~0, 1) hold classes 1 and 2
+    # evenly, however much of the first is the target (pooled first, the shares would be 1/3 and 2/3)
+    split = torch.tensor([[0.5, 0.5, 1e-9], [1e-9, 1e-9, 1.0]]).log()
+    assert float(mix_loss(split, 0, torch.tensor([0.0, 0.5, 0.5]))) == pytest.approx(0.0, abs=1e-6)
     # the others' mass all on the one class the mix wants: KL = 1 log(1 / 1) = 0, the zero share adds nothing
     sure = torch.tensor([[0.0, 50.0, 0.0]])
     assert float(mix_loss(sure, 0, torch.tensor([0.0, 1.0, 0.0]))) == pytest.approx(0.0, abs=1e-6)
