@@ -231,6 +231,10 @@ COLUMNS = {
 }
 
 
+SHOWN_WHERE_MEASURED = {"collateral_independent"}   # columns left out of a table no row of which has them (rows
+#   from before the metric existed)
+
+
 def pul_gap(r: dict) -> float | None:
     """PUL by the training classifier minus PUL by the independent evaluator (summary row: seed means)."""
     a, b = r.get("pul", (None,))[0], r.get("pul_independent", (None,))[0]
@@ -245,8 +249,12 @@ def _summary_keys() -> tuple[str, ...]:
 def markdown(summary: list[dict], suite: str = "mnist") -> str:
     """The summary as a markdown table, with the paper's PUL / FID (and its FID ratio) beside each method."""
     first, cols, paper_title, paper, base_fid = COLUMNS[suite]
+    def some(key):
+        return any(r.get(key, (None,))[0] is not None for r in summary)
+
+    cols = [c for c in cols if c[1] not in SHOWN_WHERE_MEASURED or some(c[1])]
     cols = cols + [_col(m.key) for m in registered_metrics()   # a registered metric with its own compute: a column
-                   if m.compute is not None and any(r.get(m.key, (None,))[0] is not None for r in summary)]
+                   if m.compute is not None and some(m.key)]
 
     def f(v, nd):
         m, s = v

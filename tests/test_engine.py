@@ -170,6 +170,10 @@ def test_across_targets_counts_each_digit_once_whatever_its_seeds():
     assert across_targets(summarise(rows))[0]["ret_fid"] == (None, None)
     assert summarise(rows + [rows[0]])[0]["n_seeds"] == 3   # a run merged twice counts once
     assert "| mean of 2 | el2 | 4 | 40.00 ± 28.28 |" in markdown([line])
+    # the evaluator's collateral is a column only where some row measured it (rows before session 22 lack it)
+    assert "collateral (evaluator)" not in markdown([line])
+    rows[0]["collateral_independent"] = 0.25
+    assert "| collateral (evaluator) |" in markdown(summarise(rows)) and "| 0.250 |" in markdown(summarise(rows))
 
 
 def test_fresh_discriminator_path_warms_up_d_first(tiny_base, tmp_path):
