@@ -269,7 +269,7 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
     repo = repo_id or "USER/NAME"
     model_name = repo.split("/")[-1] if repo_id else f"atu-unlearned-{re.sub(r'[^A-Za-z0-9]+', '-', feature)}"
     task, data = "unconditional-image-generation", f"samples of the base and unlearned generators ({feature})"
-    M = {k: metric(k) for k in ("pul", "pul_independent", "fid_ratio", "collateral")}   # the metric registry
+    M = {k: metric(k) for k in ("pul", "pul_independent", "fid_ratio", "collateral", "collateral_independent")}
     eval_results = [
         EvalResult(task_type=task, dataset_type="generated", dataset_name=data, metric_type=key,
                    metric_name=m.label + (" (%)" if m.unit == " %" else ""), metric_value=float(metrics[key]))
@@ -305,6 +305,8 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         fid_features=fid_features, classifier_fid=fid_features.startswith("classifier"),
         fid_reference="the base generator's own samples" if metrics.get("fid_reference") else "real data",
         collateral=_num(metrics.get("collateral")), grid_image=GRID_IMAGE,
+        collateral_independent=(_num(metrics["collateral_independent"]) if _finite(metrics.get("collateral_independent"))
+                                else ""),
         collateral_text=("the largest change in another feature's rate (as its classifier reads it)"
                          if "other_feature_rate_change" in metrics else
                          "total-variation distance between the other classes' proportions before and after"),

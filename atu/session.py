@@ -360,8 +360,8 @@ def metrics_table(metrics: dict) -> list[list]:
     rows = [row(k) for k in ("pul", "pul_independent") if k in metrics]
     rows.append(["negative rate", f"{metrics['neg_rate_before']:.3f} -> {metrics['neg_rate_after']:.3f}",
                  f"samples with the feature, on {metrics['n_latents']} fixed latents"])
-    rows += [row(k) for k in ("fid_ratio", "fid_ratio_independent", "collateral", "seconds", "high_frequency_ratio",
-                              "color_hist_tv") if k in metrics]
+    rows += [row(k) for k in ("fid_ratio", "fid_ratio_independent", "collateral", "collateral_independent", "seconds",
+                              "high_frequency_ratio", "color_hist_tv") if k in metrics]
     rows += [row(m.key) for m in registered_metrics() if m.compute is not None and m.key in metrics]
     if "pul_ceiling" in metrics:   # a shipped classifier with held-out counts
         rows.append(["classifier's limit", f"PUL {metrics['pul_ceiling']:.0f} %",

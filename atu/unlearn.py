@@ -90,7 +90,8 @@ class UnlearnConfig:
                                       #   (atu.losses.mix_loss), mix = the positives' classes (the base's mix of the
                                       #   other classes): where the removed samples land (eights mostly on 3 and 5)
                                       #   is the collateral damage; 0 = off. Weight 3 on digits 8 and 9: PUL -4 to
-                                      #   -9 by both classifiers, collateral -0.007 / +0.004: not kept
+                                      #   -9 by both classifiers, collateral -0.007 / +0.004; weight 0.5 no steadier:
+                                      #   not kept
                                       #   (docs/benchmark-mnist.md)
     anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
     anchor_pool: int = 128            # diffusion only: how many positives' paths the anchor holds

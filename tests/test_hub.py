@@ -375,6 +375,11 @@ def test_card_content():
     assert "| PUL, independent | 88.2 % |" in both and "`mnist-classifier-b`" in both
     assert "PUL 92.5 % by the\nclassifier that picked the samples, 88.2 % by the independent evaluator" in both
     assert "PUL, independent (%)" in both.split("---")[1]
+    assert "collateral (evaluator)" not in both   # only where the evaluator counted the other classes' mix
+    mix = render_model_card(dict(RECORD, metrics=dict(RECORD["metrics"], pul_independent=88.25,
+                                                      collateral_independent=0.0421, evaluator="mnist-classifier-b")),
+                            None)
+    assert "| collateral (evaluator) | 0.042 | the same, counted by `mnist-classifier-b` |" in mix
     assert "the other classes' proportions" in text
     faces = render_model_card(dict(RECORD, metrics=dict(RECORD["metrics"], other_feature_rate_change={"x": 0.01})),
                               None)
