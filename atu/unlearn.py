@@ -240,9 +240,9 @@ def class_mix(C, images: torch.Tensor, chunk: int = 500) -> torch.Tensor:
     base generator's mix of the classes other than the target, feedback.class_quotas)."""
     was, device = C.training, next(C.parameters()).device
     C.eval()
-    labels = torch.cat([C(images[i:i + chunk].to(device)).argmax(1).cpu() for i in range(0, len(images), chunk)])
+    logits = torch.cat([C(images[i:i + chunk].to(device)).cpu() for i in range(0, len(images), chunk)])
     C.train(was)
-    counts = torch.bincount(labels, minlength=C.num_classes).double()
+    counts = torch.bincount(logits.argmax(1), minlength=logits.shape[1]).double()
     return counts / counts.sum()
 
 

@@ -300,7 +300,6 @@ def test_guide_lowers_the_classifier_s_target_probability_and_unlearn_needs_the_
 class Darkness(torch.nn.Module):
     """Three classes by mean brightness m: logits (0, s m, -s m): class 1 bright, class 2 dark, class 0 (the
     target) in between."""
-    num_classes = 3
 
     def __init__(self):
         super().__init__()
