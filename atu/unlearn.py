@@ -17,6 +17,7 @@ import torch
 from .adapt import unflatten
 from .augment import random_affine
 from .losses import REPULSIONS, anchor_loss, guide_loss, mix_loss, parameter_distance, repulsion
+from .metrics import class_histogram, class_probabilities
 from .train import GANTrainConfig, NegativeSource, train_gan
 
 NEG_SOURCES = ("adapted", "user", "classifier")
@@ -93,8 +94,7 @@ class UnlearnConfig:
                                       #   other classes): where the removed samples land (eights mostly on 3 and 5)
                                       #   is the collateral damage; 0 = off. Weight 3 on digits 8 and 9: PUL -4 to
                                       #   -9 by both classifiers, collateral -0.007 / +0.004; weight 0.5 no steadier:
-                                      #   not kept
-                                      #   (docs/benchmark-mnist.md)
+                                      #   not kept (docs/benchmark-mnist.md)
     anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
     anchor_pool: int = 128            # diffusion only: how many positives' paths the anchor holds
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
@@ -236,16 +236,11 @@ def guided(C, target: int, weight: float, jitter: bool = False, seed: int = 0, t
     return loss
 
 
-@torch.no_grad()
-def class_mix(C, images: torch.Tensor, chunk: int = 500) -> torch.Tensor:
+def class_mix(C, images: torch.Tensor) -> torch.Tensor:
     """The images' class shares by the classifier's labels: (classes,) summing to 1 (stage 2's positives: the
     base generator's mix of the classes other than the target, feedback.class_quotas)."""
-    was, device = C.training, next(C.parameters()).device
-    C.eval()
-    logits = torch.cat([C(images[i:i + chunk].to(device)).cpu() for i in range(0, len(images), chunk)])
-    C.train(was)
-    counts = torch.bincount(logits.argmax(1), minlength=logits.shape[1]).double()
-    return counts / counts.sum()
+    probs = class_probabilities(C, images)   # atu.metrics: on a private inference copy, C itself left alone
+    return class_histogram(probs.argmax(1), probs.shape[1])
 
 
 def mixed_latents(pool: torch.Tensor, share: float, seed: int):
