@@ -40,8 +40,8 @@ from .unlearn import UnlearnConfig
 PRESETS = {
     "fast": {"method": "adapt-then-unlearn", "K": 1, "adapt_steps": 150, "unlearn_steps": 600, "unlearn_batch": 16,
              "eval_latents": 2000, "n_positives": 2000, "probe_latents": 200, "eval_every": 50},
-    "standard": {"method": "adapt-then-unlearn", "K": 1, "adapt_steps": 150, "unlearn_steps": 600, "unlearn_batch": 32,
-                 "eval_latents": 10_000, "n_positives": 2000, "probe_latents": 500, "eval_every": 50},
+    "standard": {"method": "adapt-then-unlearn", "K": 1, "adapt_steps": 150, "unlearn_steps": 600, "unlearn_batch": 16,
+                 "eval_latents": 5000, "n_positives": 2000, "probe_latents": 200, "eval_every": 50},
 }
 METHODS = {"adapt-then-unlearn": "adapt-then-unlearn (the paper)", "latent": "latent steering"}
 THETA_FILE = "theta_N.safetensors"   # stage 1's adapted parameters, beside (not inside) the Hub folder

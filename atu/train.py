@@ -171,8 +171,10 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(real), batch_size=cfg.batch_size,
                                          shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(cfg.seed))
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    # fused: one kernel for all of a model's parameters (PyTorch's CPU and GPU kernels); on the 2-core CPU the G and D
+    # updates of an MNIST step cost 1.1 ms instead of 4.7 ms, equal up to float rounding
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2), fused=True)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2), fused=True)
     scheds = [] if cfg.lr_schedule == "constant" else [lr_schedule(o, cfg.lr_schedule, 0, cfg.steps) for o in (opt_g, opt_d)]
     # the schedules stay outside prepare(): Accelerate steps a prepared scheduler once per process at every step (it
     # assumes `steps` counts the whole run's batches), so with N processes a decay would end at steps / N
@@ -192,10 +194,12 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
 
     use_neg = negatives is not None and cfg.neg_weight > 0
 
-    def d_step(x_real):
+    def d_step(x_real, fake=None):
+        """One D update; `fake`: G's samples of this step, detached (None: D draws its own, as in the warm-up)."""
         requires_grad(D, True)
         with torch.no_grad():
-            fake = G(torch.randn(x_real.shape[0], latent_dim, device=accelerator.device))
+            if fake is None:
+                fake = G(torch.randn(x_real.shape[0], latent_dim, device=accelerator.device))
             x_neg = negatives(max(x_real.shape[0] // 2, 1)).to(accelerator.device) if use_neg else None
         d_loss, d_logs = loss.d_loss(D, aug(x_real), aug(fake), aug(x_neg) if use_neg else None)
         opt_d.zero_grad(set_to_none=True)
@@ -209,12 +213,16 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
     for step in bar:
         (x_real,) = next(batches)
         b = x_real.shape[0]
-        d_loss, d_logs = d_step(x_real)
+        if g_latents is None:   # one batch of G's samples for both updates (as PyTorch's DCGAN example): D's update
+            # sees it detached, G's is taken through the updated D; G's forward runs once a step instead of twice
+            fake = G(torch.randn(b, latent_dim, device=accelerator.device))
+            d_loss, d_logs = d_step(x_real, fake.detach())
+        else:                   # G's step draws its own latents: D's step its own samples
+            d_loss, d_logs = d_step(x_real)
+            fake = G(g_latents(b).to(accelerator.device))
 
         # G step
         requires_grad(D, False)
-        z = g_latents(b).to(accelerator.device) if g_latents else torch.randn(b, latent_dim, device=accelerator.device)
-        fake = G(z)
         g_adv, logs = loss.g_loss(D, aug(fake))
         g_loss = g_adv
         if g_fake_loss is not None:

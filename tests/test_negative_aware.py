@@ -314,8 +314,6 @@ def test_mix_term_moves_g_toward_the_positives_class_mix():
     """mix_weight > 0: G's loss gains KL(the positives' class mix || its batch's) by the classifier; positives that
     are all dark (class 2) pull G's samples toward class 2 further than the same steps without it, "mix" is
     logged, and the mix is the positives' (class_mix)."""
-    from atu.metrics import class_probabilities
-    from atu.sampling import generate
     from atu.unlearn import class_mix
 
     torch.manual_seed(0)
@@ -330,7 +328,10 @@ def test_mix_term_moves_g_toward_the_positives_class_mix():
         cfg = UnlearnConfig(steps=20, batch_size=8, neg_weight=0, guide_weight=0, mix_weight=weight, ema_beta=0,
                             eval_every=20, lr=3e-3)
         res = unlearn(G, D, real, theta, cfg, guide=(C, 0))
-        return float(class_probabilities(C, generate(res.G_ema, z))[:, 2].mean()), res.history
+        # G's samples as the term saw them, BatchNorm on the batch: after 20 steps a fresh G's running statistics
+        # (one update a step) still lag, so eval mode would measure them, not the term
+        with torch.no_grad():
+            return float(C(res.G_ema.train()(z)).softmax(1)[:, 2].mean()), res.history
 
     free, history_free = p_dark(0.0)
     mixed, history = p_dark(1000.0)
@@ -343,18 +344,46 @@ def test_mix_term_moves_g_toward_the_positives_class_mix():
 
 
 def test_g_fake_loss_sees_exactly_g_s_step_samples():
-    seen = []
+    """g_fake_loss gets G's step samples with their graph; D's update of the same step saw the same samples,
+    detached (one G forward a step)."""
+    from atu.losses import LogisticGANLoss
+
+    seen, d_fakes = [], []
 
     def fake_loss(images):
         seen.append(images)
         return images.mean() * 0, {"probe": torch.tensor(1.0)}
 
+    class Recording(LogisticGANLoss):
+        def d_loss(self, D, real, fake, neg=None):
+            d_fakes.append(fake)
+            return super().d_loss(D, real, fake, neg)
+
     torch.manual_seed(0)
     G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
     real = torch.rand(16, 1, 32, 32) * 2 - 1
-    res = train_gan(G, D, real, GANTrainConfig(steps=2, batch_size=8, log_every=2, cpu=True), g_fake_loss=fake_loss)
+    res = train_gan(G, D, real, GANTrainConfig(steps=2, batch_size=8, log_every=2, cpu=True), g_fake_loss=fake_loss,
+                    loss=Recording())
     assert [x.shape for x in seen] == [(8, 1, 32, 32)] * 2 and all(x.requires_grad for x in seen)
+    assert all(not f.requires_grad and torch.equal(f, x.detach()) for f, x in zip(d_fakes, seen))
     assert res.history[-1]["probe"] == 1.0
+
+
+def test_buffered_source_hands_out_each_sample_once_in_chunks():
+    """unlearn.buffered: n -> the source's next n samples, the source called `chunk` (or n, if larger) at a time."""
+    from atu.unlearn import buffered
+
+    calls = []
+
+    def source(n):
+        start = sum(calls)
+        calls.append(n)
+        return torch.arange(start, start + n, dtype=torch.float32)
+
+    draw = buffered(source, 5)
+    assert draw(3).tolist() == [0, 1, 2] and draw(3).tolist() == [3, 4, 5] and calls == [5, 5]
+    assert draw(7).tolist() == list(range(6, 13)) and calls == [5, 5, 7]
+    assert draw(1).tolist() == [13]
 
 
 def test_guide_jitter_shows_the_classifier_moved_images():
