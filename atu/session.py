@@ -31,10 +31,10 @@ from .sampling import generate, to_pil
 from .train import Cancelled
 from .unlearn import UnlearnConfig
 
-# Presets: "standard" is the CLI's default; "fast" trains stage 2 in batches of 16 instead of 32 and measures on 2,000
-# latents instead of 10,000 (README "App"). Batch 16, measured on digits 1, 4, 8 x 3 seeds on the third base
-# (docs/benchmark-mnist.md "Speed: the metrics' batches and stage 2 in batches of 16"): stage 2 ~40% faster, PUL the same within a seed's spread,
-# collateral 0.036 against 0.029. Fewer stage-2 steps instead removed less (400 steps: 3-5 PUL points on 8).
+# Presets: "standard" is the CLI's default; "fast" measures on 2,000 latents instead of 5,000 (README "App"); both train
+# stage 2 in batches of 16 since session 23 (32 before: 147 s end to end at the defaults against the 90 s target; batch
+# 16 removed as much, docs/benchmark-mnist.md "Speed"). Fewer stage-2 steps instead removed less (300 or 400 steps:
+# 2-6 PUL points on 8 and 9).
 # "method" is the model's default way to unlearn (the faces': latent steering, atu.catalog); for method "latent",
 # "unlearn_steps" are its fine-tuning steps and K / adapt_steps are unused.
 PRESETS = {

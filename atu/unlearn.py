@@ -110,7 +110,7 @@ class UnlearnConfig:
     g_bn_frozen: bool = False         # G's BatchNorm keeps its running statistics (atu.train.GANTrainConfig)
     g_frozen: str = ""                # G parameters kept fixed, by name prefix (atu.train.GANTrainConfig)
     eval_every: int = 50              # steps between negative-rate probes on a small latent bank
-    eval_latents: int = 500           # size of that probe bank
+    eval_latents: int = 200           # size of that probe bank (the app's live plot; 500 until session 23)
     seed: int = 0
 
     def __post_init__(self):

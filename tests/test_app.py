@@ -65,7 +65,7 @@ def test_run_config_from_preset_and_overrides():
     fast = session.PRESETS["fast"]
     assert cfg.target == 4 and cfg.unlearn.loss == "nl2" and cfg.unlearn.gamma == 2.0 and cfg.seed == 3
     assert cfg.adapt.K == fast["K"] and cfg.adapt.steps == 40 and cfg.unlearn.steps == fast["unlearn_steps"]
-    # fast trains stage 2 in half batches; standard is the CLI's (UnlearnConfig's) default
+    # both presets train stage 2 at the CLI's (UnlearnConfig's) default batch, 16; fast measures on fewer latents
     assert cfg.unlearn.batch_size == fast["unlearn_batch"] == 16
     assert session.run_config(m, "digit 4", "standard").unlearn.batch_size == session.UnlearnConfig().batch_size
     with pytest.raises(ValueError, match="no feature 'digit 11'"):
