@@ -4,9 +4,9 @@
 
 e.g. `... run.py 8 0 unlearn.target_latents=0.5 unlearn.target_pool=300`. The run is the CLI's
 `python -m atu unlearn --base mnist-dcgan --feature "digit DIGIT" --seed SEED` (the "standard" preset: metrics
-on 10,000 bank latents; PRESET=fast for the app's 2,000) with the same overrides; the line adds the others-changed
-share and the probe's negative rate during stage 2 (`trajectory`, 500 latents, training classifier). SAVE=DIR also
-writes the run folder (the unlearned model, for residual.py and the pictures)."""
+on 5,000 bank latents; PRESET=fast for the app's 2,000) with the same overrides; the line adds the others-changed
+share and the probe's negative rate during stage 2 (`trajectory`, 200 latents, 500 before session 23; training
+classifier). SAVE=DIR also writes the run folder (the unlearned model, for residual.py and the pictures)."""
 import json
 import os
 import sys
