@@ -461,7 +461,7 @@ def build_demo() -> gr.Blocks:
                               "(the faces' default, README \"Faces\")")
             with gr.Row():
                 preset = gr.Radio(list(session.PRESETS), value="fast", label="preset",
-                                  info="fast: ~70 s on a 2-core CPU for MNIST and the faces, ~7 min for the DDPM (README: measured); standard: the CLI's defaults, metrics on 10,000 latents")
+                                  info="fast: ~80 s on a 2-core CPU for MNIST, ~70 s for the faces, ~7 min for the DDPM (README: measured); standard: the CLI's defaults, the same training, metrics on 5,000 latents")
                 loss = gr.Radio(["el2", "nl2", "il2", "none"], value="el2", label="repulsion loss",
                                 info="el2 (best in the paper), nl2, il2; none = plain fine-tuning (a baseline)")
                 gamma = gr.Number(1.0, label="gamma", info="strength of the push from the adapted models")
