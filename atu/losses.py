@@ -58,6 +58,20 @@ def mix_loss(logits: torch.Tensor, target: int, mix: torch.Tensor) -> torch.Tens
     return (m * (m.clamp_min(1e-12).log() - q.clamp_min(1e-12).log())).sum()
 
 
+def keep_loss(logits: torch.Tensor, base_probs: torch.Tensor, target: int) -> torch.Tensor:
+    """Stage 2's class keep: each sample of G should keep the class its latent had in the base generator, the
+    target left out. q = the base's class probabilities on the same latent with the target's removed and the rest
+    renormalised, w = 1 - p_base(target): the term is sum_i w_i KL(q_i || softmax(logits_i)) / sum_i w_i. A latent
+    the base drew as the target (w ~ 0) is free to go anywhere; one it drew as a 3 must stay a 3 (its p(target)
+    must fall too, since q has none)."""
+    keep = torch.arange(base_probs.shape[1], device=base_probs.device) != target
+    q = base_probs * keep
+    w = q.sum(1)
+    q = q / w.clamp_min(1e-12).unsqueeze(1)
+    kl = (q * (q.clamp_min(1e-12).log() - logits.log_softmax(1))).sum(1)
+    return (w * kl).sum() / w.sum().clamp_min(1e-12)
+
+
 def bounded_negative(loss_neg: torch.Tensor, cap: float) -> torch.Tensor:
     """A diffusion model's negative term: relu(cap - loss_neg). Minimising it raises the denoising loss on the
     negatives up to `cap` and no further (its gradient is 0 past the cap): raising a loss without a bound

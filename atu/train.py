@@ -70,7 +70,8 @@ class GANTrainResult:
 
 
 ExtraLoss = Callable[[nn.Module], tuple[torch.Tensor, dict]]
-FakeLoss = Callable[[torch.Tensor], tuple[torch.Tensor, dict]]   # G's step samples -> (loss, logs)
+FakeLoss = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict]]   # (G's step samples, their latents)
+                                                                                #   -> (loss, logs)
 NegativeSource = Callable[[int], torch.Tensor]   # n -> n images (in [-1, 1]) that D must call fake
 
 
@@ -127,7 +128,8 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
     loss: the adversarial loss object (atu.losses.LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma, cfg.r1_every) by default): its d_loss and g_loss
     are all the loop knows of the loss, so a family with R1 or another loss passes its own.
     g_latents(n) -> n latents for G's own step (default: n ~ N(0, I), as in D's step).
-    g_fake_loss(images) -> (loss, logs) is added to G's loss on the very samples of G's own step (stage 2's guide).
+    g_fake_loss(images, latents) -> (loss, logs) is added to G's loss on the very samples of G's own step and their
+    latents (stage 2's guide and class keep).
     G and D are trained in place; G_ema defaults to a copy of G.
     """
     if G_ema is None:
@@ -215,18 +217,20 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
         b = x_real.shape[0]
         if g_latents is None:   # one batch of G's samples for both updates (as PyTorch's DCGAN example): D's update
             # sees it detached, G's is taken through the updated D; G's forward runs once a step instead of twice
-            fake = G(torch.randn(b, latent_dim, device=accelerator.device))
+            z = torch.randn(b, latent_dim, device=accelerator.device)
+            fake = G(z)
             d_loss, d_logs = d_step(x_real, fake.detach())
         else:                   # G's step draws its own latents: D's step its own samples
             d_loss, d_logs = d_step(x_real)
-            fake = G(g_latents(b).to(accelerator.device))
+            z = g_latents(b).to(accelerator.device)
+            fake = G(z)
 
         # G step
         requires_grad(D, False)
         g_adv, logs = loss.g_loss(D, aug(fake))
         g_loss = g_adv
         if g_fake_loss is not None:
-            fake_term, fake_logs = g_fake_loss(fake)
+            fake_term, fake_logs = g_fake_loss(fake, z)
             g_loss, logs = g_loss + fake_term, {**logs, **fake_logs}
         log_now = step % cfg.log_every == 0 or step == cfg.steps
         if g_extra_loss is not None:

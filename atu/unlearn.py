@@ -16,7 +16,7 @@ import torch
 
 from .adapt import unflatten
 from .augment import random_affine
-from .losses import REPULSIONS, anchor_loss, guide_loss, mix_loss, parameter_distance, repulsion
+from .losses import REPULSIONS, anchor_loss, guide_loss, keep_loss, mix_loss, parameter_distance, repulsion
 from .metrics import class_histogram, class_probabilities
 from .runtime import inference_batch, inference_copy
 from .train import GANTrainConfig, NegativeSource, train_gan
@@ -97,6 +97,13 @@ class UnlearnConfig:
                                       #   is the collateral damage; 0 = off. Weight 3 on digits 8 and 9: PUL -4 to
                                       #   -9 by both classifiers, collateral -0.007 / +0.004; weight 0.5 no steadier:
                                       #   not kept (docs/benchmark-mnist.md)
+    keep_weight: float = 0.0          # GAN only: weight of the class keep, sum_i w_i KL(q_i || C(G(z_i))) on G's step
+                                      #   samples, q_i = the training classifier's class probabilities of the base's
+                                      #   sample of the same latent without the target, w_i = 1 - its p(target)
+                                      #   (atu.losses.keep_loss): the other digits keep their class (in the default
+                                      #   run 14% of them changed label, 2s and 9s into 7s: most of the collateral
+                                      #   damage); 0 = off
+    keep_start: int = 0               # GAN only: the keep acts from this stage-2 step on (0 = from the start)
     anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
     anchor_pool: int = 128            # diffusion only: how many positives' paths the anchor holds
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
@@ -127,8 +134,8 @@ class UnlearnConfig:
                              'sampler paths are at hand, not those of the user\'s images')
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        if self.mix_weight < 0:
-            raise ValueError(f"mix_weight must be >= 0, got {self.mix_weight}")
+        if self.mix_weight < 0 or self.keep_weight < 0:
+            raise ValueError(f"mix_weight and keep_weight must be >= 0, got {self.mix_weight}, {self.keep_weight}")
         if self.guide_weight < 0 or self.guide_temperature <= 0:
             raise ValueError(f"guide_weight must be >= 0 and guide_temperature > 0, got {self.guide_weight}, "
                              f"{self.guide_temperature}")
@@ -231,15 +238,24 @@ def anchored(extra_loss, latents: torch.Tensor, targets: torch.Tensor, weight: f
 
 
 def guided(C, target: int, weight: float, jitter: bool = False, seed: int = 0, temperature: float = 1.0,
-           mix: torch.Tensor | None = None, mix_weight: float = 0.0):
-    """images -> (weight * guide_loss(C(images) / temperature, target) + mix_weight * mix_loss(C(images), target,
-    mix), logs with "guide" and "mix"): a frozen private copy of the classifier C, moved to the images' device at the
-    first call, read once for both terms. jitter: C sees each image randomly rotated, shifted and zoomed (JITTER), so
-    a change that fools C at one exact position pays less."""
+           mix: torch.Tensor | None = None, mix_weight: float = 0.0, base=None, keep_weight: float = 0.0,
+           keep_start: int = 0):
+    """(images, latents) -> (weight * guide_loss(C(images) / temperature, target) + mix_weight * mix_loss(C(images),
+    target, mix) + keep_weight * keep_loss(C(images), C(base(latents)), target), logs with "guide", "mix", "keep"): a
+    frozen private copy of the classifier C (and of the base generator, for the keep), moved to the images' device at
+    the first call, read once for every term. jitter: C sees each image randomly rotated, shifted and zoomed (JITTER),
+    so a change that fools C at one exact position pays less. The keep acts from the keep_start-th call (G step) on."""
     C = inference_copy(C).requires_grad_(False)   # channels-last on the CPU: a G step 6 ms faster at batch 16
+    if keep_weight > 0:
+        if base is None:
+            raise ValueError("keep_weight > 0 needs the base generator")
+        base = inference_copy(base).requires_grad_(False)
     gen = torch.Generator().manual_seed(seed)
+    calls = 0
 
-    def loss(images):
+    def loss(images, latents=None):
+        nonlocal calls
+        calls += 1
         if jitter:
             images = random_affine(images, **JITTER, generator=gen)
         logits = C.to(images.device)(images)
@@ -250,6 +266,11 @@ def guided(C, target: int, weight: float, jitter: bool = False, seed: int = 0, t
         if mix_weight > 0:
             m = mix_loss(logits, target, mix)
             total, logs["mix"] = total + mix_weight * m, m.detach()
+        if keep_weight > 0 and calls > keep_start:
+            with torch.no_grad():   # the base's class probabilities on the same latents, as the metrics draw it
+                p0 = C(base.to(latents.device)(latents)).softmax(1)
+            k = keep_loss(logits, p0, target)
+            total, logs["keep"] = total + keep_weight * k, k.detach()
         return total, logs
 
     return loss
@@ -306,13 +327,14 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
             raise ValueError("target_latents > 0 needs latents of the feature: pass unlearn(..., target_latents=...)")
         g_latents = mixed_latents(target_latents, cfg.target_latents, seed=cfg.seed + 29)
     fake_loss = None
-    if cfg.guide_weight > 0 or cfg.mix_weight > 0:
+    if cfg.guide_weight > 0 or cfg.mix_weight > 0 or cfg.keep_weight > 0:
         if guide is None:
-            raise ValueError("guide_weight or mix_weight > 0 needs the classifier: pass unlearn(..., "
+            raise ValueError("guide_weight, mix_weight or keep_weight > 0 needs the classifier: pass unlearn(..., "
                              "guide=(C, target))")
         mix = class_mix(guide[0], positives) if cfg.mix_weight > 0 else None
         fake_loss = guided(*guide, cfg.guide_weight, cfg.guide_jitter, seed=cfg.seed + 31,
-                           temperature=cfg.guide_temperature, mix=mix, mix_weight=cfg.mix_weight)
+                           temperature=cfg.guide_temperature, mix=mix, mix_weight=cfg.mix_weight, base=G,
+                           keep_weight=cfg.keep_weight, keep_start=cfg.keep_start)
     res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn",
                     negatives=source, g_latents=g_latents, g_fake_loss=fake_loss)
     res.d0 = d0

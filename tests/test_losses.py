@@ -132,3 +132,25 @@ def test_mix_loss_hand_worked():
     # the others' mass all on the one class the mix wants: KL = 1 log(1 / 1) = 0, the zero share adds nothing
     sure = torch.tensor([[0.0, 50.0, 0.0]])
     assert float(mix_loss(sure, 0, torch.tensor([0.0, 1.0, 0.0]))) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_keep_loss_hand_worked():
+    from atu.losses import keep_loss
+
+    # target 2. Base (0.5, 0.25, 0.25): q = (2/3, 1/3, 0), w = 3/4; G's logits 0: softmax 1/3 each,
+    # KL(q || 1/3) = 2/3 ln(2) + 1/3 ln(1) = 2/3 ln 2
+    base = torch.tensor([[0.5, 0.25, 0.25]])
+    flat = torch.zeros(1, 3)
+    assert float(keep_loss(flat, base, 2)) == pytest.approx(2 / 3 * math.log(2), abs=1e-6)
+    # a latent the base drew as the target (w = 0) adds nothing, whatever G draws there
+    both = torch.tensor([[0.5, 0.25, 0.25], [0.0, 0.0, 1.0]])
+    assert float(keep_loss(torch.zeros(2, 3), both, 2)) == pytest.approx(2 / 3 * math.log(2), abs=1e-6)
+    # weighted mean: (3/4 * 2/3 ln 2 + 1 * KL((1, 0, 0) || 1/3) = ln 3) / (3/4 + 1)
+    three = torch.tensor([[0.5, 0.25, 0.25], [1.0, 0.0, 0.0]])
+    want = (0.75 * 2 / 3 * math.log(2) + math.log(3)) / 1.75
+    assert float(keep_loss(torch.zeros(2, 3), three, 2)) == pytest.approx(want, abs=1e-6)
+    # G's sample of the same class as q, none of the target: 0; moving mass onto the target costs
+    same = torch.tensor([[2 / 3, 1 / 3, 1e-12]]).log()
+    assert float(keep_loss(same, base, 2)) == pytest.approx(0.0, abs=1e-6)
+    onto_target = torch.tensor([[1 / 3, 1 / 6, 1 / 2]]).log()   # q halved: KL = ln 2
+    assert float(keep_loss(onto_target, base, 2)) == pytest.approx(math.log(2), abs=1e-6)

@@ -343,15 +343,57 @@ def test_mix_term_moves_g_toward_the_positives_class_mix():
         UnlearnConfig(mix_weight=-1.0)
 
 
+def test_keep_term_holds_each_latent_s_class_from_the_base():
+    """keep_weight > 0: G's loss gains the class keep (atu.losses.keep_loss) on its step samples against the base's
+    samples of the same latents; positives that are all bright (class 1) pull G's samples toward class 1, and with
+    the keep more latents keep the class the base gave them than the same steps without it; "keep" is logged."""
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in bns:   # running statistics = the batch's: the base's eval-mode labels are those G's steps start from
+        m.momentum = None
+    with torch.no_grad():
+        for _ in range(20):
+            G.train()(torch.randn(64, 8))
+    for m in bns:
+        m.momentum = 0.1
+    G.eval()
+    C = Darkness()
+    z = torch.randn(256, 8)
+    real = 0.8 + 0.1 * torch.rand(16, 1, 32, 32)
+    theta = flatten(G)[None] + 0.05
+    with torch.no_grad():
+        base_labels = C(G(z)).argmax(1)
+
+    def kept(weight):
+        cfg = UnlearnConfig(steps=20, batch_size=8, neg_weight=0, guide_weight=0, keep_weight=weight, ema_beta=0,
+                            eval_every=20, lr=3e-3)
+        res = unlearn(G, D, real, theta, cfg, guide=(C, 0))
+        with torch.no_grad():
+            after = C(res.G_ema.eval()(z)).argmax(1)
+        rest = base_labels != 0
+        return float((after[rest] == base_labels[rest]).float().mean()), res.history
+
+    free, history_free = kept(0.0)
+    held, history = kept(100.0)
+    assert "keep" in history[-1] and "keep" not in history_free[-1] and "guide" not in history[-1]
+    assert held > free + 0.1
+    with pytest.raises(ValueError, match="classifier"):
+        unlearn(G, D, real, theta, UnlearnConfig(steps=1, batch_size=8, neg_weight=0, guide_weight=0, keep_weight=1))
+    with pytest.raises(ValueError, match="keep_weight"):
+        UnlearnConfig(keep_weight=-1.0)
+
+
 def test_g_fake_loss_sees_exactly_g_s_step_samples():
-    """g_fake_loss gets G's step samples with their graph; D's update of the same step saw the same samples,
+    """g_fake_loss gets G's step samples with their graph, and their latents; D's update of the same step saw the same samples,
     detached (one G forward a step)."""
     from atu.losses import LogisticGANLoss
 
-    seen, d_fakes = [], []
+    seen, zs, d_fakes = [], [], []
 
-    def fake_loss(images):
+    def fake_loss(images, latents):
         seen.append(images)
+        zs.append(latents)
         return images.mean() * 0, {"probe": torch.tensor(1.0)}
 
     class Recording(LogisticGANLoss):
@@ -365,6 +407,7 @@ def test_g_fake_loss_sees_exactly_g_s_step_samples():
     res = train_gan(G, D, real, GANTrainConfig(steps=2, batch_size=8, log_every=2, cpu=True), g_fake_loss=fake_loss,
                     loss=Recording())
     assert [x.shape for x in seen] == [(8, 1, 32, 32)] * 2 and all(x.requires_grad for x in seen)
+    assert [z.shape for z in zs] == [(8, 8)] * 2 and not torch.equal(zs[0], zs[1])
     assert all(not f.requires_grad and torch.equal(f, x.detach()) for f, x in zip(d_fakes, seen))
     assert res.history[-1]["probe"] == 1.0
 
