@@ -208,7 +208,8 @@ def run_and_save(cfg: RunConfig, negatives: torch.Tensor, negatives_source: str,
 
 
 PLOTTED = {   # what the loss plot draws of each stage's logged losses, by family (the DDPM's: atu.diffusion's rows)
-    "gan": {"adapt": ("d_loss", "g_adv", "ewc"), "unlearn": ("d_loss", "g_adv", "repulsion", "d_neg", "guide", "mix")},
+    "gan": {"adapt": ("d_loss", "g_adv", "ewc"), "unlearn": ("d_loss", "g_adv", "repulsion", "d_neg", "guide", "mix",
+                                                 "keep")},
     "ddpm": {"adapt": ("loss", "ewc"), "unlearn": ("loss", "repulsion", "loss_neg", "loss_redirect", "loss_anchor")},
     "latent": {"unlearn": ("latent_mse",)},
 }
@@ -234,7 +235,7 @@ def plot_series(cfg: RunConfig, diffusion: bool | None = None) -> tuple[list[str
     u = cfg.unlearn
     off = {"d_neg": u.neg_weight == 0, "loss_neg": u.neg_weight == 0, "loss_redirect": u.redirect_weight == 0,
            "loss_anchor": u.anchor_weight == 0, "guide": u.guide_weight == 0,
-           "mix": u.mix_weight == 0}
+           "mix": u.mix_weight == 0, "keep": u.keep_weight == 0}
     keys = PLOTTED["ddpm" if diffusion else "gan"]
     losses = [f"{_stage_name(stage, cfg)} {k}" for stage in ("adapt", "unlearn") for k in keys[stage]
               if not off.get(k, False)]

@@ -1,0 +1,29 @@
+"""How much of an unlearned MNIST generator's collateral damage is the other digits changing label (drift), and how
+much is where the removed ones landed.
+
+    PYTHONPATH=$PWD python benchmarks/mnist/stage2-options/drift.py MODEL_DIR TARGET
+
+On the shipped bank's first 5,056 latents (the benchmark's), by the training classifier: the collateral damage, the
+same distance counted on the samples that were not the target before only (the drift, without the removed ones), the
+labels the removed ones took, and the label changes of the rest as a from -> to matrix (rows: before)."""
+import sys
+
+import torch
+
+from atu.metrics import class_histogram, class_probabilities, collateral_damage, total_variation
+from atu.models import load_generator, load_model
+from atu.sampling import generate, load_latent_bank
+
+model, t = sys.argv[1], int(sys.argv[2])
+G0, G1 = load_generator("checkpoints/mnist-dcgan"), load_generator(model)
+z = load_latent_bank("checkpoints/mnist-dcgan")[:5056]
+C = load_model("checkpoints/mnist-classifier")
+l0, l1 = (class_probabilities(C, generate(G, z)).argmax(1) for G in (G0, G1))
+rest = l0 != t
+print(f"collateral {collateral_damage(l0, l1, t, 10):.4f}")
+drift = total_variation(class_histogram(l0[rest], 10, t), class_histogram(l1[rest & (l1 != t)], 10, t))
+print(f"drift (the samples that were not {t} before only) {drift:.4f}")
+print(f"others changed {float((l1[rest] != l0[rest]).float().mean()):.4f}")
+print("the removed ones became", torch.bincount(l1[~rest & (l1 != t)], minlength=10).tolist())
+print("label changes of the rest (rows: before, columns: after)")
+print(torch.bincount(10 * l0[rest] + l1[rest], minlength=100).view(10, 10))
