@@ -310,6 +310,17 @@ class Darkness(torch.nn.Module):
         return torch.stack([torch.zeros_like(m), m, -m], 1)
 
 
+def _a_classifier_term(field, history, history_free, model):
+    """A stage-2 term on the classifier (`field` = "mix_weight", "keep_weight"): logged under its name when on and
+    alone (not the guide), absent when off; unlearn without the classifier and a negative weight are refused."""
+    name = field.removesuffix("_weight")
+    assert name in history[-1] and name not in history_free[-1] and "guide" not in history[-1]
+    with pytest.raises(ValueError, match="classifier"):
+        unlearn(*model, UnlearnConfig(steps=1, batch_size=8, neg_weight=0, guide_weight=0, **{field: 1.0}))
+    with pytest.raises(ValueError, match=field):
+        UnlearnConfig(**{field: -1.0})
+
+
 def test_mix_term_moves_g_toward_the_positives_class_mix():
     """mix_weight > 0: G's loss gains KL(the positives' class mix || its batch's) by the classifier; positives that
     are all dark (class 2) pull G's samples toward class 2 further than the same steps without it, "mix" is
@@ -335,12 +346,8 @@ def test_mix_term_moves_g_toward_the_positives_class_mix():
 
     free, history_free = p_dark(0.0)
     mixed, history = p_dark(1000.0)
-    assert "mix" in history[-1] and "mix" not in history_free[-1] and "guide" not in history[-1]
     assert mixed > free + 0.05
-    with pytest.raises(ValueError, match="classifier"):
-        unlearn(G, D, real, theta, UnlearnConfig(steps=1, batch_size=8, neg_weight=0, guide_weight=0, mix_weight=1))
-    with pytest.raises(ValueError, match="mix_weight"):
-        UnlearnConfig(mix_weight=-1.0)
+    _a_classifier_term("mix_weight", history, history_free, (G, D, real, theta))
 
 
 def test_keep_term_holds_each_latent_s_class_from_the_base():
@@ -376,17 +383,13 @@ def test_keep_term_holds_each_latent_s_class_from_the_base():
 
     free, history_free = kept(0.0)
     held, history = kept(100.0)
-    assert "keep" in history[-1] and "keep" not in history_free[-1] and "guide" not in history[-1]
     assert held > free + 0.1
-    with pytest.raises(ValueError, match="classifier"):
-        unlearn(G, D, real, theta, UnlearnConfig(steps=1, batch_size=8, neg_weight=0, guide_weight=0, keep_weight=1))
-    with pytest.raises(ValueError, match="keep_weight"):
-        UnlearnConfig(keep_weight=-1.0)
+    _a_classifier_term("keep_weight", history, history_free, (G, D, real, theta))
 
 
 def test_g_fake_loss_sees_exactly_g_s_step_samples():
-    """g_fake_loss gets G's step samples with their graph, and their latents; D's update of the same step saw the same samples,
-    detached (one G forward a step)."""
+    """g_fake_loss gets G's step samples with their graph, and their latents; D's update of the same step saw the
+    same samples, detached (one G forward a step)."""
     from atu.losses import LogisticGANLoss
 
     seen, zs, d_fakes = [], [], []
