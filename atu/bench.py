@@ -98,7 +98,8 @@ def method_config(cfg: RunConfig, method: str) -> RunConfig:
     """A stage-2 method by name: a repulsion loss ("el2", "none", ...) with the run's stage 2 as it is (the
     negative-aware D and the classifier guide included), "<loss>-noneg" for the same without the negative-aware D
     (neg_weight 0; on a DDPM without any negative term: redirect_weight 0 too), "<loss>-noguide" without the guide
-    (guide_weight 0), "<loss>-keep" with the class keep at weight 0.3 (GAN), or "latent" (latent steering, atu.latent: no stage 1)."""
+    (guide_weight 0), "<loss>-keep" with the class keep at weight 0.3 (GAN), or "latent" (latent steering,
+    atu.latent: no stage 1)."""
     if method == "latent":
         return dataclasses.replace(cfg, method="latent")
     loss, _, variant = method.partition("-")
