@@ -55,7 +55,7 @@ def mix_loss(logits: torch.Tensor, target: int, mix: torch.Tensor) -> torch.Tens
     keep = torch.arange(logits.shape[1], device=logits.device) != target
     q = logits[:, keep].softmax(1).mean(0)
     m = mix[keep].to(q) / mix[keep].sum()
-    return (m * (m.clamp_min(1e-12).log() - q.clamp_min(1e-12).log())).sum()
+    return F.kl_div(q.clamp_min(1e-12).log(), m, reduction="sum")   # sum m log(m / q), 0 where m = 0
 
 
 def keep_loss(logits: torch.Tensor, base_probs: torch.Tensor, target: int) -> torch.Tensor:
@@ -68,7 +68,7 @@ def keep_loss(logits: torch.Tensor, base_probs: torch.Tensor, target: int) -> to
     q = base_probs * keep
     w = q.sum(1)
     q = q / w.clamp_min(1e-12).unsqueeze(1)
-    kl = (q * (q.clamp_min(1e-12).log() - logits.log_softmax(1))).sum(1)
+    kl = F.kl_div(logits.log_softmax(1), q, reduction="none").sum(1)   # q log(q / p), 0 where q = 0
     return (w * kl).sum() / w.sum().clamp_min(1e-12)
 
 
