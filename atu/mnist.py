@@ -276,7 +276,17 @@ def measure_base_gan(G, C, latents, x_train, x_heldout, floor: bool = True, eval
     FID of the real training digits against the same held-out digits. With an independent `evaluator`, the share
     of samples on which it and C agree (an ambiguous scribble is read differently by two classifiers; on real
     held-out digits they agree ~98.5%)."""
-    fake = generate(G, latents)
+    out = measure_base_samples(generate(G, latents), C, x_heldout, evaluator)
+    if evaluator is not None and floor:
+        out["classifier_agreement_heldout"] = agreement(classify(C, x_heldout), classify(evaluator, x_heldout))
+    if floor:
+        out["fid_train_vs_heldout"] = fid(x_heldout, x_train, C)["fid"]
+    return out
+
+
+def measure_base_samples(fake, C, x_heldout, evaluator=None) -> dict:
+    """measure_base_gan's bars on samples already drawn (e.g. by another sampler, benchmarks/mnist-ddpm/samplers.py):
+    class balance by C, FID against the held-out digits, and with an `evaluator` the share it agrees with C on."""
     labels = classify(C, fake)
     hist = torch.bincount(labels, minlength=NUM_CLASSES).double() / len(fake)
     out = {"class_fractions": [round(float(h), 4) for h in hist],
@@ -284,10 +294,6 @@ def measure_base_gan(G, C, latents, x_train, x_heldout, floor: bool = True, eval
            **fid(x_heldout, fake, C)}
     if evaluator is not None:
         out["classifier_agreement"] = agreement(labels, classify(evaluator, fake))
-        if floor:
-            out["classifier_agreement_heldout"] = agreement(classify(C, x_heldout), classify(evaluator, x_heldout))
-    if floor:
-        out["fid_train_vs_heldout"] = fid(x_heldout, x_train, C)["fid"]
     return out
 
 

@@ -14,15 +14,14 @@ import time
 import types
 from pathlib import Path
 
-import torch
 from diffusers import (
     DDIMScheduler,
     DPMSolverMultistepScheduler,
     UniPCMultistepScheduler,
 )
 
-from atu.metrics import class_probabilities, collateral_damage, fid
-from atu.mnist import mnist_split
+from atu.metrics import classify, collateral_damage
+from atu.mnist import measure_base_samples, mnist_split
 from atu.models import load_generator, load_model
 from atu.sampling import generate, load_latent_bank
 
@@ -61,14 +60,11 @@ for name in ["ddim"] + [m for m in names if m != "ddim"]:
     t0 = time.time()
     x = generate(G, z)
     seconds = time.time() - t0
-    lc, lb = class_probabilities(C, x).argmax(1), class_probabilities(B, x).argmax(1)
-    ref = lc if ref is None else ref
-    mix = torch.bincount(lc, minlength=10).double() / n
-    row = {"sampler": name, "n": n, "class_fractions": [round(float(v), 4) for v in mix],
-           "class_fraction_min": float(mix.min()), "class_fraction_max": float(mix.max()),
-           "classifier_agreement": float((lc == lb).float().mean()), "fid": fid(xh, x, C)["fid"],
-           "labels_changed_vs_ddim20": float((lc != ref).float().mean()),
-           "mix_shift_vs_ddim20": float(collateral_damage(ref, lc, 8, 10)), "seconds": seconds}
+    labels = classify(C, x)
+    ref = labels if ref is None else ref
+    row = {"sampler": name, "n": n, **measure_base_samples(x, C, xh, evaluator=B),
+           "labels_changed_vs_ddim20": float((labels != ref).float().mean()),
+           "mix_shift_vs_ddim20": float(collateral_damage(ref, labels, 8, 10)), "seconds": seconds}
     rows.append(row)
     print(f"{name}: digits {100 * row['class_fraction_min']:.1f}-{100 * row['class_fraction_max']:.1f}%, agree "
           f"{100 * row['classifier_agreement']:.1f}%, FID {row['fid']:.1f}, labels changed vs ddim "
