@@ -13,13 +13,17 @@ import torch
 import torch.nn.functional as F
 
 import atu.unlearn
+from atu.feedback import confident_mask
+from atu.unlearn import UnlearnConfig
+
+POS = UnlearnConfig()   # the positives' thresholds at their defaults: pos_max_target_prob 0.01, pos_min_top_prob 0.9
 
 
 def keep_confident(logits: torch.Tensor, base_probs: torch.Tensor, target: int) -> torch.Tensor:
     keep = torch.arange(base_probs.shape[1], device=base_probs.device) != target
     q = base_probs * keep
     q = q / q.sum(1).clamp_min(1e-12).unsqueeze(1)
-    w = ((base_probs[:, target] < 0.01) & (base_probs.max(1).values > 0.9)).float()
+    w = confident_mask(base_probs, target, POS.pos_max_target_prob, POS.pos_min_top_prob).float()
     kl = F.kl_div(logits.log_softmax(1), q, reduction="none").sum(1)
     return (w * kl).sum() / w.sum().clamp_min(1.0)
 
