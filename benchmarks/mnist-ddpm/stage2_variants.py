@@ -1,14 +1,18 @@
 """Stage-2 variants on the MNIST DDPM for one digit (issue #17 lab script, not part of the package): stage 1 once
 (the catalog's standard preset), then each variant of stage 2 measured on the bank's first N latents, with a
 before/after grid of the first 32 (OUT-<name>.png); an optional last argument is the seed (default 0: stage 1's
-negatives, the positives, stage 2). Run from the repository root:
+negatives, the positives, stage 2). A variant's "guide": {"weight": w, "batch": b} adds the GAN's classifier guide
+in its DDPM form (session 26): w * -log(1 - p_C(target)) on the model's own DDIM samples (20 steps, backpropagated
+through every step) of b noises a step, drawn from 64 fresh noises the base draws as the target. Run from the
+repository root:
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/mnist-ddpm/stage2_variants.py checkpoints/mnist-ddpm 8 500 \
         '{"el2w1-noneg-base": {"method": "el2-noneg", "unlearn.pos_target": "base", "unlearn.el2_weight": 1.0}}' runs/x
 """
-import dataclasses, sys, time, json
+import copy, dataclasses, sys, time, json
 import torch
 import atu.pipeline as P
+import atu.unlearn as U
 from lab_common import record_generate
 from atu.bench import mnist_config, method_config
 from atu.pipeline import load_base, pick_negatives, adapt_stage, unlearn_stage, measure, make_probe
@@ -31,10 +35,42 @@ seen = record_generate()   # the images measure() last drew of each model
 E = P.load_model(P.evaluator_path(cfg), kind="classifier")
 
 
+GUIDE = {}   # the running variant's "guide" settings (empty: off)
+repulsion_loss = U.repulsion_loss
+
+
+def guided_repulsion_loss(model_, theta_N_, cfg_):
+    """atu.unlearn.repulsion_loss plus, when GUIDE is set, the classifier guide on the model's own samples of the
+    target noises (unlearn_ddpm adds this extra loss to its objective at every step)."""
+    repel, d0 = repulsion_loss(model_, theta_N_, cfg_)
+    if not GUIDE:
+        return repel, d0
+    gen = torch.Generator().manual_seed(cfg_.seed + 31)
+
+    def loss(g):
+        term, logs = repel(g)
+        z = target_noises[torch.randint(len(target_noises), (GUIDE["batch"],), generator=gen)]
+        p = torch.softmax(C_frozen(g(z)), 1)[:, target]
+        guide = -torch.log1p(-p.clamp(max=1 - 1e-6)).mean()
+        return term + GUIDE["weight"] * guide, {**logs, "guide": guide.detach()}
+
+    return loss, d0
+
+
+U.repulsion_loss = guided_repulsion_loss
+C_frozen = copy.deepcopy(C).eval().requires_grad_(False)
+gen_t, found = torch.Generator().manual_seed(seed + 1000), []
+while sum(len(f) for f in found) < 64:   # fresh noises (not the bank's) that the base draws as the target
+    zz = torch.randn(250, G.latent_dim, generator=gen_t)
+    found.append(zz[P.classify(C, P.generate(G, zz)) == target])
+target_noises = torch.cat(found)[:64]
+
+
 def mix(g):
     return [torch.bincount(P.classify(c, seen[id(g)]), minlength=10).tolist() for c in (C, E)]
 
 for name, v in variants.items():
+    GUIDE.clear(), GUIDE.update(v.pop("guide", {}))
     c = method_config(cfg, v.pop("method", "el2"))
     u = dataclasses.replace(c.unlearn, **{k.split(".", 1)[1]: x for k, x in v.items() if k.startswith("unlearn.")})
     c = dataclasses.replace(c, unlearn=u)
