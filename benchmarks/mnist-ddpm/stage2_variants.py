@@ -60,10 +60,10 @@ def guided_repulsion_loss(model_, theta_N_, cfg_):
 U.repulsion_loss = guided_repulsion_loss
 C_frozen = copy.deepcopy(C).eval().requires_grad_(False)
 gen_t, found = torch.Generator().manual_seed(seed + 1000), []
-while sum(len(f) for f in found) < 64:   # fresh noises (not the bank's) that the base draws as the target
-    zz = torch.randn(250, G.latent_dim, generator=gen_t)
+while any("guide" in v for v in variants.values()) and sum(len(f) for f in found) < 64:
+    zz = torch.randn(250, G.latent_dim, generator=gen_t)   # fresh noises (not the bank's) the base draws as the target
     found.append(zz[P.classify(C, P.generate(G, zz)) == target])
-target_noises = torch.cat(found)[:64]
+target_noises = torch.cat(found)[:64] if found else None
 
 
 def mix(g):
