@@ -11,7 +11,7 @@ import sys
 
 import torch
 
-from atu.metrics import class_probabilities, collateral_damage
+from atu.metrics import class_probabilities, collateral_damage, others_changed
 from atu.models import load_generator, load_model
 from atu.sampling import generate, load_latent_bank
 
@@ -25,7 +25,7 @@ rest = l0 != t
 print(f"collateral {collateral_damage(l0, l1, t, 10):.4f}")
 drift = collateral_damage(l0[rest], l1[rest], t, 10)   # the same distance, the removed ones left out
 print(f"drift (the samples that were not {t} before only) {drift:.4f}")
-print(f"others changed {float((l1[rest] != l0[rest]).float().mean()):.4f}")
+print(f"others changed {others_changed(l0, l1, t):.4f}")
 print("the removed ones became", torch.bincount(l1[~rest & (l1 != t)], minlength=10).tolist())
 print("label changes of the rest (rows: before, columns: after)")
 print(torch.bincount(10 * l0[rest] + l1[rest], minlength=100).view(10, 10))
