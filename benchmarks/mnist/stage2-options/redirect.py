@@ -1,6 +1,7 @@
 """A GAN stage 2 with no adversarial term (session 26, a lab script): G regresses, on latents the base draws as the
 target, onto chosen positives (the DDPM's redirect in a GAN's form), and the anchor holds the positives' own
-latents at the base's images. Needs `unlearn.anchor_weight` > 0 (the term rides on atu.unlearn.anchored).
+latents at the base's images. Needs `unlearn.anchor_weight` > 0 (the term rides on atu.unlearn.anchored). The
+adversarial loss comes off as in noadv.py, which this script runs.
 
     REDIRECT=nearest|balanced REDIRECT_WEIGHT=10 REDIRECT_DRAWS=10000 PYTHONPATH=$PWD python benchmarks/mnist/stage2-options/redirect.py \
         DIGIT SEED unlearn.anchor_weight=10 unlearn.guide_weight=0 [section.field=value ...]
@@ -18,24 +19,14 @@ from scipy.optimize import linear_sum_assignment
 
 import atu.unlearn
 from atu.feedback import class_quotas
-from atu.losses import LogisticGANLoss
+from atu.losses import anchor_loss
 from atu.metrics import class_probabilities
 from atu.models import load_generator, load_model
 from atu.sampling import generate
-from atu.train import train_gan
 
 MODE, WEIGHT = os.environ.get("REDIRECT", "nearest"), float(os.environ.get("REDIRECT_WEIGHT", "10"))
 DRAWS = int(os.environ.get("REDIRECT_DRAWS", "10000"))   # base samples drawn to find the target's latents
 TARGET, SEED = int(sys.argv[1]), int(sys.argv[2])
-
-
-class NoAdversarial(LogisticGANLoss):
-    def g_loss(self, D, fake):
-        return fake.sum() * 0.0, {}
-
-
-def stage2_train_gan(*args, **kwargs):   # stage 1 keeps the adversarial loss
-    return train_gan(*args, **kwargs, loss=NoAdversarial(args[3].neg_weight, args[3].r1_gamma, args[3].r1_every))
 
 
 def redirect_pairs(positives: torch.Tensor):
@@ -79,12 +70,12 @@ def redirected(extra_loss, latents, targets, weight, batch, seed):
         term, logs = with_anchor(g)
         idx = torch.randint(len(z8), (batch,), generator=gen)
         device = next(g.parameters()).device
-        r = ((g(z8[idx].to(device)) - t8[idx].to(device)) ** 2).mean()
+        r = anchor_loss(g(z8[idx].to(device)), t8[idx].to(device))
         return term + WEIGHT * r, {**logs, "redirect": r.detach()}
 
     return loss
 
 
-atu.unlearn.train_gan, atu.unlearn.anchored = stage2_train_gan, redirected
-sys.argv = ["run.py", *sys.argv[1:]]
-runpy.run_path(str(Path(__file__).with_name("run.py")), run_name="__main__")
+atu.unlearn.anchored = redirected
+sys.argv = ["noadv.py", *sys.argv[1:]]
+runpy.run_path(str(Path(__file__).with_name("noadv.py")), run_name="__main__")
