@@ -225,9 +225,10 @@ def repulsion_loss(G, theta_N: torch.Tensor, cfg: UnlearnConfig):
     return repel, d0
 
 
-def anchored(extra_loss, latents: torch.Tensor, targets: torch.Tensor, weight: float, batch: int, seed: int):
+def anchored(extra_loss, latents: torch.Tensor, targets: torch.Tensor, weight: float, batch: int, seed: int,
+             name: str = "anchor"):
     """extra_loss plus the anchor: g -> (extra + weight * mean (g(z) - target)^2 on `batch` random pairs of
-    (latents, targets), logs with "anchor"). targets = the base's images of those latents (eval mode), g runs in
+    (latents, targets), logs with `name`). targets = the base's images of those latents (eval mode), g runs in
     the mode it is in (stage 2: train)."""
     gen = torch.Generator().manual_seed(seed)
 
@@ -236,7 +237,7 @@ def anchored(extra_loss, latents: torch.Tensor, targets: torch.Tensor, weight: f
         idx = torch.randint(len(latents), (batch,), generator=gen)
         device = next(g.parameters()).device
         a = anchor_loss(g(latents[idx].to(device)), targets[idx].to(device))
-        return term + weight * a, {**logs, "anchor": a.detach()}
+        return term + weight * a, {**logs, name: a.detach()}
 
     return loss
 

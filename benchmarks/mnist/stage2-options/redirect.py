@@ -19,7 +19,6 @@ from scipy.optimize import linear_sum_assignment
 
 import atu.unlearn
 from atu.feedback import class_quotas
-from atu.losses import anchor_loss
 from atu.metrics import class_probabilities
 from atu.models import load_generator, load_model
 from atu.sampling import generate
@@ -61,19 +60,11 @@ anchored = atu.unlearn.anchored
 
 
 def redirected(extra_loss, latents, targets, weight, batch, seed):
-    """atu.unlearn.anchored (the anchor on the positives' latents) plus the regression of the target latents."""
+    """atu.unlearn.anchored (the anchor on the positives' latents) plus the regression of the target latents, the
+    same squared pixel error on other pairs, logged as "redirect"."""
     with_anchor = anchored(extra_loss, latents, targets, weight, batch, seed)
     z8, t8 = redirect_pairs(targets)
-    gen = torch.Generator().manual_seed(seed + 1)
-
-    def loss(g):
-        term, logs = with_anchor(g)
-        idx = torch.randint(len(z8), (batch,), generator=gen)
-        device = next(g.parameters()).device
-        r = anchor_loss(g(z8[idx].to(device)), t8[idx].to(device))
-        return term + WEIGHT * r, {**logs, "redirect": r.detach()}
-
-    return loss
+    return anchored(with_anchor, z8, t8, WEIGHT, batch, seed + 1, name="redirect")
 
 
 atu.unlearn.anchored = redirected
