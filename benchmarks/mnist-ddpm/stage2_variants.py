@@ -3,7 +3,9 @@
 before/after grid of the first 32 (OUT-<name>.png); an optional last argument is the seed (default 0: stage 1's
 negatives, the positives, stage 2). A variant's "guide": {"weight": w, "batch": b} adds the GAN's classifier guide
 in its DDPM form (session 26): w * -log(1 - p_C(target)) on the model's own DDIM samples (20 steps, backpropagated
-through every step) of b noises a step, drawn from 64 fresh noises the base draws as the target. Run from the
+through every step) of b noises a step, drawn from 64 fresh noises the base draws as the target; "package": true
+computes it with atu.losses.guide_loss (session 27; without it, session 26's hand-written form, p clipped at
+1 - 1e-6, which leaves about half the noises without a gradient at the start). Run from the
 repository root:
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/mnist-ddpm/stage2_variants.py checkpoints/mnist-ddpm 8 500 \
@@ -13,6 +15,7 @@ import copy, dataclasses, sys, time, json
 import torch
 import atu.pipeline as P
 import atu.unlearn as U
+from atu.losses import guide_loss
 from lab_common import record_generate
 from atu.bench import mnist_config, method_config
 from atu.pipeline import load_base, pick_negatives, adapt_stage, unlearn_stage, measure, make_probe
@@ -50,8 +53,12 @@ def guided_repulsion_loss(model_, theta_N_, cfg_):
     def loss(g):
         term, logs = repel(g)
         z = target_noises[torch.randint(len(target_noises), (GUIDE["batch"],), generator=gen)]
-        p = torch.softmax(C_frozen(g(z)), 1)[:, target]
-        guide = -torch.log1p(-p.clamp(max=1 - 1e-6)).mean()
+        logits = C_frozen(g(z))
+        if GUIDE.get("package"):   # atu.losses.guide_loss: stable from the logits, a gradient on every noise
+            guide = guide_loss(logits, target)
+        else:                      # session 26's rows as they ran: p clipped at 1 - 1e-6 (no gradient above it)
+            p = torch.softmax(logits, 1)[:, target]
+            guide = -torch.log1p(-p.clamp(max=1 - 1e-6)).mean()
         return term + GUIDE["weight"] * guide, {**logs, "guide": guide.detach()}
 
     return loss, d0
