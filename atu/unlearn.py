@@ -19,6 +19,7 @@ from .augment import random_affine
 from .losses import REPULSIONS, anchor_loss, guide_loss, keep_loss, mix_loss, parameter_distance, repulsion
 from .metrics import class_histogram, class_probabilities
 from .runtime import inference_batch, inference_copy
+from .sampling import generate
 from .train import GANTrainConfig, NegativeSource, train_gan
 
 NEG_SOURCES = ("adapted", "user", "classifier")
@@ -77,6 +78,12 @@ class UnlearnConfig:
                                       #   of a batch), the rest from N(0, I); 0 = off (no gain beyond a seed's spread
                                       #   on digits 1, 4, 8: docs/benchmark-mnist.md)
     target_pool: int = 1000           # GAN only: how many such latents
+    target_refresh: int = 0           # GAN only: every this many steps the pool that target_latents draws from is cut
+                                      #   to the latents the current G (eval mode) still draws as the feature, by
+                                      #   the training classifier (hard latents: the residue the guide has not moved
+                                      #   yet; none left = all from N(0, I)); 0 = the base's pool throughout. 50
+                                      #   with target_latents 0.25, five seeds: digit 9 +2.3 by the evaluator, 8
+                                      #   -0.5: not the default (docs/benchmark-mnist.md "Stricter positives")
     guide_weight: float = 2.0         # GAN only: weight of the classifier guide, -log(1 - p(feature)) by the training
                                       #   classifier on G's own step samples (atu.losses.guide_loss); 0 = off. On
                                       #   digits 1, 4, 8 x 3 seeds weight 1 lifted PUL by the independent evaluator
@@ -300,6 +307,26 @@ def mixed_latents(pool: torch.Tensor, share: float, seed: int):
     return draw
 
 
+def hard_latents(G, C, target: int, pool: torch.Tensor, share: float, every: int, seed: int, on_log=None):
+    """mixed_latents on the latents of `pool` that G still draws as the target, re-read every `every` draws (G as
+    it is then, in eval mode on a private copy; the whole pool each time, so a latent that turns back is drawn
+    again). on_log(step, {"target_pool_left": n}) at each re-read."""
+    gen, state = torch.Generator().manual_seed(seed), {"left": pool, "calls": 0}
+
+    def draw(n: int) -> torch.Tensor:
+        if state["calls"] % every == 0:
+            state["left"] = pool[class_probabilities(C, generate(G, pool)).argmax(1) == target]
+            if on_log is not None:
+                on_log(state["calls"], {"step": state["calls"], "target_pool_left": len(state["left"])})
+        state["calls"] += 1
+        left = state["left"]
+        k = round(share * n) if len(left) else 0
+        return torch.cat([left[torch.randint(len(left), (k,), generator=gen)] if k else pool[:0],
+                          torch.randn(n - k, pool.shape[1], generator=gen)])
+
+    return draw
+
+
 def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnConfig, evaluate=None, on_log=None,
             negatives: torch.Tensor | None = None, positive_latents: torch.Tensor | None = None,
             target_latents: torch.Tensor | None = None, guide: tuple | None = None):
@@ -330,7 +357,13 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
     if cfg.target_latents > 0:
         if target_latents is None or len(target_latents) == 0:
             raise ValueError("target_latents > 0 needs latents of the feature: pass unlearn(..., target_latents=...)")
-        g_latents = mixed_latents(target_latents, cfg.target_latents, seed=cfg.seed + 29)
+        if cfg.target_refresh > 0:
+            if guide is None:
+                raise ValueError("target_refresh > 0 needs the classifier: pass unlearn(..., guide=(C, target))")
+            g_latents = hard_latents(G, *guide, target_latents, cfg.target_latents, cfg.target_refresh,
+                                     seed=cfg.seed + 29, on_log=on_log)
+        else:
+            g_latents = mixed_latents(target_latents, cfg.target_latents, seed=cfg.seed + 29)
     fake_loss = None
     if cfg.guide_weight > 0 or cfg.mix_weight > 0 or cfg.keep_weight > 0:
         if guide is None:

@@ -458,3 +458,68 @@ def test_guide_temperature_keeps_pushing_past_the_boundary():
     assert guided(Brightness(), 0, 1.0, temperature=4.0)(black)[0].item() == pytest.approx(softplus(-2.5), rel=1e-5)
     with pytest.raises(ValueError, match="guide_temperature"):
         UnlearnConfig(guide_temperature=0.0)
+
+
+def test_hard_latents_keep_only_the_pool_latents_g_still_draws_as_the_target():
+    """target_refresh: the pool is re-read every `every` draws with G as it is then; only latents still drawn as the
+    target are drawn, and a pool with none left gives N(0, I) only."""
+    from atu.unlearn import hard_latents
+
+    class SignG(torch.nn.Module):   # an image of tanh(sign * z[0]) everywhere
+        latent_dim = 2
+
+        def __init__(self):
+            super().__init__()
+            self.sign = torch.nn.Parameter(torch.tensor(1.0))
+
+        def forward(self, z):
+            return torch.tanh(self.sign * z[:, :1]).view(-1, 1, 1, 1).expand(-1, 1, 4, 4)
+
+    class MeanC(torch.nn.Module):   # class 1 (the target) where the image is bright
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.tensor(1.0))
+
+        def forward(self, x):
+            m = self.w * x.mean((1, 2, 3))
+            return torch.stack([-m, m], 1)
+
+    G, rows = SignG(), []
+    pool = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [2.0, 0.0], [-2.0, 0.0]])
+    draw = hard_latents(G, MeanC(), 1, pool, 0.5, every=2, seed=0, on_log=lambda step, row: rows.append(row))
+    z = draw(8)
+    assert (z[:4, 0] > 0).all() and set(z[:4, 0].tolist()) <= {1.0, 2.0}   # round(0.5 * 8) = 4 from what is left
+    assert not torch.isin(z[4:, 0], pool[:, 0]).any()
+    with torch.no_grad():
+        G.sign.fill_(-1.0)                     # now the negative latents are the target
+    draw(8)                                    # second draw: the pool is not re-read yet
+    z = draw(8)                                # third draw (every = 2): re-read
+    assert (z[:4, 0] < 0).all()
+    assert rows == [{"step": 0, "target_pool_left": 2}, {"step": 2, "target_pool_left": 2}]
+    with torch.no_grad():
+        G.sign.fill_(0.0)                      # every image grey: no latent is the target any more
+    draw(8)
+    z = draw(8)
+    assert rows[-1]["target_pool_left"] == 0 and not torch.isin(z[:, 0], pool[:, 0]).any() and z.shape == (8, 2)
+
+
+def test_unlearn_logs_the_hard_pool_and_needs_the_classifier_for_it():
+    torch.manual_seed(0)
+    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
+    real, theta, pool = torch.rand(16, 1, 32, 32) * 2 - 1, flatten(G)[None] + 0.1, torch.randn(6, 8)
+    cfg = UnlearnConfig(steps=3, batch_size=8, neg_weight=0, guide_weight=0, target_latents=0.5, target_refresh=2)
+    with pytest.raises(ValueError, match="classifier"):
+        unlearn(G, D, real, theta, cfg, target_latents=pool)
+
+    class AllTarget(torch.nn.Module):   # reads every image as class 1: the whole pool stays
+        def __init__(self):
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.tensor([0.0, 1.0]))
+
+        def forward(self, x):
+            return self.bias.expand(len(x), 2)
+
+    rows = []
+    unlearn(G, D, real, theta, cfg, target_latents=pool, guide=(AllTarget(), 1),
+            on_log=lambda step, row: rows.append(row))
+    assert [r["target_pool_left"] for r in rows if "target_pool_left" in r] == [6, 6]   # draws 0 and 2 of 3

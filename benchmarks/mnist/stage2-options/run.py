@@ -6,7 +6,8 @@ e.g. `... run.py 8 0 unlearn.target_latents=0.5 unlearn.target_pool=300`. The ru
 `python -m atu unlearn --base mnist-dcgan --feature "digit DIGIT" --seed SEED` (the "standard" preset: metrics
 on 5,000 bank latents; PRESET=fast for the app's 2,000) with the same overrides; the line adds the others-changed
 share and the probe's negative rate during stage 2 (`trajectory`, 200 latents, 500 before session 23; training
-classifier). SAVE=DIR also writes the run folder (the unlearned model, for residual.py and the pictures)."""
+classifier) and, with unlearn.target_refresh, how many of the target pool G still draws as the target
+(`target_pool_left`). SAVE=DIR also writes the run folder (the unlearned model, for residual.py and the pictures)."""
 import json
 import os
 import sys
@@ -31,4 +32,6 @@ keys = ["pul", "pul_independent", "fid_ratio", "collateral", "collateral_indepen
 print(json.dumps({"digit": digit, "seed": seed, "ov": overrides, **{k: res.metrics.get(k) for k in keys},
                   "seconds": res.seconds,
                   "trajectory": [(e["step"], round(e["neg_rate"], 3)) for e in res.history
-                                 if e.get("stage") == "unlearn" and "neg_rate" in e]}))
+                                 if e.get("stage") == "unlearn" and "neg_rate" in e],
+                  **({"target_pool_left": pool} if (pool := [(e["step"], e["target_pool_left"]) for e in res.history
+                                                              if "target_pool_left" in e]) else {})}))
