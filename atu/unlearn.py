@@ -17,7 +17,7 @@ import torch
 from .adapt import unflatten
 from .augment import random_affine
 from .losses import REPULSIONS, anchor_loss, guide_loss, keep_loss, mix_loss, parameter_distance, repulsion
-from .metrics import class_histogram, class_probabilities
+from .metrics import class_histogram, class_probabilities, classify
 from .runtime import inference_batch, inference_copy
 from .sampling import generate
 from .train import GANTrainConfig, NegativeSource, train_gan
@@ -295,34 +295,34 @@ def class_mix(C, images: torch.Tensor) -> torch.Tensor:
     return class_histogram(probs.argmax(1), probs.shape[1])
 
 
+def _mixed(pool: torch.Tensor, share: float, n: int, gen: torch.Generator) -> torch.Tensor:
+    """n latents: round(share * n) drawn from `pool` (with replacement; none from an empty pool), the rest from
+    N(0, I)."""
+    k = round(share * n) if len(pool) else 0
+    picked = pool[torch.randint(len(pool), (k,), generator=gen)] if k else pool[:0]
+    return torch.cat([picked, torch.randn(n - k, pool.shape[1], generator=gen)])
+
+
 def mixed_latents(pool: torch.Tensor, share: float, seed: int):
     """n -> n latents: round(share * n) drawn from `pool` (with replacement), the rest from N(0, I)."""
     gen = torch.Generator().manual_seed(seed)
-
-    def draw(n: int) -> torch.Tensor:
-        k = round(share * n)
-        return torch.cat([pool[torch.randint(len(pool), (k,), generator=gen)],
-                          torch.randn(n - k, pool.shape[1], generator=gen)])
-
-    return draw
+    return lambda n: _mixed(pool, share, n, gen)
 
 
 def hard_latents(G, C, target: int, pool: torch.Tensor, share: float, every: int, seed: int, on_log=None):
     """mixed_latents on the latents of `pool` that G still draws as the target, re-read every `every` draws (G as
     it is then, in eval mode on a private copy; the whole pool each time, so a latent that turns back is drawn
     again). on_log(step, {"target_pool_left": n}) at each re-read."""
-    gen, state = torch.Generator().manual_seed(seed), {"left": pool, "calls": 0}
+    gen, left, calls = torch.Generator().manual_seed(seed), pool, 0
 
     def draw(n: int) -> torch.Tensor:
-        if state["calls"] % every == 0:
-            state["left"] = pool[class_probabilities(C, generate(G, pool)).argmax(1) == target]
+        nonlocal left, calls
+        if calls % every == 0:
+            left = pool[classify(C, generate(G, pool)) == target]
             if on_log is not None:
-                on_log(state["calls"], {"step": state["calls"], "target_pool_left": len(state["left"])})
-        state["calls"] += 1
-        left = state["left"]
-        k = round(share * n) if len(left) else 0
-        return torch.cat([left[torch.randint(len(left), (k,), generator=gen)] if k else pool[:0],
-                          torch.randn(n - k, pool.shape[1], generator=gen)])
+                on_log(calls, {"step": calls, "target_pool_left": len(left)})
+        calls += 1
+        return _mixed(left, share, n, gen)
 
     return draw
 

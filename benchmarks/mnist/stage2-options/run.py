@@ -29,9 +29,10 @@ if os.environ.get("SAVE"):
     save_run(res, os.environ["SAVE"])
 keys = ["pul", "pul_independent", "fid_ratio", "collateral", "collateral_independent", "others_changed",
         "neg_rate_before", "neg_rate_after"]
-print(json.dumps({"digit": digit, "seed": seed, "ov": overrides, **{k: res.metrics.get(k) for k in keys},
-                  "seconds": res.seconds,
-                  "trajectory": [(e["step"], round(e["neg_rate"], 3)) for e in res.history
-                                 if e.get("stage") == "unlearn" and "neg_rate" in e],
-                  **({"target_pool_left": pool} if (pool := [(e["step"], e["target_pool_left"]) for e in res.history
-                                                              if "target_pool_left" in e]) else {})}))
+line = {"digit": digit, "seed": seed, "ov": overrides, **{k: res.metrics.get(k) for k in keys}, "seconds": res.seconds,
+        "trajectory": [(e["step"], round(e["neg_rate"], 3)) for e in res.history
+                       if e.get("stage") == "unlearn" and "neg_rate" in e]}
+pool = [(e["step"], e["target_pool_left"]) for e in res.history if "target_pool_left" in e]
+if pool:
+    line["target_pool_left"] = pool
+print(json.dumps(line))
