@@ -90,10 +90,11 @@ def run_train_classifier(cfg: ClassifierRunConfig, overwrite: bool = False) -> d
     x, y = mnist_split("train")
     xh, yh = mnist_split("heldout")
     t0 = time.time()
+    torch.manual_seed(cfg.train.seed)   # the initialisation too comes from the recipe's seed (torch's own start seed
+                                        #   differs per process: unseeded, the same command trained another CNN)
     if cfg.arch == "cnn":
         net = DigitClassifier(NUM_CLASSES, cfg.width, cfg.feature_dim)
     elif cfg.arch == "resnet":
-        torch.manual_seed(cfg.train.seed)   # its initialisation too comes from the recipe's seed
         net = DigitResNet(NUM_CLASSES, cfg.width)
     else:
         raise ValueError(f"arch must be 'cnn' or 'resnet', got {cfg.arch!r}")
@@ -133,6 +134,7 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
         cfg = replace(cfg, latent_dim=G.latent_dim, width=g_width, d_width=0 if d["width"] == g_width else d["width"],
                       d_spectral_norm=d["spectral_norm"])
     else:
+        torch.manual_seed(cfg.train.seed)   # G's and D's first weights from the recipe's seed, as every other draw
         (G, D), G_ema = new_gan(cfg), None
     latents = make_latent_bank(LATENT_BANK_SIZE, G.latent_dim, LATENT_BANK_SEED)
     calls = iter(range(1, 10**9))
@@ -178,6 +180,7 @@ def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
     xh, _ = mnist_split("heldout")
     C = load_model(cfg.classifier, kind="classifier")
     widths = tuple(int(w) for w in cfg.block_out_channels.split(","))
+    torch.manual_seed(cfg.train.seed)   # the UNet's first weights from the recipe's seed
     model = DDPMGenerator(1, 32, widths, cfg.layers_per_block, sample_steps=cfg.sample_steps)
     ema_init, earlier = None, []
     if cfg.init:   # go on from a saved run: same architecture, its raw weights and its EMA
