@@ -19,6 +19,8 @@ class Feature:
     label: int                                  # the classifier's label for "has the feature"
     evaluator: str = ""                         # folder in checkpoints/ of this feature's independent evaluator
                                                 #   (overrides the base model's; see BaseModel.evaluator)
+    co_classifiers: tuple[str, ...] = ()        # folders in checkpoints/ of classifiers the training paths read
+                                                #   beside `classifier` (RunConfig.co_classifiers; never graded by)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class BaseModel:
 
     def classifier_path(self, feature: str, root: Path = CHECKPOINTS) -> Path:
         return root / self.feature(feature).classifier
+
+    def co_classifier_paths(self, feature: str, root: Path = CHECKPOINTS) -> str:
+        """RunConfig.co_classifiers for this feature: its co-classifiers' folders, comma-separated."""
+        return ",".join(str(root / c) for c in self.feature(feature).co_classifiers)
 
     def target(self, feature: str) -> int:
         return self.feature(feature).label

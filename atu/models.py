@@ -284,6 +284,32 @@ class DigitResNet(ResNetClassifier):
         super().__init__(num_classes, width, 1, 32, "", input_range)
 
 
+class ClassifierEnsemble(nn.Module):
+    """Several classifiers read as one: the mean of their class probabilities, returned as logits (its log), so
+    `atu.metrics.classify` and `class_probabilities` take it like any classifier. Training paths only
+    (RunConfig.co_classifiers): a sample counts as the feature only as far as every member agrees, so G cannot
+    settle on what one network alone misreads. `primary` (the first member) is what the metrics read
+    (PUL, FID features): the ensemble never grades, and the independent evaluator is never a member."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        ranges = {tuple(getattr(m, "input_range", (-1.0, 1.0))) for m in members}
+        classes = {getattr(m, "num_classes", None) for m in members}
+        if len(ranges) > 1 or len(classes) > 1:
+            raise CheckpointError(f"classifiers of an ensemble must share input range and classes, got {ranges}, "
+                                  f"{classes}")
+        self.members = nn.ModuleList(members)
+        self.input_range, self.num_classes = ranges.pop(), classes.pop()
+
+    @property
+    def primary(self) -> nn.Module:
+        return self.members[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logp = torch.stack([m(x).log_softmax(1) for m in self.members])
+        return torch.logsumexp(logp, 0) - math.log(len(self.members))
+
+
 class FaceAttributeClassifier(HubModule):
     """Binary classifier of one face attribute (label 1 = the face has it) for 3x64x64 images in [-1, 1].
 

@@ -33,7 +33,8 @@ from .metrics import (agreement, brightness_change, classifier_features, classif
                       computed_metrics, corrected_rate, detector_rates, evaluate, feature_stats,
                       frechet_distance, high_frequency_ratio, image_stats, independent_view, labels_and_features,
                       neg_rate, pul_ceiling, pul_corrected)
-from .models import DCGANDiscriminator, FaceAttributeClassifier, FeatureDiscriminator, load_generator, load_model
+from .models import (ClassifierEnsemble, DCGANDiscriminator, FaceAttributeClassifier, FeatureDiscriminator,
+                     load_generator, load_model)
 from .sampling import before_after_grid, generate, load_latent_bank, make_latent_bank, to_pil
 from .unlearn import UnlearnConfig, unlearn
 
@@ -49,6 +50,12 @@ class RunConfig:
                                                       #   in `model`, or the hub.json `atu push` leaves in a base
                                                       #   folder): the card's base_model lineage; "" = not on the Hub
     classifier: str = "checkpoints/mnist-classifier"  # labels samples: picks negatives/positives, measures PUL
+    co_classifiers: str = ""                          # more classifier folders (comma-separated) that every training
+                                                      #   path reads beside `classifier`, as the mean of their class
+                                                      #   probabilities (models.ClassifierEnsemble): negatives,
+                                                      #   positives, the probe, the guide, the keep, hard latents.
+                                                      #   Metrics still read `classifier` alone; the evaluator may
+                                                      #   not be one. "" = none (docs/benchmark-mnist.md, session 28)
     evaluator: str = "auto"                           # independent classifier that only re-counts the target
                                                       #   (pul_independent; never picks or trains anything): "auto" =
                                                       #   the catalog's for this feature (MNIST: mnist-classifier-b,
@@ -108,14 +115,31 @@ Progress = Callable[[dict], None]
 def load_base(cfg: RunConfig):
     """(G, D, C). A base model without a discriminator/ folder (e.g. the converted faces-dcgan64) gets a fresh
     discriminator (RunConfig.fresh_d), marked `atu_fresh` so that each stage warms it up first
-    (RunConfig.fresh_d_warmup)."""
+    (RunConfig.fresh_d_warmup). C is what the training paths read: the classifier, or with
+    RunConfig.co_classifiers a ClassifierEnsemble whose `primary` is the classifier (what measure() reads)."""
     G = load_generator(cfg.model)
     C = load_model(cfg.classifier, kind="classifier")
-    if is_diffusion(G):   # a DDPM has no discriminator: both stages train it with the denoising loss
-        return G, None, C
+    D = _load_d(cfg, G, C) if not is_diffusion(G) else None   # a DDPM has no D: both stages train it by denoising
+    return G, D, _with_co_classifiers(cfg, C)
+
+
+def _with_co_classifiers(cfg: RunConfig, C):
+    """C, or C and cfg.co_classifiers read as one (ClassifierEnsemble); refuses the independent evaluator."""
+    paths = [p.strip() for p in cfg.co_classifiers.split(",") if p.strip()]
+    if not paths:
+        return C
+    e_path = evaluator_path(cfg)
+    for p in paths:
+        if e_path is not None and Path(p).resolve() == e_path.resolve():
+            raise ValueError(f"co_classifiers: {p} is the independent evaluator, which no training path may read; "
+                             "name another classifier or set evaluator")
+    return ClassifierEnsemble([C, *(load_model(p, kind="classifier") for p in paths)])
+
+
+def _load_d(cfg: RunConfig, G, C):
     d_dir = Path(cfg.model) / "discriminator"
     if d_dir.is_dir():
-        return G, load_model(d_dir, kind="discriminator"), C
+        return load_model(d_dir, kind="discriminator")
     if cfg.fresh_d not in ("auto", "classifier", "dcgan"):
         raise ValueError(f"fresh_d must be 'auto', 'classifier' or 'dcgan', got {cfg.fresh_d!r}")
     torch.manual_seed(cfg.seed)
@@ -124,7 +148,7 @@ def load_base(cfg: RunConfig):
     else:
         D = DCGANDiscriminator(channels=G.image_shape[0], image_size=G.image_shape[1])
     D.atu_fresh = True
-    return G, D, C
+    return D
 
 
 def is_diffusion(G) -> bool:
@@ -326,6 +350,7 @@ def measure(cfg: RunConfig, G_before, G_after, C) -> dict:
 
     latents = load_latent_bank(cfg.model)[:cfg.eval_latents]
     base = catalog.by_path(cfg.model)   # the catalog says what FID compares against; else the classifier's kind
+    C = getattr(C, "primary", C)   # a training ensemble (co_classifiers) is graded by its shipped classifier alone
     no_real_data = (base.fid_reference == "samples" if base
                     else getattr(C, "family", "") == FaceAttributeClassifier.family)
     if no_real_data:

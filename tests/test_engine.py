@@ -53,6 +53,28 @@ def test_end_to_end_tiny_and_run_folder(tiny_base, tmp_path):
     assert torch.equal(G(z), res.G_after.eval()(z))
 
 
+def test_co_classifiers_train_on_the_ensemble_and_grade_with_the_classifier(tiny_base, tmp_path):
+    """RunConfig.co_classifiers: load_base hands the training paths an ensemble whose primary is the classifier,
+    measure() grades with that primary alone (the same metrics as the classifier's), and the independent evaluator
+    can never be a member."""
+    import shutil
+
+    from atu.models import ClassifierEnsemble
+    from atu.pipeline import load_base, measure
+
+    gan, clf = tiny_base
+    other = tmp_path / "clf-c"
+    shutil.copytree(clf, other)
+    cfg = dataclasses.replace(_cfg(gan, clf), co_classifiers=f"{other}, ")
+    G, D, E = load_base(cfg)
+    assert isinstance(E, ClassifierEnsemble) and len(E.members) == 2
+    _, _, C = load_base(_cfg(gan, clf))
+    assert torch.equal(flatten(E.primary), flatten(C))
+    assert measure(cfg, G, G, E) == measure(cfg, G, G, C)
+    with pytest.raises(ValueError, match="independent evaluator"):
+        load_base(dataclasses.replace(cfg, evaluator=str(other)))
+
+
 def test_score_measures_a_saved_run_again_exactly(tiny_base, tmp_path):
     """`python -m atu score` re-measures a saved run folder on its own config: the registered metrics equal the
     ones the run recorded; --metrics selects them, an unregistered name is refused with the registered ones."""

@@ -148,3 +148,36 @@ def test_spectral_norm_discriminator_has_no_batchnorm_and_unit_norm_weights():
         D(torch.rand(2, 1, 32, 32))
     w = D.net[0].weight.detach().flatten(1)
     assert torch.linalg.matrix_norm(w, ord=2) == pytest.approx(1.0, abs=0.05)
+
+
+class _Fixed(torch.nn.Module):
+    """A 'classifier' that returns the same logits for every image."""
+
+    def __init__(self, logits, input_range=(-1.0, 1.0)):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.tensor(logits), requires_grad=False)   # a parameter: readers look up its device
+        self.input_range, self.num_classes = input_range, len(logits)
+
+    def forward(self, x):
+        return self.logits.expand(len(x), -1)
+
+
+def test_classifier_ensemble_is_the_mean_of_its_members_probabilities():
+    """Hand-worked: softmax(0, 0) = (1/2, 1/2) and softmax(log 3, 0) = (3/4, 1/4) average to (5/8, 3/8); the
+    ensemble's logits are that mean's log, so every classifier reader (classify, class_probabilities) takes it.
+    Its primary is the first member; members that disagree on classes or range are refused."""
+    import math
+
+    from atu.metrics import class_probabilities, classify
+    from atu.models import ClassifierEnsemble
+
+    a, b = _Fixed([0.0, 0.0]), _Fixed([math.log(3.0), 0.0])
+    E = ClassifierEnsemble([a, b])
+    x = torch.zeros(2, 1, 4, 4)
+    assert torch.allclose(E(x), torch.tensor([[math.log(5 / 8), math.log(3 / 8)]] * 2))
+    assert torch.allclose(class_probabilities(E, x), torch.tensor([[5 / 8, 3 / 8]] * 2))
+    assert classify(E, x).tolist() == [0, 0] and E.primary is a
+    with pytest.raises(CheckpointError, match="share"):
+        ClassifierEnsemble([a, _Fixed([0.0, 0.0, 0.0])])
+    with pytest.raises(CheckpointError, match="share"):
+        ClassifierEnsemble([a, _Fixed([0.0, 0.0], input_range=(0.0, 1.0))])
