@@ -116,13 +116,14 @@ def checkpoint_card(folder: str | os.PathLike) -> str:
 
 def _classifier_flags(cfg: dict) -> str:
     """The train-classifier options beyond --out that reproduce a digit classifier (none for the default CNN)."""
-    if cfg["arch"] == "cnn":
-        return ""
-    t = cfg["train"]
-    return (f" --arch {cfg['arch']} --width {cfg['width']} --train.optimizer {t['optimizer']} --train.lr {t['lr']:g}"
-            f" --train.weight_decay {t['weight_decay']:g} --train.label_smoothing {t['label_smoothing']:g}"
-            f" --train.epochs {t['epochs']} --train.rotate_deg {t['rotate_deg']:g} --train.translate {t['translate']:g}"
-            f" --train.scale {t['scale']:g} --train.seed {t['seed']}")
+    import dataclasses
+
+    from .cli import dataclass_flags
+    from .mnist import ClassifierRunConfig
+
+    default = ClassifierRunConfig()
+    run = dataclasses.replace(dataclass_from_dict(ClassifierRunConfig, cfg), out=default.out)
+    return "".join(" " + f for f in dataclass_flags(run, default))
 
 
 def write_checkpoint_card(folder: str | os.PathLike) -> Path:

@@ -42,6 +42,12 @@ class ClassifierRunConfig:
                                                                       #   evaluator (checkpoints/mnist-classifier-b)
     width: int = 32                                                   # CNN width (channels of the first conv)
     feature_dim: int = 128                                            # penultimate size = FID feature size (cnn)
+    role: str = "classifier"                                          # what its card says it is for (training
+                                                                      #   does not read it): "classifier" (the
+                                                                      #   training classifier), "co-classifier"
+                                                                      #   (read beside it on training paths only,
+                                                                      #   RunConfig.co_classifiers); a resnet is
+                                                                      #   the independent evaluator
     train: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
 
 

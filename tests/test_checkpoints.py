@@ -42,6 +42,25 @@ def test_independent_evaluator_heldout_accuracy_as_its_card_says(C):
     assert f"{acc * 100:.2f}%" in (CK / "mnist-classifier-b/README.md").read_text()
 
 
+def test_co_classifier_heldout_accuracy_as_its_card_says(C):
+    """classifier C (the MNIST features' co-classifier, read beside the training classifier on training paths
+    only): its held-out accuracy re-measured equals its card; it is another network than the training classifier
+    (width, feature size) and never the independent evaluator."""
+    from atu import catalog
+
+    C3 = load_model(CK / "mnist-classifier-c", kind="classifier")
+    assert (C3.body[0].out_channels, C3.head[-1].in_features) != (C.body[0].out_channels, C.head[-1].in_features)
+    x, y = mnist_split("heldout")
+    acc = float((classify(C3, x) == y).float().mean())
+    assert acc >= 0.985
+    card = json.loads((CK / "mnist-classifier-c/metrics.json").read_text())
+    assert acc == pytest.approx(card["heldout_accuracy"], abs=1e-6)
+    assert f"{acc * 100:.2f}%" in (CK / "mnist-classifier-c/README.md").read_text()
+    for base in catalog.BASE_MODELS.values():
+        for f in base.features.values():
+            assert base.evaluator_for(f.classifier, f.label) not in f.co_classifiers
+
+
 def test_gan_class_balance_and_card(C):
     G = atu.load_generator(CK / "mnist-dcgan")
     bank = load_latent_bank(CK / "mnist-dcgan")
