@@ -50,12 +50,14 @@ class RunConfig:
                                                       #   in `model`, or the hub.json `atu push` leaves in a base
                                                       #   folder): the card's base_model lineage; "" = not on the Hub
     classifier: str = "checkpoints/mnist-classifier"  # labels samples: picks negatives/positives, measures PUL
-    co_classifiers: str = ""                          # more classifier folders (comma-separated) that every training
+    co_classifiers: str = "auto"                      # more classifier folders (comma-separated) that every training
                                                       #   path reads beside `classifier`, as the mean of their class
                                                       #   probabilities (models.ClassifierEnsemble): negatives,
                                                       #   positives, the probe, the guide, the keep, hard latents.
                                                       #   Metrics still read `classifier` alone; the evaluator may
-                                                      #   not be one. "" = none (docs/benchmark-mnist.md, session 28)
+                                                      #   not be one. "auto" = the catalog's for this feature (MNIST
+                                                      #   GAN: mnist-classifier-c; docs/benchmark-mnist.md, session
+                                                      #   28), "" = none
     evaluator: str = "auto"                           # independent classifier that only re-counts the target
                                                       #   (pul_independent; never picks or trains anything): "auto" =
                                                       #   the catalog's for this feature (MNIST: mnist-classifier-b,
@@ -123,14 +125,25 @@ def load_base(cfg: RunConfig):
     return G, D, _with_co_classifiers(cfg, C)
 
 
+def co_classifier_paths(cfg: RunConfig) -> list[Path]:
+    """The co-classifiers' folders: RunConfig.co_classifiers, or the catalog's for this feature ("auto")."""
+    from . import catalog
+
+    if cfg.co_classifiers == "auto":
+        base = catalog.by_path(cfg.model)
+        names = base.co_classifiers_for(Path(cfg.classifier).name, cfg.target) if base else ()
+        return [Path(cfg.model).parent / n for n in names]
+    return [Path(p.strip()) for p in cfg.co_classifiers.split(",") if p.strip()]
+
+
 def _with_co_classifiers(cfg: RunConfig, C):
-    """C, or C and cfg.co_classifiers read as one (ClassifierEnsemble); refuses the independent evaluator."""
-    paths = [p.strip() for p in cfg.co_classifiers.split(",") if p.strip()]
+    """C, or C and the co-classifiers read as one (ClassifierEnsemble); refuses the independent evaluator."""
+    paths = co_classifier_paths(cfg)
     if not paths:
         return C
     e_path = evaluator_path(cfg)
     for p in paths:
-        if e_path is not None and Path(p).resolve() == e_path.resolve():
+        if e_path is not None and p.resolve() == e_path.resolve():
             raise ValueError(f"co_classifiers: {p} is the independent evaluator, which no training path may read; "
                              "name another classifier or set evaluator")
     return ClassifierEnsemble([C, *(load_model(p, kind="classifier") for p in paths)])
@@ -544,6 +557,7 @@ def run_record(result: RunResult) -> dict:
            if cfg.method == "latent" else {}),
         "loss": cfg.unlearn.loss, "gamma": cfg.unlearn.gamma, "K": cfg.adapt.K,
         "neg_weight": cfg.unlearn.neg_weight, "guide_weight": cfg.unlearn.guide_weight,
+        "co_classifiers": [p.name for p in co_classifier_paths(cfg)],
         "adapt_steps": cfg.adapt.steps, "unlearn_steps": cfg.unlearn.steps, "seed": cfg.seed,
         "versions": {"atu": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "metrics": result.metrics, "seconds": result.seconds,

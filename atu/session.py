@@ -142,7 +142,6 @@ def run_config(model: BaseModel, feature: str, preset: str = "fast", loss: str =
     kw = {"root": root} if root is not None else {}
     return apply_overrides(RunConfig(
         model=str(model.path(**kw)), classifier=str(model.classifier_path(feature, **kw)),
-        co_classifiers=model.co_classifier_paths(feature, **kw),
         target=model.target(feature), feature=feature,
         eval_latents=p["eval_latents"],
         adapt=AdaptConfig(K=K, steps=adapt_steps),
@@ -307,8 +306,8 @@ def custom_run_config(model: BaseModel, folder: str | Path, negatives: dict, sho
                             stack(rest) if rest else torch.empty(0))
     path = Path(folder) / "feedback-classifier"
     C.save_pretrained(path)
-    cfg = dataclasses.replace(run_config(model, first, **kw), classifier=str(path), target=1, co_classifiers="",
-                              feature="a custom feature (taught by clicks)")   # the clicks' classifier reads alone
+    cfg = dataclasses.replace(run_config(model, first, **kw), classifier=str(path), target=1,
+                              feature="a custom feature (taught by clicks)")
     return cfg, {"selected": len(has), "not_selected": len(rest)}
 
 

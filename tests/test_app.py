@@ -68,6 +68,11 @@ def test_run_config_from_preset_and_overrides():
     # both presets train stage 2 at the CLI's (UnlearnConfig's) default batch, 16; fast measures on fewer latents
     assert cfg.unlearn.batch_size == fast["unlearn_batch"] == 16
     assert session.run_config(m, "digit 4", "standard").unlearn.batch_size == session.UnlearnConfig().batch_size
+    # the MNIST GAN's training paths read the co-classifier beside the classifier; the DDPM's and the faces' do not
+    from atu.pipeline import co_classifier_paths
+    assert [p.name for p in co_classifier_paths(cfg)] == ["mnist-classifier-c"]
+    assert co_classifier_paths(session.run_config(catalog.get("mnist-ddpm"), "digit 4")) == []
+    assert co_classifier_paths(session.run_config(catalog.get("faces-dcgan64"), "eyeglasses")) == []
     with pytest.raises(ValueError, match="no feature 'digit 11'"):
         session.run_config(m, "digit 11")
     with pytest.raises(ValueError, match="no base model 'nope'"):
