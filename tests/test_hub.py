@@ -380,6 +380,8 @@ def test_card_content():
                                                       collateral_independent=0.0421, evaluator="mnist-classifier-b")),
                             None)
     assert "| collateral (evaluator) | 0.042 | the same, counted by `mnist-classifier-b` |" in mix
+    co = render_model_card(dict(RECORD, co_classifiers=["mnist-classifier-c"]), None)   # the MNIST GAN's default
+    assert "read it\n   together with `mnist-classifier-c`" in co and "together with" not in text
     assert "the other classes' proportions" in text
     faces = render_model_card(dict(RECORD, metrics=dict(RECORD["metrics"], other_feature_rate_change={"x": 0.01})),
                               None)
