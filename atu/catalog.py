@@ -66,8 +66,8 @@ class BaseModel:
 
 
 BASE_MODELS = {
-    # the training paths read mnist-classifier-c beside mnist-classifier (session 28, 22 paired runs over ten digits,
-    #   docs/benchmark-mnist.md): PUL by the evaluator +0.8, collateral -0.005, FID ratio 0.37 -> 0.30, but 1.2% more
+    # the training paths read mnist-classifier-c beside mnist-classifier (session 28, 26 paired runs over ten digits,
+    #   docs/benchmark-mnist.md): PUL by the evaluator +1.0, collateral -0.004, FID ratio 0.37 -> 0.30, but 1.2% more
     #   of the other digits change label; the DDPM keeps the classifier alone (not measured there)
     "mnist-dcgan": BaseModel("mnist-dcgan", "MNIST digits (DCGAN 32x32, trained by atu)",
                              {f"digit {d}": Feature("mnist-classifier", d, co_classifiers=("mnist-classifier-c",))
