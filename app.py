@@ -26,6 +26,7 @@ import spaces
 from atu import catalog, session
 from atu.hub import check_repo_id, HubError, push_run, refresh_card
 from atu.models import CheckpointError, load_generator, load_model
+from atu.pipeline import with_co_classifiers
 from atu.sampling import load_latent_bank, make_latent_bank
 from atu.train import Cancelled
 
@@ -98,7 +99,10 @@ def _generator(name: str):
 
 @lru_cache(maxsize=8)
 def _classifier(name: str, feature: str):
-    return load_model(catalog.get(name).classifier_path(feature), kind="classifier")
+    """What a run's training paths read for this feature: its classifier, with its co-classifiers (MNIST), so that
+    "let the classifier pick" picks as a run does."""
+    cfg = session.run_config(catalog.get(name), feature)
+    return with_co_classifiers(cfg, load_model(cfg.classifier, kind="classifier"))
 
 
 def _model(name: str) -> catalog.BaseModel:

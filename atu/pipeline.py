@@ -122,7 +122,7 @@ def load_base(cfg: RunConfig):
     G = load_generator(cfg.model)
     C = load_model(cfg.classifier, kind="classifier")
     D = _load_d(cfg, G, C) if not is_diffusion(G) else None   # a DDPM has no D: both stages train it by denoising
-    return G, D, _with_co_classifiers(cfg, C)
+    return G, D, with_co_classifiers(cfg, C)
 
 
 def co_classifier_paths(cfg: RunConfig) -> list[Path]:
@@ -136,7 +136,7 @@ def co_classifier_paths(cfg: RunConfig) -> list[Path]:
     return [Path(p.strip()) for p in cfg.co_classifiers.split(",") if p.strip()]
 
 
-def _with_co_classifiers(cfg: RunConfig, C):
+def with_co_classifiers(cfg: RunConfig, C):
     """C, or C and the co-classifiers read as one (ClassifierEnsemble); refuses the independent evaluator."""
     paths = co_classifier_paths(cfg)
     if not paths:

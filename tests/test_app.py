@@ -73,6 +73,9 @@ def test_run_config_from_preset_and_overrides():
     assert [p.name for p in co_classifier_paths(cfg)] == ["mnist-classifier-c"]
     assert co_classifier_paths(session.run_config(catalog.get("mnist-ddpm"), "digit 4")) == []
     assert co_classifier_paths(session.run_config(catalog.get("faces-dcgan64"), "eyeglasses")) == []
+    from atu.models import ClassifierEnsemble   # "let the classifier pick" reads what a run reads
+    assert isinstance(app._classifier("mnist-dcgan", "digit 4"), ClassifierEnsemble)
+    assert not isinstance(app._classifier("mnist-ddpm", "digit 4"), ClassifierEnsemble)
     with pytest.raises(ValueError, match="no feature 'digit 11'"):
         session.run_config(m, "digit 11")
     with pytest.raises(ValueError, match="no base model 'nope'"):
