@@ -51,18 +51,23 @@ class BaseModel:
     def target(self, feature: str) -> int:
         return self.feature(feature).label
 
+    def feature_detected_by(self, classifier: str, label: int) -> Feature | None:
+        """The feature that `classifier` (a folder name) detects as `label`; None for one the catalog does not
+        list (a feature taught by clicks has its own classifier)."""
+        return next((f for f in self.features.values() if f.classifier == classifier and f.label == label), None)
+
     def evaluator_for(self, classifier: str, label: int) -> str:
         """The evaluator folder name for the feature that `classifier` (a folder name) detects as `label`: the
         feature's own, else the model's ("" for none: the faces grade a feature from the user's clicks with its
         click-trained classifier only)."""
-        own = [f.evaluator for f in self.features.values() if f.classifier == classifier and f.label == label]
-        return (own[0] if own else "") or self.evaluator
+        own = self.feature_detected_by(classifier, label)
+        return (own.evaluator if own else "") or self.evaluator
 
     def co_classifiers_for(self, classifier: str, label: int) -> tuple[str, ...]:
         """The co-classifier folder names of the feature that `classifier` (a folder name) detects as `label`; ()
         for none (a feature taught by clicks has its own classifier, read alone)."""
-        own = [f.co_classifiers for f in self.features.values() if f.classifier == classifier and f.label == label]
-        return own[0] if own else ()
+        own = self.feature_detected_by(classifier, label)
+        return own.co_classifiers if own else ()
 
 
 BASE_MODELS = {

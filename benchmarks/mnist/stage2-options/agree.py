@@ -11,7 +11,7 @@ import sys
 import torch
 
 from atu.data import mnist_split
-from atu.metrics import class_probabilities
+from atu.metrics import agreement, class_probabilities
 from atu.models import ClassifierEnsemble, load_generator, load_model
 from atu.sampling import generate, load_latent_bank
 
@@ -26,7 +26,7 @@ L = {k: p.argmax(1) for k, p in P.items()}
 for k, r in readers.items():
     print(f"{k}: held-out accuracy {float((class_probabilities(r, xh).argmax(1) == yh).float().mean()):.4f}")
 for a, b in (("A", "B"), ("C", "B"), ("A+C", "B"), ("A", "C")):
-    print(f"{a} and {b} agree on {float((L[a] == L[b]).float().mean()):.2%} of the base's samples")
+    print(f"{a} and {b} agree on {agreement(L[a], L[b]):.2%} of the base's samples")
 for t in (8, 9):
     by_b = L["B"] == t
     for k in ("A", "C", "A+C"):
