@@ -173,6 +173,23 @@ def test_bench_rows_and_table_on_tiny_model(tiny_base, tmp_path):
     assert [r["method"] for r in later_seed] == ["extrapolation"] and later_seed[0]["ret_fid"] >= 0
     first_seed = bench_class(cfg, base, [], retrained=base[0], retrain_seconds=7.0)
     assert [r["method"] for r in first_seed] == ["extrapolation", "retrain"] and first_seed[1]["seconds"] == 7.0
+    assert all(r["co_classifiers"] == "" for r in rows + first_seed)
+
+
+def test_bench_rows_name_the_co_classifiers_that_picked_their_samples(tiny_base, tmp_path):
+    """A row says which co-classifiers picked its negatives and positives beside the classifier (the MNIST GAN's
+    default since session 28): rows before and after that change are told apart. Retraining reads none."""
+    import shutil
+
+    from atu.bench import bench_class
+    from atu.pipeline import load_base
+
+    gan, clf = tiny_base
+    shutil.copytree(clf, tmp_path / "clf-c")
+    cfg = dataclasses.replace(_cfg(gan, clf), co_classifiers=str(tmp_path / "clf-c"))
+    base = load_base(cfg)
+    rows = bench_class(cfg, base, ["none"], retrained=base[0], retrain_seconds=1.0, grid=())
+    assert [(r["method"], r["co_classifiers"]) for r in rows] == [("none", "clf-c"), ("retrain", "")]
 
 
 def test_across_targets_counts_each_digit_once_whatever_its_seeds():
