@@ -403,6 +403,10 @@ def main(argv=None) -> int:
                                                                     "(default: the paper's 5,056, or the whole bank)")
     p.add_argument("--grid", default=",".join(map(str, G_GRID)),
                    help="extrapolation's g values (comma list; MNIST: '' = no extrapolation baseline)")
+    p.add_argument("--co-classifiers", default="auto",
+                   help="mnist suites: RunConfig.co_classifiers, the classifiers read beside the training classifier "
+                        "wherever samples are picked ('auto' = the catalog's; '' = none, the default before session "
+                        "28; or comma-separated folders)")
     p.add_argument("--dry-run", action="store_true")
     a = p.parse_args(argv)
     family = "mnist-ddpm" if a.suite == "mnist-ddpm" else ""
@@ -462,12 +466,13 @@ def main(argv=None) -> int:
     retrain_classes = [] if a.quick and a.retrain == "1,4,8" else [int(c) for c in a.retrain.split(",") if c]
     plan = [(c, s) for c in classes for s in seeds + (extra if c in (1, 4, 8) else [])]
     methods = losses + ["extrapolation"] * bool(grid)
-    print(f"{len(plan)} (class, seed) runs x methods {methods}; retrain {retrain_classes}")
+    base_cfg = dataclasses.replace(mnist_config(a.model, family), co_classifiers=a.co_classifiers)
+    co = ",".join(p.name for p in co_classifier_paths(base_cfg)) or "none"
+    print(f"{len(plan)} (class, seed) runs x methods {methods}; retrain {retrain_classes}; co-classifiers {co}")
     if a.dry_run:
         return 0
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    base_cfg = mnist_config(a.model, family)
     if a.eval_latents:
         base_cfg = dataclasses.replace(base_cfg, eval_latents=a.eval_latents)
     base = load_base(base_cfg)

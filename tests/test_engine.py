@@ -318,6 +318,20 @@ def test_bench_seeds_given_are_the_seeds_run(capsys):
     assert planned("mnist-ddpm", "--classes", "1,8", "--seeds", "0,2") == "4"
 
 
+def test_bench_co_classifiers_default_to_the_catalogs_and_can_be_named(capsys):
+    """`--co-classifiers`: the MNIST GAN reads the catalog's co-classifier by default and none with '' (the default
+    before session 28); the DDPM none by default, one when named: the plan says which."""
+    from atu.bench import main
+
+    def co(*argv):
+        assert main([*argv, "--classes", "8", "--dry-run"]) == 0
+        return capsys.readouterr().out.strip().split("co-classifiers ")[-1]
+
+    assert co("mnist") == "mnist-classifier-c" and co("mnist", "--co-classifiers", "") == "none"
+    assert co("mnist-ddpm") == "none"
+    assert co("mnist-ddpm", "--co-classifiers", "checkpoints/mnist-classifier-c") == "mnist-classifier-c"
+
+
 def test_bench_speed_table_says_met_or_missed_by_how_much(capsys):
     """`python -m atu.bench speed`: each total against its model's target, the machine named under the table;
     the plan lists the runs, and a run that is not base:feature:preset is refused before anything runs."""
