@@ -318,6 +318,20 @@ def test_bench_seeds_given_are_the_seeds_run(capsys):
     assert planned("mnist-ddpm", "--classes", "1,8", "--seeds", "0,2") == "4"
 
 
+def test_bench_method_variants_compose():
+    """A method is a repulsion loss and any variants after it: "el2-noneg-keep" is EL2 without the negative-aware D
+    and with the class keep at 0.3, the rest of the run as it is; an unknown variant is refused with the list."""
+    from atu.bench import method_config, mnist_config
+
+    cfg = mnist_config()
+    assert cfg.unlearn.keep_weight == 0.0 and method_config(cfg, "el2").unlearn == cfg.unlearn
+    u = method_config(cfg, "el2-noneg-keep").unlearn
+    assert (u.loss, u.neg_weight, u.keep_weight, u.guide_weight) == ("el2", 0.0, 0.3, cfg.unlearn.guide_weight)
+    assert method_config(cfg, "none-keep").unlearn.loss == "none"
+    with pytest.raises(ValueError, match="-noguide or -keep"):
+        method_config(cfg, "el2-kep")
+
+
 def test_bench_co_classifiers_default_to_the_catalogs_and_can_be_named(capsys):
     """`--co-classifiers`: the MNIST GAN reads the catalog's co-classifier by default and none with '' (the default
     before session 28); the DDPM none by default, one when named: the plan says which."""
