@@ -85,12 +85,12 @@ def train_face_encoder(G, cfg: FaceEncoderConfig):
         accelerator.backward(loss)
         opt.step()
         sched.step()
-        bar.set_postfix(loss=float(loss))
+        bar.set_postfix(loss=loss.item())
     E = accelerator.unwrap_model(E).cpu().eval()
     with torch.no_grad():   # held-out fit on fresh latents: share of the target's variance explained
         x, t = g_activations(G.cpu(), torch.randn(1000, G.latent_dim, generator=gen))   # fresh latents
         r2 = 1 - float(((E.regress(E.body(x)) - (t - mu) / sd) ** 2).mean())
-    return E, {"heldout_r2": r2, "final_loss": float(loss)}
+    return E, {"heldout_r2": r2, "final_loss": loss.item()}
 
 
 def run_train_face_encoder(cfg: FaceEncoderConfig, overwrite: bool = False) -> dict:

@@ -321,6 +321,6 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Cl
             accelerator.backward(loss)
             opt.step()
             sched.step()
-        bar.set_postfix(loss=float(loss))
+        bar.set_postfix(loss=loss.item())
     accelerator.wait_for_everyone()
     return accelerator.unwrap_model(model).cpu().eval()

@@ -45,7 +45,7 @@ def test_extra_loss_is_added_and_logged():
 
     def extra(g):
         loss = sum(p.pow(2).sum() for p in g.parameters())
-        calls.append(float(loss))
+        calls.append(loss.item())
         return loss, {"l2": loss.detach()}
 
     res = train_gan(G, D, torch.zeros(4, 1, 32, 32), GANTrainConfig(steps=2, batch_size=4, log_every=1, cpu=True),
