@@ -27,8 +27,8 @@ import torch
 from .baselines import extrapolate, retrain
 from .feedback import pick_negatives
 from .metrics import fid, metric, registered_metrics
-from .pipeline import (RunConfig, adapt_stage, co_classifier_paths, latent_stage, load_base, make_probe, measure,
-                       unlearn_stage)
+from .pipeline import (RunConfig, adapt_stage, co_classifier_paths, grading_classifier, latent_stage, load_base,
+                       make_probe, measure, unlearn_stage)
 from .sampling import generate, load_latent_bank
 
 PAPER = {  # method.md, paper Tables 1 and 3 (StyleGAN2, Inception FID): PUL / FID for EL2 and extrapolation
@@ -133,11 +133,12 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
     latents = load_latent_bank(cfg.model)[:cfg.eval_latents]
     ref = generate(retrained, latents) if retrained is not None else None
     co = ",".join(p.name for p in co_classifier_paths(cfg))   # what picked negatives and positives beside C
+    grader = grading_classifier(C)   # Ret-FID on the features measure() reads
 
     def row(method, G_after, seconds, **extra):
         m = measure(cfg, G, G_after, C)
         if ref is not None and method != "retrain":   # the retrained model against itself is 0 by definition
-            m["ret_fid"] = fid(ref, generate(G_after, latents), getattr(C, "primary", C))["fid"]   # as measure()
+            m["ret_fid"] = fid(ref, generate(G_after, latents), grader)["fid"]
         rows.append({"method": method, "target": cfg.target, "seed": cfg.seed, "seconds": seconds,
                      "stage1_purity": sum(purity) / len(purity),
                      "co_classifiers": "" if method == "retrain" else co, **extra, **m})

@@ -149,6 +149,12 @@ def with_co_classifiers(cfg: RunConfig, C):
     return ClassifierEnsemble([C, *(load_model(p, kind="classifier") for p in paths)])
 
 
+def grading_classifier(C):
+    """The classifier that grades (PUL, FID features): C itself, or a training ensemble's primary, the shipped
+    classifier (RunConfig.co_classifiers: the ensemble only picks and trains, it never grades)."""
+    return getattr(C, "primary", C)
+
+
 def _load_d(cfg: RunConfig, G, C):
     d_dir = Path(cfg.model) / "discriminator"
     if d_dir.is_dir():
@@ -363,7 +369,7 @@ def measure(cfg: RunConfig, G_before, G_after, C) -> dict:
 
     latents = load_latent_bank(cfg.model)[:cfg.eval_latents]
     base = catalog.by_path(cfg.model)   # the catalog says what FID compares against; else the classifier's kind
-    C = getattr(C, "primary", C)   # a training ensemble (co_classifiers) is graded by its shipped classifier alone
+    C = grading_classifier(C)
     no_real_data = (base.fid_reference == "samples" if base
                     else getattr(C, "family", "") == FaceAttributeClassifier.family)
     if no_real_data:
