@@ -119,6 +119,12 @@ class UnlearnConfig:
                                       #   "The class keep with the co-classifier")
     keep_start: int = 0               # GAN only: the keep acts from this stage-2 step on (0 = from the start); from
                                       #   step 300 on digit 8 it brought eights back: not kept
+    keep_draws: bool = True           # GAN only: the keep reads the classifier's probabilities of the base's samples
+                                      #   that were drawn to pick the positives (feedback.Positives; ~4,000): G's
+                                      #   step latents come from those draws (one batch for D's and G's updates, a
+                                      #   fresh order each pass), and nothing runs the base G and the classifier
+                                      #   during stage 2. False = fresh N(0, I) latents, the base G and the classifier
+                                      #   run on them at every step (session 29's keep: 15 s more of stage 2)
     anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
     anchor_pool: int = 128            # diffusion only: how many positives' paths the anchor holds
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
@@ -253,19 +259,56 @@ def anchored(extra_loss, latents: torch.Tensor, targets: torch.Tensor, weight: f
     return loss
 
 
+class LatentPool:
+    """Latents whose base samples the classifier has read (feedback.Positives' draws), and those probabilities:
+    pool(n) -> n of its latents, in a fresh random order each pass through the pool; pool.probs_of(latents) -> the
+    probabilities of the latents of the last draw (refused for any others). Stage 2's class keep draws G's step
+    latents here so that it never runs the base G and the classifier again."""
+
+    def __init__(self, latents: torch.Tensor, probs: torch.Tensor, seed: int):
+        if len(latents) == 0 or len(latents) != len(probs):
+            raise ValueError(f"a latent pool needs as many probabilities as latents (> 0), got {len(latents)} latents "
+                             f"and {len(probs)} probabilities")
+        self.latents, self.probs = latents, probs
+        self.gen = torch.Generator().manual_seed(seed)
+        self.order, self.last = torch.empty(0, dtype=torch.long), None
+
+    def __call__(self, n: int) -> torch.Tensor:
+        while len(self.order) < n:
+            self.order = torch.cat([self.order, torch.randperm(len(self.latents), generator=self.gen)])
+        self.last, self.order = self.order[:n], self.order[n:]
+        return self.latents[self.last]
+
+    def probs_of(self, latents: torch.Tensor) -> torch.Tensor:
+        if self.last is None or not torch.equal(latents.cpu(), self.latents[self.last]):
+            raise ValueError("probs_of takes the latents of the pool's last draw only")
+        return self.probs[self.last].to(latents.device)
+
+
+def base_probabilities(base, C):
+    """latents -> C's class probabilities of the base generator's samples of them (frozen private copies, eval
+    mode, as the metrics draw it), run at every call."""
+    base, C = (inference_copy(m).requires_grad_(False) for m in (base, C))
+
+    @torch.no_grad()
+    def probs(latents: torch.Tensor) -> torch.Tensor:
+        return C.to(latents.device)(base.to(latents.device)(latents)).softmax(1)
+
+    return probs
+
+
 def guided(C, target: int, weight: float, jitter: bool = False, seed: int = 0, temperature: float = 1.0,
-           mix: torch.Tensor | None = None, mix_weight: float = 0.0, base=None, keep_weight: float = 0.0,
+           mix: torch.Tensor | None = None, mix_weight: float = 0.0, base_probs=None, keep_weight: float = 0.0,
            keep_start: int = 0):
     """(images, latents) -> (weight * guide_loss(C(images) / temperature, target) + mix_weight * mix_loss(C(images),
-    target, mix) + keep_weight * keep_loss(C(images), C(base(latents)), target), logs with "guide", "mix", "keep"): a
-    frozen private copy of the classifier C (and of the base generator, for the keep), moved to the images' device at
-    the first call, read once for every term. jitter: C sees each image randomly rotated, shifted and zoomed (JITTER),
-    so a change that fools C at one exact position pays less. The keep acts from the keep_start-th call (G step) on."""
+    target, mix) + keep_weight * keep_loss(C(images), base_probs(latents), target), logs with "guide", "mix", "keep"):
+    a frozen private copy of the classifier C, moved to the images' device at the first call, read once for every
+    term; base_probs(latents) -> the base's class probabilities of those latents (LatentPool.probs_of or
+    base_probabilities). jitter: C sees each image randomly rotated, shifted and zoomed (JITTER), so a change that
+    fools C at one exact position pays less. The keep acts from the keep_start-th call (G step) on."""
     C = inference_copy(C).requires_grad_(False)   # channels-last on the CPU: a G step 6 ms faster at batch 16
-    if keep_weight > 0:
-        if base is None:
-            raise ValueError("keep_weight > 0 needs the base generator")
-        base = inference_copy(base).requires_grad_(False)
+    if keep_weight > 0 and base_probs is None:
+        raise ValueError("keep_weight > 0 needs the base's class probabilities (base_probs)")
     gen = torch.Generator().manual_seed(seed)
     calls = 0
 
@@ -283,9 +326,7 @@ def guided(C, target: int, weight: float, jitter: bool = False, seed: int = 0, t
             m = mix_loss(logits, target, mix)
             total, logs["mix"] = total + mix_weight * m, m.detach()
         if keep_weight > 0 and calls > keep_start:
-            with torch.no_grad():   # the base's class probabilities on the same latents, as the metrics draw it
-                p0 = C(base.to(latents.device)(latents)).softmax(1)
-            k = keep_loss(logits, p0, target)
+            k = keep_loss(logits, base_probs(latents), target)
             total, logs["keep"] = total + keep_weight * k, k.detach()
         return total, logs
 
@@ -333,12 +374,13 @@ def hard_latents(G, C, target: int, pool: torch.Tensor, share: float, every: int
 
 def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnConfig, evaluate=None, on_log=None,
             negatives: torch.Tensor | None = None, positive_latents: torch.Tensor | None = None,
-            target_latents: torch.Tensor | None = None, guide: tuple | None = None):
+            target_latents: torch.Tensor | None = None, guide: tuple | None = None, keep_pool: tuple | None = None):
     """Returns atu.train.GANTrainResult; G_ema is the unlearned generator. theta_N: (K, P) flat vectors;
     `negatives` (the user's few, or the classifier's pool) are needed for neg_source "user" and "classifier";
     `positive_latents` (the base's latents of `positives`, same order) for anchor_weight > 0, `target_latents`
     (latents of the base's samples that show the feature) for cfg.target_latents > 0, `guide` = (classifier, target
-    class) for cfg.guide_weight > 0."""
+    class) for cfg.guide_weight > 0, `keep_pool` = (latents, the guide classifier's class probabilities of the
+    base's samples of them; feedback.Positives' draws) for keep_weight > 0 with keep_draws."""
     G, D = copy.deepcopy(G), copy.deepcopy(D)
     repel, d0 = repulsion_loss(G, theta_N, cfg)
     if cfg.anchor_weight > 0:
@@ -368,16 +410,27 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
                                      seed=cfg.seed + 29, on_log=on_log)
         else:
             g_latents = mixed_latents(target_latents, cfg.target_latents, seed=cfg.seed + 29)
-    fake_loss = None
+    fake_loss, step_latents, base_probs = None, None, None
     if cfg.guide_weight > 0 or cfg.mix_weight > 0 or cfg.keep_weight > 0:
         if guide is None:
             raise ValueError("guide_weight, mix_weight or keep_weight > 0 needs the classifier: pass unlearn(..., "
                              "guide=(C, target))")
+        if cfg.keep_weight > 0 and cfg.keep_draws:
+            if keep_pool is None:
+                raise ValueError("keep_draws needs the positives' draws: pass unlearn(..., keep_pool=(latents, "
+                                 "probabilities)), or set unlearn.keep_draws false")
+            if g_latents is not None:
+                raise ValueError("keep_draws draws G's step latents from the positives' draws, target_latents from "
+                                 "its own pool: set unlearn.keep_draws false to combine them")
+            step_latents = LatentPool(*keep_pool, seed=cfg.seed + 37)
+            base_probs = step_latents.probs_of
+        elif cfg.keep_weight > 0:
+            base_probs = base_probabilities(G, guide[0])
         mix = class_mix(guide[0], positives) if cfg.mix_weight > 0 else None
         fake_loss = guided(*guide, cfg.guide_weight, cfg.guide_jitter, seed=cfg.seed + 31,
-                           temperature=cfg.guide_temperature, mix=mix, mix_weight=cfg.mix_weight, base=G,
-                           keep_weight=cfg.keep_weight, keep_start=cfg.keep_start)
+                           temperature=cfg.guide_temperature, mix=mix, mix_weight=cfg.mix_weight,
+                           base_probs=base_probs, keep_weight=cfg.keep_weight, keep_start=cfg.keep_start)
     res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn",
-                    negatives=source, g_latents=g_latents, g_fake_loss=fake_loss)
+                    negatives=source, g_latents=g_latents, g_fake_loss=fake_loss, latents=step_latents)
     res.d0 = d0
     return res
