@@ -353,13 +353,13 @@ def test_mix_term_moves_g_toward_the_positives_class_mix():
     _a_classifier_term("mix_weight", history, history_free, (G, D, real, theta))
 
 
-@pytest.mark.parametrize("keep_draws", [True, False])
+@pytest.mark.parametrize("keep_draws", [0.5, 0.0])
 def test_keep_term_holds_each_latent_s_class_from_the_base(keep_draws):
     """keep_weight > 0: G's loss gains the class keep (atu.losses.keep_loss) on its step samples against the base's
     samples of the same latents; positives that are all bright (class 1) pull G's samples toward class 1, and with
     the keep more latents keep the class the base gave them than the same steps without it; "keep" is logged.
-    keep_draws: the base's probabilities come from a pool of drawn latents (feedback.Positives' draws) from which G's
-    steps draw; without it the base G and the classifier run at every step."""
+    keep_draws 0.5: the base's probabilities come from a pool of drawn latents (feedback.Positives' draws) from which
+    half of G's step latents come; 0: the base G and the classifier run on fresh latents at every step."""
     torch.manual_seed(0)
     G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
     bns = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -396,24 +396,31 @@ def test_keep_term_holds_each_latent_s_class_from_the_base(keep_draws):
     if keep_draws:   # the pool is needed, and G's latents cannot come from two pools
         with pytest.raises(ValueError, match="keep_pool"):
             unlearn(G, D, real, theta, UnlearnConfig(steps=1, batch_size=8, keep_weight=1.0), guide=(C, 0))
-        with pytest.raises(ValueError, match="keep_draws false"):
+        with pytest.raises(ValueError, match="keep_draws 0"):
             unlearn(G, D, real, theta, UnlearnConfig(steps=1, batch_size=8, keep_weight=1.0, target_latents=0.5),
                     guide=(C, 0), keep_pool=pool, target_latents=pool_z)
 
 
-def test_latent_pool_draws_every_latent_once_a_pass_and_knows_their_probabilities():
+def test_latent_pool_draws_its_share_once_a_pass_and_knows_those_probabilities():
+    """LatentPool: round(share * n) latents of a draw come from the pool, each once a pass (a fresh order each pass),
+    the rest fresh; probs_of gives the pool rows' probabilities and marks them known, and refuses other latents."""
     from atu.unlearn import LatentPool
 
-    z, probs = torch.arange(10.0)[:, None].repeat(1, 3), torch.rand(10, 4)
-    pool = LatentPool(z, probs, seed=0)
-    first = torch.cat([pool(4), pool(4)])
-    rest = pool(4)   # two left of the first pass, then two of the second
-    assert sorted(torch.cat([first, rest[:2]])[:, 0].tolist()) == list(range(10))
-    assert torch.equal(pool.probs_of(rest), probs[rest[:, 0].long()])
+    z, probs = torch.arange(10.0)[:, None].repeat(1, 3) + 100, torch.rand(10, 4)
+    pool = LatentPool(z, probs, share=0.5, seed=0)
+    draws = [pool(8) for _ in range(3)]   # 4 pool rows each: one pass of 10, then 2 of the next
+    rows = torch.cat([d[:4] for d in draws])[:, 0]
+    assert sorted(rows[:10].tolist()) == list(range(100, 110)) and (rows >= 100).all()
+    assert all((d[4:].abs() < 100).all() for d in draws)   # the rest are fresh N(0, I)
+    p, known = pool.probs_of(draws[-1])
+    assert known.tolist() == [True] * 4 + [False] * 4
+    assert torch.equal(p[:4], probs[(draws[-1][:4, 0] - 100).long()])
     with pytest.raises(ValueError, match="last draw"):
-        pool.probs_of(first[:4])
+        pool.probs_of(draws[0])
     with pytest.raises(ValueError, match="as many probabilities"):
-        LatentPool(z, probs[:3], seed=0)
+        LatentPool(z, probs[:3], share=0.5, seed=0)
+    with pytest.raises(ValueError, match="keep_draws"):
+        UnlearnConfig(keep_draws=1.5)
 
 
 def test_step_latents_feed_the_batch_d_and_g_share():
