@@ -5,8 +5,6 @@ a gallery or uploaded, which go through `check_negatives`.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 
 from .metrics import class_probabilities
@@ -92,26 +90,15 @@ def class_quotas(label_counts: torch.Tensor, target: int, n: int) -> torch.Tenso
     return quota
 
 
-class Positives(NamedTuple):
-    """Stage 2's real data and every draw behind them (atu.feedback.pick_positives)."""
-    images: torch.Tensor        # (n, C, H, W): samples of G the classifier confidently labels as not the target
-    latents: torch.Tensor       # (n, latent_dim): their latents (the GAN's anchor pairs)
-    drawn: int                  # how many samples were drawn to find them
-    draw_latents: torch.Tensor  # (drawn, latent_dim): every latent drawn, kept or not (N(0, I), a fixed seed) ...
-    draw_probs: torch.Tensor    # (drawn, classes): ... and the classifier's class probabilities of its sample (what
-                                #   stage 2's class keep reads instead of running G and the classifier again)
-
-
 def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: float = 1.0,
                    min_top_prob: float = 0.0, balance: bool = True, chunk: int | None = None,
-                   max_draws: int = 100_000) -> Positives:
-    """n samples of G that the classifier confidently labels as anything but the target, their latents, and every
-    draw it took (Positives): stage 2's real data (and, by their latents, the GAN's anchor). Thresholds as in
+                   max_draws: int = 100_000) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(n samples of G that the classifier confidently labels as anything but the target, their latents, the number
+    of samples drawn to find them): stage 2's real data (and, by their latents, the GAN's anchor). Thresholds as in
     `confident_mask`. With `balance`, the positives keep the base generator's mix of the other classes
     (class_quotas over every label drawn): a confidence filter alone favours the classes the classifier is sure
     of, and that shift of the mix is collateral damage."""
     xs, zs, labels, drawn = [], [], [], 0
-    all_z, all_probs = [], []
     counts = None
 
     def enough():
@@ -123,7 +110,6 @@ def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: fl
         counts = torch.bincount(lab, minlength=probs.shape[1]) + (0 if counts is None else counts)
         keep = confident_mask(probs, target, max_target_prob, min_top_prob)
         xs.append(x[keep]), zs.append(z[keep]), labels.append(lab[keep])
-        all_z.append(z), all_probs.append(probs)
         drawn += len(z)
         if enough():
             break
@@ -138,7 +124,7 @@ def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: fl
         raise ValueError(f"only {len(pos)} positives found for target {target} in {drawn} samples: the classifier "
                          "labels almost every sample as the target, or is rarely confident (lower "
                          "unlearn.pos_min_top_prob or raise unlearn.pos_max_target_prob)")
-    return Positives(pos, z[idx], drawn, torch.cat(all_z), torch.cat(all_probs))
+    return pos, z[idx], drawn
 
 
 def check_negatives(negatives: torch.Tensor, G) -> torch.Tensor:

@@ -213,18 +213,17 @@ NEG_POOL = 1000   # neg_source="classifier": how many of the base G's confident 
 
 def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, probe_rate, positives=None,
                   negatives: torch.Tensor | None = None):
-    """Stage 2 on confident positives picked by the classifier, or given (feedback.Positives) by an earlier call;
-    `negatives` (the user's) are used only when unlearn.neg_source is "user". Returns (GANTrainResult, the
-    feedback.Positives); res.positive_draws = samples drawn here (None for given positives)."""
+    """Stage 2 on confident positives picked by the classifier, or given as (images, their latents) from an earlier
+    call; `negatives` (the user's) are used only when unlearn.neg_source is "user". Returns (GANTrainResult,
+    (positives, their latents)); res.positive_draws = samples drawn."""
     G, D, C = base
     u = cfg.unlearn
-    draws = None
     if positives is None:
-        positives = pick_positives(G, C, cfg.target, u.n_positives, seed=cfg.seed + 1,
-                                   max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob,
-                                   balance=u.pos_balance)
-        draws = positives.drawn
-    x_pos, z_pos = positives.images, positives.latents
+        x_pos, z_pos, draws = pick_positives(G, C, cfg.target, u.n_positives, seed=cfg.seed + 1,
+                                             max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob,
+                                             balance=u.pos_balance)
+    else:
+        (x_pos, z_pos), draws = positives, None
     log({"stage": "unlearn", "step": 0, "total": u.steps, "positives": len(x_pos), "positive_draws": draws,
          **probe_rate(G)})
     if u.uses_negatives and u.neg_source == "classifier":
@@ -245,9 +244,9 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
                     if u.target_latents > 0 else None)
         res = unlearn(G, D, x_pos, theta_N, _warm(u, cfg, D), evaluate=probe_rate, on_log=on_log,
                       negatives=negatives, positive_latents=z_pos, target_latents=z_target,
-                      guide=(C, cfg.target), keep_pool=(positives.draw_latents, positives.draw_probs))
+                      guide=(C, cfg.target))
     res.positive_draws = draws
-    return res, positives
+    return res, (x_pos, z_pos)
 
 
 def make_probe(cfg: RunConfig, G, C):

@@ -117,8 +117,7 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
               G_ema: nn.Module | None = None, desc: str = "gan",
               negatives: NegativeSource | None = None, loss=None,
               g_latents: Callable[[int], torch.Tensor] | None = None,
-              g_fake_loss: FakeLoss | None = None,
-              latents: Callable[[int], torch.Tensor] | None = None) -> GANTrainResult:
+              g_fake_loss: FakeLoss | None = None) -> GANTrainResult:
     """Train G and D as a GAN whose real data are `real` (N, C, H, W in [-1, 1]).
 
     g_extra_loss(G) -> (loss, logs) is added to G's adversarial loss (EWC in stage 1, repulsion in stage 2); its
@@ -128,8 +127,7 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
     its mean term is logged as `d_neg`.
     loss: the adversarial loss object (atu.losses.LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma, cfg.r1_every) by default): its d_loss and g_loss
     are all the loop knows of the loss, so a family with R1 or another loss passes its own.
-    latents(n) -> n latents for the step's one batch of G's samples, which D's and G's updates share (default: n ~
-    N(0, I)); g_latents(n) -> n latents for G's own step instead, D's step then drawing its own from N(0, I).
+    g_latents(n) -> n latents for G's own step (default: n ~ N(0, I), as in D's step).
     g_fake_loss(images, latents) -> (loss, logs) is added to G's loss on the very samples of G's own step and their
     latents (stage 2's guide and class keep).
     G and D are trained in place; G_ema defaults to a copy of G.
@@ -140,7 +138,7 @@ def train_gan(G: nn.Module, D: nn.Module, real: torch.Tensor, cfg: GANTrainConfi
     with channels_last(G, D, G_ema) if on_cpu else nullcontext():   # G, D, G_ema are this run's own
         return _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives,
                           loss or LogisticGANLoss(cfg.neg_weight, cfg.r1_gamma, cfg.r1_every), g_latents,
-                          g_fake_loss, latents)
+                          g_fake_loss)
 
 
 def frozen_names(model: nn.Module, prefixes: str) -> list[str]:
@@ -151,11 +149,9 @@ def frozen_names(model: nn.Module, prefixes: str) -> list[str]:
 
 
 def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, negatives, loss,
-               g_latents, g_fake_loss, latents) -> GANTrainResult:
+               g_latents, g_fake_loss) -> GANTrainResult:
     if len(real) == 0:
         raise ValueError("train_gan needs at least one real image")
-    if latents is not None and g_latents is not None:
-        raise ValueError("train_gan takes latents (shared by D's and G's updates) or g_latents (G's own), not both")
     t0 = time.time()
     accelerator = Accelerator(cpu=cfg.cpu)
     set_seed(cfg.seed)
@@ -221,8 +217,7 @@ def _train_gan(G, D, real, cfg, g_extra_loss, evaluate, on_log, G_ema, desc, neg
         b = x_real.shape[0]
         if g_latents is None:   # one batch of G's samples for both updates (as PyTorch's DCGAN example): D's update
             # sees it detached, G's is taken through the updated D; G's forward runs once a step instead of twice
-            z = (torch.randn(b, latent_dim, device=accelerator.device) if latents is None
-                 else latents(b).to(accelerator.device))
+            z = torch.randn(b, latent_dim, device=accelerator.device)
             fake = G(z)
             d_loss, d_logs = d_step(x_real, fake.detach())
         else:                   # G's step draws its own latents: D's step its own samples

@@ -116,17 +116,11 @@ class UnlearnConfig:
                                       #   (evaluator 0.038 -> 0.025) for PUL -1.1 / -0.9, 8 digits of 10 at >= 95 by
                                       #   both instead of 9, and stage 2 15 s longer (the standard preset 84 -> 96 s,
                                       #   over the 90 s target): an option, not the default (docs/benchmark-mnist.md
-                                      #   "The class keep with the co-classifier")
+                                      #   "The class keep with the co-classifier"). Read from the positives' draws
+                                      #   instead (no extra forward, session 30): PUL 1-2 points lower still, reverted
+                                      #   (benchmarks/mnist/keep-draws)
     keep_start: int = 0               # GAN only: the keep acts from this stage-2 step on (0 = from the start); from
                                       #   step 300 on digit 8 it brought eights back: not kept
-    keep_draws: float = 0.5           # GAN only: this share of G's step latents comes from the base's samples that
-                                      #   were drawn to pick the positives (feedback.Positives, ~4,000, a fresh order
-                                      #   each pass), whose class probabilities the classifier has already read: the
-                                      #   keep acts on those rows and reads those probabilities, and the rest of the
-                                      #   batch is fresh N(0, I) (the guide sees new latents); one batch for D's and G's
-                                      #   updates. 0 = every latent fresh, the base G and the classifier run on them at
-                                      #   every step (session 29's keep: 15 s more of stage 2). 1.0 (every latent from
-                                      #   the ~4,000) on digits 8 and 9, seed 0: PUL -1.3 / -4.1 and -3.7 / -2.8
     anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
     anchor_pool: int = 128            # diffusion only: how many positives' paths the anchor holds
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
@@ -157,8 +151,6 @@ class UnlearnConfig:
                              'sampler paths are at hand, not those of the user\'s images')
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        if not 0 <= self.keep_draws <= 1:
-            raise ValueError(f"keep_draws is a share of the batch, in [0, 1], got {self.keep_draws}")
         if self.mix_weight < 0 or self.keep_weight < 0:
             raise ValueError(f"mix_weight and keep_weight must be >= 0, got {self.mix_weight}, {self.keep_weight}")
         if self.guide_weight < 0 or self.guide_temperature <= 0:
@@ -263,67 +255,19 @@ def anchored(extra_loss, latents: torch.Tensor, targets: torch.Tensor, weight: f
     return loss
 
 
-class LatentPool:
-    """Latents whose base samples the classifier has read (feedback.Positives' draws), and those probabilities:
-    pool(n) -> n latents, round(share * n) of them from the pool (a fresh random order each pass through it), then
-    the rest fresh from N(0, I); pool.probs_of(latents) -> (probabilities, known): the pool's probabilities of the
-    last draw's pool rows, and the mask of those rows (refused for any latents but the last draw's). Stage 2's class
-    keep draws G's step latents here so that it never runs the base G and the classifier again."""
-
-    def __init__(self, latents: torch.Tensor, probs: torch.Tensor, share: float, seed: int):
-        if len(latents) == 0 or len(latents) != len(probs):
-            raise ValueError(f"a latent pool needs as many probabilities as latents (> 0), got {len(latents)} latents "
-                             f"and {len(probs)} probabilities")
-        if not 0 < share <= 1:
-            raise ValueError(f"the share of latents drawn from the pool must be in (0, 1], got {share}")
-        self.latents, self.probs, self.share = latents, probs, share
-        self.gen = torch.Generator().manual_seed(seed)
-        self.order, self.last = torch.empty(0, dtype=torch.long), None
-
-    def __call__(self, n: int) -> torch.Tensor:
-        k = round(self.share * n)
-        while len(self.order) < k:
-            self.order = torch.cat([self.order, torch.randperm(len(self.latents), generator=self.gen)])
-        idx, self.order = self.order[:k], self.order[k:]
-        z = torch.cat([self.latents[idx], torch.randn(n - k, self.latents.shape[1], generator=self.gen)])
-        self.last = (idx, z)
-        return z
-
-    def probs_of(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.last is None or not torch.equal(latents.cpu(), self.last[1]):
-            raise ValueError("probs_of takes the latents of the pool's last draw only")
-        idx = self.last[0]
-        probs = torch.zeros(len(latents), self.probs.shape[1])
-        probs[:len(idx)] = self.probs[idx]
-        known = torch.arange(len(latents)) < len(idx)
-        return probs.to(latents.device), known.to(latents.device)
-
-
-def base_probabilities(base, C):
-    """latents -> (C's class probabilities of the base generator's samples of them, every row known): frozen private
-    copies, eval mode, as the metrics draw it, run at every call."""
-    base, C = (inference_copy(m).requires_grad_(False) for m in (base, C))
-
-    @torch.no_grad()
-    def probs(latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        p = C.to(latents.device)(base.to(latents.device)(latents)).softmax(1)
-        return p, torch.ones(len(latents), dtype=torch.bool, device=latents.device)
-
-    return probs
-
-
 def guided(C, target: int, weight: float, jitter: bool = False, seed: int = 0, temperature: float = 1.0,
-           mix: torch.Tensor | None = None, mix_weight: float = 0.0, base_probs=None, keep_weight: float = 0.0,
+           mix: torch.Tensor | None = None, mix_weight: float = 0.0, base=None, keep_weight: float = 0.0,
            keep_start: int = 0):
     """(images, latents) -> (weight * guide_loss(C(images) / temperature, target) + mix_weight * mix_loss(C(images),
-    target, mix) + keep_weight * keep_loss(C(images), base_probs(latents), target), logs with "guide", "mix", "keep"):
-    a frozen private copy of the classifier C, moved to the images' device at the first call, read once for every
-    term; base_probs(latents) -> (the base's class probabilities of those latents, the mask of the rows it knows:
-    the keep acts on those; LatentPool.probs_of or base_probabilities). jitter: C sees each image randomly rotated, shifted and zoomed (JITTER), so a change that
-    fools C at one exact position pays less. The keep acts from the keep_start-th call (G step) on."""
+    target, mix) + keep_weight * keep_loss(C(images), C(base(latents)), target), logs with "guide", "mix", "keep"): a
+    frozen private copy of the classifier C (and of the base generator, for the keep), moved to the images' device at
+    the first call, read once for every term. jitter: C sees each image randomly rotated, shifted and zoomed (JITTER),
+    so a change that fools C at one exact position pays less. The keep acts from the keep_start-th call (G step) on."""
     C = inference_copy(C).requires_grad_(False)   # channels-last on the CPU: a G step 6 ms faster at batch 16
-    if keep_weight > 0 and base_probs is None:
-        raise ValueError("keep_weight > 0 needs the base's class probabilities (base_probs)")
+    if keep_weight > 0:
+        if base is None:
+            raise ValueError("keep_weight > 0 needs the base generator")
+        base = inference_copy(base).requires_grad_(False)
     gen = torch.Generator().manual_seed(seed)
     calls = 0
 
@@ -341,8 +285,9 @@ def guided(C, target: int, weight: float, jitter: bool = False, seed: int = 0, t
             m = mix_loss(logits, target, mix)
             total, logs["mix"] = total + mix_weight * m, m.detach()
         if keep_weight > 0 and calls > keep_start:
-            p0, known = base_probs(latents)
-            k = keep_loss(logits[known], p0[known], target)
+            with torch.no_grad():   # the base's class probabilities on the same latents, as the metrics draw it
+                p0 = C(base.to(latents.device)(latents)).softmax(1)
+            k = keep_loss(logits, p0, target)
             total, logs["keep"] = total + keep_weight * k, k.detach()
         return total, logs
 
@@ -390,13 +335,12 @@ def hard_latents(G, C, target: int, pool: torch.Tensor, share: float, every: int
 
 def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnConfig, evaluate=None, on_log=None,
             negatives: torch.Tensor | None = None, positive_latents: torch.Tensor | None = None,
-            target_latents: torch.Tensor | None = None, guide: tuple | None = None, keep_pool: tuple | None = None):
+            target_latents: torch.Tensor | None = None, guide: tuple | None = None):
     """Returns atu.train.GANTrainResult; G_ema is the unlearned generator. theta_N: (K, P) flat vectors;
     `negatives` (the user's few, or the classifier's pool) are needed for neg_source "user" and "classifier";
     `positive_latents` (the base's latents of `positives`, same order) for anchor_weight > 0, `target_latents`
     (latents of the base's samples that show the feature) for cfg.target_latents > 0, `guide` = (classifier, target
-    class) for cfg.guide_weight > 0, `keep_pool` = (latents, the guide classifier's class probabilities of the
-    base's samples of them; feedback.Positives' draws) for keep_weight > 0 with keep_draws > 0."""
+    class) for cfg.guide_weight > 0."""
     G, D = copy.deepcopy(G), copy.deepcopy(D)
     repel, d0 = repulsion_loss(G, theta_N, cfg)
     if cfg.anchor_weight > 0:
@@ -426,27 +370,16 @@ def unlearn(G, D, positives: torch.Tensor, theta_N: torch.Tensor, cfg: UnlearnCo
                                      seed=cfg.seed + 29, on_log=on_log)
         else:
             g_latents = mixed_latents(target_latents, cfg.target_latents, seed=cfg.seed + 29)
-    fake_loss, step_latents, base_probs = None, None, None
+    fake_loss = None
     if cfg.guide_weight > 0 or cfg.mix_weight > 0 or cfg.keep_weight > 0:
         if guide is None:
             raise ValueError("guide_weight, mix_weight or keep_weight > 0 needs the classifier: pass unlearn(..., "
                              "guide=(C, target))")
-        if cfg.keep_weight > 0 and cfg.keep_draws > 0:
-            if keep_pool is None:
-                raise ValueError("keep_draws needs the positives' draws: pass unlearn(..., keep_pool=(latents, "
-                                 "probabilities)), or set unlearn.keep_draws 0")
-            if g_latents is not None:
-                raise ValueError("keep_draws draws G's step latents from the positives' draws, target_latents from "
-                                 "its own pool: set unlearn.keep_draws 0 to combine them")
-            step_latents = LatentPool(*keep_pool, share=cfg.keep_draws, seed=cfg.seed + 37)
-            base_probs = step_latents.probs_of
-        elif cfg.keep_weight > 0:
-            base_probs = base_probabilities(G, guide[0])
         mix = class_mix(guide[0], positives) if cfg.mix_weight > 0 else None
         fake_loss = guided(*guide, cfg.guide_weight, cfg.guide_jitter, seed=cfg.seed + 31,
-                           temperature=cfg.guide_temperature, mix=mix, mix_weight=cfg.mix_weight,
-                           base_probs=base_probs, keep_weight=cfg.keep_weight, keep_start=cfg.keep_start)
+                           temperature=cfg.guide_temperature, mix=mix, mix_weight=cfg.mix_weight, base=G,
+                           keep_weight=cfg.keep_weight, keep_start=cfg.keep_start)
     res = train_gan(G, D, positives, tcfg, g_extra_loss=repel, evaluate=evaluate, on_log=on_log, desc="unlearn",
-                    negatives=source, g_latents=g_latents, g_fake_loss=fake_loss, latents=step_latents)
+                    negatives=source, g_latents=g_latents, g_fake_loss=fake_loss)
     res.d0 = d0
     return res

@@ -136,13 +136,10 @@ def test_pick_positives_confident_and_balanced_on_a_tiny_model(tmp_path):
 
     gan, clf = make_tiny_base(tmp_path)
     G, C = load_generator(gan), load_model(clf)
-    pos, z, drawn, draw_z, draw_probs = pick_positives(G, C, 4, 60, seed=0, max_target_prob=0.01, min_top_prob=0.9)
+    pos, z, drawn = pick_positives(G, C, 4, 60, seed=0, max_target_prob=0.01, min_top_prob=0.9)
     probs = class_probabilities(C, pos)
     assert len(pos) == 60 and drawn >= 60
     assert torch.equal(generate(G, z), pos)   # each positive's own latent (the GAN anchor's pairs)
-    assert draw_z.shape == (drawn, 8) and draw_probs.shape == (drawn, 10)   # every draw, kept or not (the keep's pool)
-    assert torch.allclose(class_probabilities(C, generate(G, draw_z)), draw_probs, atol=1e-6)
-    assert all((draw_z == zi).all(1).any() for zi in z)                    # the positives are among the draws
     assert (probs[:, 4] < 0.01).all() and (probs.max(1).values > 0.9).all()
     labels = classify(C, pos)
     assert not (labels == 4).any()
@@ -353,13 +350,10 @@ def test_mix_term_moves_g_toward_the_positives_class_mix():
     _a_classifier_term("mix_weight", history, history_free, (G, D, real, theta))
 
 
-@pytest.mark.parametrize("keep_draws", [0.5, 0.0])
-def test_keep_term_holds_each_latent_s_class_from_the_base(keep_draws):
+def test_keep_term_holds_each_latent_s_class_from_the_base():
     """keep_weight > 0: G's loss gains the class keep (atu.losses.keep_loss) on its step samples against the base's
     samples of the same latents; positives that are all bright (class 1) pull G's samples toward class 1, and with
-    the keep more latents keep the class the base gave them than the same steps without it; "keep" is logged.
-    keep_draws 0.5: the base's probabilities come from a pool of drawn latents (feedback.Positives' draws) from which
-    half of G's step latents come; 0: the base G and the classifier run on fresh latents at every step."""
+    the keep more latents keep the class the base gave them than the same steps without it; "keep" is logged."""
     torch.manual_seed(0)
     G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
     bns = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -377,13 +371,11 @@ def test_keep_term_holds_each_latent_s_class_from_the_base(keep_draws):
     theta = flatten(G)[None] + 0.05
     with torch.no_grad():
         base_labels = C(G(z)).argmax(1)
-        pool_z = torch.randn(128, 8)
-        pool = (pool_z, C(G(pool_z)).softmax(1))
 
     def kept(weight):
         cfg = UnlearnConfig(steps=20, batch_size=8, neg_weight=0, guide_weight=0, keep_weight=weight, ema_beta=0,
-                            eval_every=20, lr=3e-3, keep_draws=keep_draws)
-        res = unlearn(G, D, real, theta, cfg, guide=(C, 0), keep_pool=pool)
+                            eval_every=20, lr=3e-3)
+        res = unlearn(G, D, real, theta, cfg, guide=(C, 0))
         with torch.no_grad():
             after = C(res.G_ema.eval()(z)).argmax(1)
         rest = base_labels != 0
@@ -393,54 +385,6 @@ def test_keep_term_holds_each_latent_s_class_from_the_base(keep_draws):
     held, history = kept(100.0)
     assert held > free + 0.1
     _a_classifier_term("keep_weight", history, history_free, (G, D, real, theta))
-    if keep_draws:   # the pool is needed, and G's latents cannot come from two pools
-        with pytest.raises(ValueError, match="keep_pool"):
-            unlearn(G, D, real, theta, UnlearnConfig(steps=1, batch_size=8, keep_weight=1.0), guide=(C, 0))
-        with pytest.raises(ValueError, match="keep_draws 0"):
-            unlearn(G, D, real, theta, UnlearnConfig(steps=1, batch_size=8, keep_weight=1.0, target_latents=0.5),
-                    guide=(C, 0), keep_pool=pool, target_latents=pool_z)
-
-
-def test_latent_pool_draws_its_share_once_a_pass_and_knows_those_probabilities():
-    """LatentPool: round(share * n) latents of a draw come from the pool, each once a pass (a fresh order each pass),
-    the rest fresh; probs_of gives the pool rows' probabilities and marks them known, and refuses other latents."""
-    from atu.unlearn import LatentPool
-
-    z, probs = torch.arange(10.0)[:, None].repeat(1, 3) + 100, torch.rand(10, 4)
-    pool = LatentPool(z, probs, share=0.5, seed=0)
-    draws = [pool(8) for _ in range(3)]   # 4 pool rows each: one pass of 10, then 2 of the next
-    rows = torch.cat([d[:4] for d in draws])[:, 0]
-    assert sorted(rows[:10].tolist()) == list(range(100, 110)) and (rows >= 100).all()
-    assert all((d[4:].abs() < 100).all() for d in draws)   # the rest are fresh N(0, I)
-    p, known = pool.probs_of(draws[-1])
-    assert known.tolist() == [True] * 4 + [False] * 4
-    assert torch.equal(p[:4], probs[(draws[-1][:4, 0] - 100).long()])
-    with pytest.raises(ValueError, match="last draw"):
-        pool.probs_of(draws[0])
-    with pytest.raises(ValueError, match="as many probabilities"):
-        LatentPool(z, probs[:3], share=0.5, seed=0)
-    with pytest.raises(ValueError, match="keep_draws"):
-        UnlearnConfig(keep_draws=1.5)
-
-
-def test_step_latents_feed_the_batch_d_and_g_share():
-    """train_gan(latents=...): the step's one G batch (D's update and G's) comes from `latents`, called once a step;
-    given with g_latents it is refused."""
-    calls, seen = [], []
-
-    def latents(n):
-        calls.append(torch.randn(n, 8))
-        return calls[-1]
-
-    torch.manual_seed(0)
-    G, D = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(width=4)
-    real = torch.rand(16, 1, 32, 32) * 2 - 1
-    fake_loss = lambda images, z: (images.sum() * 0, seen.append(z) or {})  # noqa: E731
-    train_gan(G, D, real, GANTrainConfig(steps=3, batch_size=8, log_every=3, cpu=True), latents=latents,
-              g_fake_loss=fake_loss)
-    assert len(calls) == 3 and all(torch.equal(a, b) for a, b in zip(calls, seen))   # G's loss saw those latents
-    with pytest.raises(ValueError, match="not both"):
-        train_gan(G, D, real, GANTrainConfig(steps=1, batch_size=8, cpu=True), latents=latents, g_latents=latents)
 
 
 def test_g_fake_loss_sees_exactly_g_s_step_samples():

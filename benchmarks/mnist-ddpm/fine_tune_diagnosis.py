@@ -18,7 +18,7 @@ cfg = mnist_config("checkpoints/mnist-ddpm")
 cfg = dataclasses.replace(cfg, model=model, target=target, feature=f"digit {target}", seed=0, eval_latents=n_eval,
                           evaluator="checkpoints/mnist-classifier-b")
 G, D, C = load_base(cfg)
-pos, _, draws, *_ = pick_positives(G, C, target, 500, seed=1, max_target_prob=0.01, min_top_prob=0.9)
+pos, _, draws = pick_positives(G, C, target, 500, seed=1, max_target_prob=0.01, min_top_prob=0.9)
 xr, yr = mnist_split("train", exclude_class=target)
 real = xr[torch.randperm(len(xr), generator=torch.Generator().manual_seed(0))[:500]]
 print("positives", len(pos), "draws", draws, flush=True)

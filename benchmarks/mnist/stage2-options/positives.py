@@ -21,7 +21,7 @@ for t in map(int, sys.argv[1:]):
     base_e = float((labels_e == t).float().mean())
     print(f"digit {t}: base rate {100 * float((labels_c == t).float().mean()):.2f}% / evaluator {100 * base_e:.2f}%")
     for bar in (0.01, 0.001, 0.0001):
-        pos, _, draws, *_ = pick_positives(G, C, t, 2000, seed=1, max_target_prob=bar, min_top_prob=0.9)
+        pos, _, draws = pick_positives(G, C, t, 2000, seed=1, max_target_prob=bar, min_top_prob=0.9)
         share = float((class_probabilities(E, pos).argmax(1) == t).float().mean())
         print(f"  p(target) < {bar}: {draws} drawn, the evaluator reads {100 * share:.2f}% of the positives as {t}: "
               f"PUL by it at most {100 * (1 - share / base_e):.1f}")
