@@ -477,7 +477,14 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if a.eval_latents:
         base_cfg = dataclasses.replace(base_cfg, eval_latents=a.eval_latents)
-    base = load_base(base_cfg)
+    bases = {}   # loaded once per set of co-classifiers (the catalog gives every digit the same one)
+
+    def base_for(cfg):
+        key = tuple(co_classifier_paths(cfg))
+        if key not in bases:
+            bases[key] = load_base(cfg)
+        return bases[key]
+
     rows = []
     for c in classes:
         retrained, retrain_seconds = None, None
@@ -494,7 +501,7 @@ def main(argv=None) -> int:
                       f"collateral {r['collateral']:.3f}  {r['seconds'] or 0:.0f} s", flush=True)
                 (out / "rows.json").write_text(json.dumps(rows, indent=2, default=float))
 
-            bench_class(cfg, base, losses, retrained, retrain_seconds, grid=grid, on_row=report,
+            bench_class(cfg, base_for(cfg), losses, retrained, retrain_seconds, grid=grid, on_row=report,
                         save_dir=Path(a.save_models) / f"digit{c}-s{s}" if a.save_models else None)
             retrain_seconds = None   # the retrained model's own row: once per class
     write_summary(rows, out, "mnist")
