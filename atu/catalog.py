@@ -36,6 +36,8 @@ class BaseModel:
     fid_reference: str = "real"     # what FID compares against (atu.pipeline.measure): "real" = held-out real data
                                     #   without the target (MNIST's 1,000 digits); "samples" = the base's own samples
                                     #   without the feature on another latent bank (no real data ships: the faces)
+    options: dict = field(default_factory=dict)   # measured options a user may add, off by default: {name shown in
+                                    #   the app: the RunConfig overrides it sets} (atu.session.run_config(options=))
 
     def path(self, root: Path = CHECKPOINTS) -> Path:
         return root / self.name
@@ -70,6 +72,8 @@ class BaseModel:
         return own.co_classifiers if own else ()
 
 
+KEEP_OTHER_DIGITS = "keep the other digits' classes (class keep)"   # the option's name, in the app
+
 BASE_MODELS = {
     # the training paths read mnist-classifier-c beside mnist-classifier (session 28, 26 paired runs over ten digits,
     #   docs/benchmark-mnist.md): PUL by the evaluator +1.0, collateral -0.004, FID ratio 0.37 -> 0.30, but 1.2% more
@@ -77,10 +81,12 @@ BASE_MODELS = {
     # the class keep at 0.3 (unlearn.keep_weight; session 29, with the co-classifier, 28 paired runs,
     #   docs/benchmark-mnist.md "The class keep with the co-classifier"): collateral 0.040 -> 0.027 (evaluator 0.038 ->
     #   0.025) for PUL -1.1 / -0.9, but stage 2 15 s longer (the standard preset 96 s, over the 90 s target): an option
+    #   (`options`, the app's checkbox; the CLI's --unlearn.keep_weight 0.3)
     "mnist-dcgan": BaseModel("mnist-dcgan", "MNIST digits (DCGAN 32x32, trained by atu)",
                              {f"digit {d}": Feature("mnist-classifier", d, co_classifiers=("mnist-classifier-c",))
                               for d in range(10)},
-                             evaluator="mnist-classifier-b", fid_reference="real"),
+                             evaluator="mnist-classifier-b", fid_reference="real",
+                             options={KEEP_OTHER_DIGITS: {"unlearn.keep_weight": 0.3}}),
     "mnist-ddpm": BaseModel("mnist-ddpm", "MNIST digits (DDPM 32x32, 20 DDIM steps, trained by atu)",
                             {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)},
                             evaluator="mnist-classifier-b", fid_reference="real",

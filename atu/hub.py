@@ -292,6 +292,7 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         negatives_source=_SOURCES.get(negatives.get("source"), f"source: {negatives.get('source', 'unknown')}"),
         loss_text=_LOSSES.get(loss, loss), latent=record.get("method") == "latent",
         neg_weight=record.get("neg_weight", 0), guide_weight=record.get("guide_weight", 0),
+        keep_weight=record.get("keep_weight", 0),
         co_classifiers=", ".join(f"`{c}`" for c in record.get("co_classifiers", [])),
         diffusion=record.get("family") == "ddpm", sample_steps=record.get("sample_steps", 20),
         latent_steps=record.get("latent_steps", "?"), latent_samples=f"{metrics.get('latent_n_samples', 4000):,}",

@@ -563,6 +563,7 @@ def run_record(result: RunResult) -> dict:
            if cfg.method == "latent" else {}),
         "loss": cfg.unlearn.loss, "gamma": cfg.unlearn.gamma, "K": cfg.adapt.K,
         "neg_weight": cfg.unlearn.neg_weight, "guide_weight": cfg.unlearn.guide_weight,
+        "keep_weight": cfg.unlearn.keep_weight,
         "co_classifiers": [p.name for p in co_classifier_paths(cfg)],
         "adapt_steps": cfg.adapt.steps, "unlearn_steps": cfg.unlearn.steps, "seed": cfg.seed,
         "versions": {"atu": __version__, "torch": torch.__version__, "python": platform.python_version()},

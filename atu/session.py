@@ -129,10 +129,16 @@ def preset_values(model: BaseModel | None, preset: str) -> dict:
 
 def run_config(model: BaseModel, feature: str, preset: str = "fast", loss: str = "el2", gamma: float = 1.0,
                K: int | None = None, adapt_steps: int | None = None, unlearn_steps: int | None = None,
-               seed: int = 0, root: Path | None = None, method: str | None = None) -> RunConfig:
-    """The engine's RunConfig from the app's controls: a preset, with any control that is set overriding it."""
+               seed: int = 0, root: Path | None = None, method: str | None = None,
+               options: list[str] | tuple = ()) -> RunConfig:
+    """The engine's RunConfig from the app's controls: a preset, with any control that is set overriding it, and the
+    model's `options` (atu.catalog.BaseModel.options) the user added."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    unknown = [o for o in options if o not in model.options]
+    if unknown:
+        raise ValueError(f"{model.title} has no option {unknown[0]!r}: choose from "
+                         f"{', '.join(model.options) or '(none)'}")
     p = preset_values(model, preset)
     method = method or p["method"]
     if method not in METHODS:
@@ -149,7 +155,7 @@ def run_config(model: BaseModel, feature: str, preset: str = "fast", loss: str =
                               n_positives=p["n_positives"],
                               eval_every=p["eval_every"], eval_latents=p["probe_latents"]),
         method=method, latent=LatentConfig(steps=unlearn_steps, eval_every=p["eval_every"])).with_seed(seed),
-        model.run_overrides)
+        {**model.run_overrides, **{k: v for o in options for k, v in model.options[o].items()}})
 
 
 def apply_overrides(cfg: RunConfig, overrides: dict) -> RunConfig:

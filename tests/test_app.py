@@ -82,6 +82,24 @@ def test_run_config_from_preset_and_overrides():
         catalog.get("nope")
 
 
+def test_model_options_are_offered_per_model_and_reach_the_run():
+    """A base model's measured options (the MNIST GAN's class keep): offered only where the model has them, off by
+    default, set in the RunConfig when ticked, refused by name elsewhere; the card says the keep was on."""
+    m, keep = catalog.get("mnist-dcgan"), catalog.KEEP_OTHER_DIGITS
+    box = app.model_options({"model": "mnist-dcgan"})
+    assert box.choices == [(keep, keep)] and box.value == [] and box.visible
+    assert not app.model_options({"model": "faces-dcgan64"}).visible and not app.model_options({}).visible
+    assert session.run_config(m, "digit 8").unlearn.keep_weight == 0.0
+    cfg = session.run_config(m, "digit 8", options=[keep])
+    assert cfg.unlearn.keep_weight == 0.3 and cfg.unlearn.guide_weight == session.UnlearnConfig().guide_weight
+    with pytest.raises(ValueError, match="has no option"):
+        session.run_config(catalog.get("faces-dcgan64"), "eyeglasses", options=[keep])
+    from atu.hub import render_model_card
+    from test_hub import RECORD
+    assert "class keep (weight 0.3)" in render_model_card(dict(RECORD, keep_weight=0.3), None)
+    assert "class keep" not in render_model_card(RECORD, None)
+
+
 def test_progress_rows_put_both_stages_on_one_axis():
     cfg = session.run_config(catalog.get("mnist-dcgan"), "digit 8", K=2, adapt_steps=10, unlearn_steps=20)
     history = [
@@ -171,7 +189,7 @@ def test_bad_input_is_a_message_that_leaves_every_output_alone(tmp_path):
     with pytest.warns(UserWarning, match="run the unlearning first"):
         assert "run the unlearning first" in app.push(st, "alice/x", "tok", True)
     with pytest.warns(UserWarning, match="0 negatives chosen"):
-        out = list(app.run(st, "digit 8", "fast", "el2", 1.0, 1, 10, 10, 0, "adapt-then-unlearn", gr.Request()))
+        out = list(app.run(st, "digit 8", "fast", "el2", 1.0, 1, 10, 10, 0, "adapt-then-unlearn", [], gr.Request()))
     assert len(out) == 1 and "0 negatives chosen" in out[0][0] and all(_skipped(o) for o in out[0][1:])
 
 
@@ -231,9 +249,9 @@ def test_latent_steering_needs_no_negatives_and_is_given_none(monkeypatch):
     st, *_ = app.click_sample(st, _select(0))
     args = ("fast", "el2", 1.0, 2, 150, 300, 0)
     with pytest.warns(UserWarning, match="1 negatives chosen"):
-        list(app.run(st, "eyeglasses", *args, "adapt-then-unlearn", gr.Request()))
+        list(app.run(st, "eyeglasses", *args, "adapt-then-unlearn", [], gr.Request()))
     with pytest.warns(UserWarning, match="recorded"):
-        out = list(app.run(st, "eyeglasses", *args, "latent", gr.Request()))
+        out = list(app.run(st, "eyeglasses", *args, "latent", [], gr.Request()))
     assert out[-1][0] == "**recorded**" and app.RUNS.active is None   # the slot is given back after an error
     assert seen == [("latent", None, "classifier")]
 
