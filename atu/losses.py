@@ -46,6 +46,17 @@ def guide_loss(logits: torch.Tensor, target: int) -> torch.Tensor:
     return F.softplus(logits[:, target] - others.logsumexp(1)).mean()
 
 
+def sharpen_loss(logits: torch.Tensor) -> torch.Tensor:
+    """mean_i H(p_i) - H(mean_i p_i), p_i = softmax(logits_i), H the entropy in nats: low when each sample is
+    confidently one class (first part) and the batch holds the classes evenly (second part; the pair of IMSAT and
+    CatGAN). Between -log(classes) (one-hot samples, evenly mixed) and log(classes). The base GAN's sharpening term
+    on G's samples (atu.mnist.GANRunConfig.sharpen_weight): fewer samples that two classifiers read two ways."""
+    logp = logits.log_softmax(1)
+    per_sample = -(logp.exp() * logp).sum(1).mean()
+    mean_p = logp.exp().mean(0)
+    return per_sample + (mean_p * mean_p.clamp_min(1e-12).log()).sum()
+
+
 def mix_loss(logits: torch.Tensor, target: int, mix: torch.Tensor) -> torch.Tensor:
     """KL(mix || q) between the classes' wanted mix and the batch's: q = the mean over the batch of each sample's
     softmax over the classes other than the target (renormalised per sample, so the term never gains by making a

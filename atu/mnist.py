@@ -66,6 +66,11 @@ class GANRunConfig:
     init: str = ""                                                    # a GAN folder written by train-gan to go on
                                                                       #   from (its raw G, D and EMA G; the widths
                                                                       #   are its own); "" = from scratch
+    sharpen_weight: float = 0.0                                       # G's loss gains this x atu.losses.sharpen_loss
+                                                                      #   of `sharpen_classifier` on its samples: each
+                                                                      #   sample one digit, the ten drawn evenly; 0 = off
+    sharpen_classifier: str = "checkpoints/mnist-classifier-c"        # read by that term only: never `classifier` or
+                                                                      #   `evaluator`, which measure the result
     train: GANTrainConfig = field(default_factory=GANTrainConfig)
 
 
@@ -153,7 +158,8 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
         print(f"train-gan step {step}: FID (2,000 samples) {out['fid_2k']:.2f}", flush=True)
         return out
 
-    res = train_gan(G, D, x, cfg.train, evaluate=learning_curve, desc="train-gan", G_ema=G_ema)
+    res = train_gan(G, D, x, cfg.train, evaluate=learning_curve, desc="train-gan", G_ema=G_ema,
+                    g_fake_loss=sharpening(cfg) if cfg.sharpen_weight > 0 else None)
     E = load_model(cfg.evaluator, kind="classifier") if cfg.evaluator else None
     # G draws the 10,000 measured samples where it trained (a wide G on the CPU costs minutes); the classifiers stay
     # on the CPU, so the features (and FID) are computed as everywhere else
@@ -235,6 +241,27 @@ def _earlier_runs(folder, run_config, reproduce) -> list[dict]:
     prev = read_json(folder / "metrics.json")
     return prev.get("earlier_runs", []) + [{"command": reproduce(prev_cfg), "steps": prev_cfg.train.steps,
                                             "train_seconds": prev["train_seconds"], "fid": prev["fid"]}]
+
+
+def sharpening(cfg: GANRunConfig):
+    """(images, latents) -> (sharpen_weight x sharpen_loss(sharpen_classifier(images)), logs with "sharpen"): a frozen
+    private copy of the classifier; refused if it is the classifier or the evaluator that measure the model."""
+    from pathlib import Path
+
+    from .losses import sharpen_loss
+    from .runtime import inference_copy
+
+    path = Path(cfg.sharpen_classifier).resolve()
+    if path in {Path(p).resolve() for p in (cfg.classifier, cfg.evaluator) if p}:
+        raise ValueError(f"sharpen_classifier {cfg.sharpen_classifier} measures the model (classifier or evaluator): "
+                         "sharpen with another classifier (checkpoints/mnist-classifier-c)")
+    C = inference_copy(load_model(cfg.sharpen_classifier, kind="classifier")).requires_grad_(False)
+
+    def loss(images, latents=None):
+        s = sharpen_loss(C.to(images.device)(images))
+        return cfg.sharpen_weight * s, {"sharpen": s.detach()}
+
+    return loss
 
 
 def _gan_init(cfg: GANRunConfig):

@@ -98,6 +98,19 @@ def test_bounded_negative_hand_worked():
     assert out.item() == 0.0 and past.grad.item() == 0.0                    # past the cap: no push at all
 
 
+def test_sharpen_loss_hand_worked():
+    from atu.losses import sharpen_loss
+
+    # two one-hot samples of different classes: per-sample entropy 0, their mean (1/2, 1/2) has ln 2: -ln 2
+    assert float(sharpen_loss(torch.tensor([[50.0, -50.0], [-50.0, 50.0]]))) == pytest.approx(-math.log(2), abs=1e-6)
+    # two uniform samples: ln 2 - ln 2; two one-hot samples of the same class: 0 - 0
+    assert float(sharpen_loss(torch.zeros(2, 2))) == pytest.approx(0.0, abs=1e-6)
+    assert float(sharpen_loss(torch.tensor([[50.0, -50.0], [50.0, -50.0]]))) == pytest.approx(0.0, abs=1e-6)
+    # (1/2, 1/2) and (1, 0): per-sample mean ln 2 / 2, mean (3/4, 1/4) has -(3/4 ln 3/4 + 1/4 ln 1/4)
+    want = math.log(2) / 2 + 0.75 * math.log(0.75) + 0.25 * math.log(0.25)
+    assert float(sharpen_loss(torch.tensor([[0.0, 0.0], [50.0, -50.0]]))) == pytest.approx(want, abs=1e-6)
+
+
 def test_guide_loss_hand_worked():
     from atu.losses import guide_loss
 

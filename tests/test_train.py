@@ -122,6 +122,29 @@ def test_train_gan_init_goes_on_and_the_card_chains_the_commands(tmp_path, monke
         run_train_gan(dataclasses.replace(second, out=str(tmp_path / "d"), init=str(tmp_path / "c")))
 
 
+def test_train_gan_sharpen_term_is_logged_and_never_reads_a_measuring_classifier(tmp_path, monkeypatch):
+    """train-gan --sharpen_weight: G's loss gains the sharpening term of sharpen_classifier (logged as "sharpen",
+    absent when off); naming the classifier or the evaluator that measure the model is refused."""
+    import dataclasses
+    import json
+
+    from atu.mnist import GANRunConfig, run_train_gan
+    from tiny import make_tiny_base
+
+    monkeypatch.setattr("atu.mnist.LATENT_BANK_SIZE", 200)
+    _, clf = make_tiny_base(tmp_path)
+    cfg = GANRunConfig(out=str(tmp_path / "a"), width=8, evaluator="", classifier=str(clf),
+                       sharpen_classifier="checkpoints/mnist-classifier-c", sharpen_weight=1.0,
+                       train=GANTrainConfig(steps=2, batch_size=8, log_every=1))
+    run_train_gan(cfg)
+    history = json.loads((tmp_path / "a" / "train_history.json").read_text())
+    assert all("sharpen" in row for row in history)
+    run_train_gan(dataclasses.replace(cfg, out=str(tmp_path / "b"), sharpen_weight=0.0))
+    assert not any("sharpen" in row for row in json.loads((tmp_path / "b" / "train_history.json").read_text()))
+    with pytest.raises(ValueError, match="measures the model"):
+        run_train_gan(dataclasses.replace(cfg, out=str(tmp_path / "c"), sharpen_classifier=str(clf)))
+
+
 def test_train_commands_start_from_their_seed(tmp_path, monkeypatch):
     """train-classifier and train-gan draw their first weights from the recipe's seed, not from torch's per-process
     start seed: the same command twice in one process (the global generator moved on between them) trains the same
