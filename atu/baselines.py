@@ -30,6 +30,11 @@ def retrain(model_dir: str, target: int, steps: int | None = None, seed: int = 0
     training digits without `target`. Returns GANTrainResult (use .G_ema)."""
     base = load_generator(model_dir)
     run_cfg = json.loads((Path(model_dir) / "train_config.json").read_text())
+    if run_cfg.get("init") or run_cfg.get("sharpen_weight"):
+        raise ValueError(f"{model_dir} was not trained by one plain train-gan run (its last run went on from "
+                         f"{run_cfg.get('init') or 'nothing'}, sharpen_weight {run_cfg.get('sharpen_weight', 0)}): "
+                         "retraining it from scratch would need every run replayed without the class, which "
+                         "atu.baselines.retrain does not do; pass --retrain '' to the benchmark")
     tcfg = GANTrainConfig(**dict(run_cfg["train"], seed=seed, **({"steps": steps} if steps else {})))
     x, _ = mnist_split("train", exclude_class=target)
     torch.manual_seed(seed)

@@ -120,6 +120,9 @@ def test_train_gan_init_goes_on_and_the_card_chains_the_commands(tmp_path, monke
     (tmp_path / "c").mkdir()
     with pytest.raises(CheckpointError, match="not a folder written by train-gan"):
         run_train_gan(dataclasses.replace(second, out=str(tmp_path / "d"), init=str(tmp_path / "c")))
+    from atu.baselines import retrain   # it replays the last run's recipe only: a chained model is refused
+    with pytest.raises(ValueError, match="every run replayed"):
+        retrain(str(tmp_path / "b"), target=3, steps=1)
 
 
 def test_train_gan_sharpen_term_is_logged_and_never_reads_a_measuring_classifier(tmp_path, monkeypatch):
