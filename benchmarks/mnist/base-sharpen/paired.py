@@ -3,11 +3,13 @@ runs of the benchmark's `el2` rows (../rows-r*.json) and the same runs on the ca
 each digit's seed means, the mean over digits, the digits that meet PUL >= 95 and collateral <= 0.03 by both
 classifiers, and the per-run differences. From the repository root:
 
-    python benchmarks/mnist/base-sharpen/paired.py
+    python benchmarks/mnist/base-sharpen/paired.py [ROWS]    # default rows-el2.json; rows-el2-pkg.json: the
+                                                             # package command's draw
 """
 import glob
 import json
 import statistics as st
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -16,7 +18,8 @@ COLS = ["pul", "pul_independent", "collateral", "collateral_independent", "other
 shipped = {}
 for f in glob.glob(str(HERE.parent / "rows-r[0-9].json")):
     shipped.update({(r["target"], r["seed"]): r for r in json.load(open(f)) if r["method"] == "el2"})
-cand = {(r["target"], r["seed"]): r for r in json.load(open(HERE / "rows-el2.json"))}
+rows_file = HERE / (sys.argv[1] if len(sys.argv) > 1 else "rows-el2.json")
+cand = {(r["target"], r["seed"]): r for r in json.load(open(rows_file))}
 keys = sorted(set(shipped) & set(cand))
 print(f"{len(keys)} paired runs; per digit: shipped base -> sharpened candidate (training classifier / evaluator)")
 means = {c: ([], []) for c in COLS}
