@@ -25,6 +25,7 @@ import torch
 
 
 from .baselines import extrapolate, retrain
+from .catalog import KEEP_WEIGHT
 from .feedback import pick_negatives
 from .metrics import fid, metric, registered_metrics
 from .pipeline import (RunConfig, adapt_stage, co_classifier_paths, grading_classifier, latent_stage, load_base,
@@ -92,7 +93,7 @@ def bench_faces(features, seeds, losses, out: Path, save_models: str = "") -> li
     return rows
 G_GRID = (1.25, 1.5, 2.0, 2.5, 3.0)
 VARIANTS = {"noneg": {"neg_weight": 0.0, "redirect_weight": 0.0}, "noguide": {"guide_weight": 0.0},
-            "keep": {"keep_weight": 0.3}}   # keep: the class keep beside the rest (session 24, measured at 0.3)
+            "keep": {"keep_weight": KEEP_WEIGHT}}   # keep: the class keep beside the rest (measured at 0.3)
 
 
 def method_config(cfg: RunConfig, method: str) -> RunConfig:

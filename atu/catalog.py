@@ -73,6 +73,7 @@ class BaseModel:
 
 
 KEEP_OTHER_DIGITS = "keep the other digits' classes (class keep)"   # the option's name, in the app
+KEEP_WEIGHT = 0.3   # the class keep's measured weight (unlearn.keep_weight): the app's option and the bench's "-keep"
 
 BASE_MODELS = {
     # the training paths read mnist-classifier-c beside mnist-classifier (session 28, 26 paired runs over ten digits,
@@ -86,7 +87,7 @@ BASE_MODELS = {
                              {f"digit {d}": Feature("mnist-classifier", d, co_classifiers=("mnist-classifier-c",))
                               for d in range(10)},
                              evaluator="mnist-classifier-b", fid_reference="real",
-                             options={KEEP_OTHER_DIGITS: {"unlearn.keep_weight": 0.3}}),
+                             options={KEEP_OTHER_DIGITS: {"unlearn.keep_weight": KEEP_WEIGHT}}),
     "mnist-ddpm": BaseModel("mnist-ddpm", "MNIST digits (DDPM 32x32, 20 DDIM steps, trained by atu)",
                             {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)},
                             evaluator="mnist-classifier-b", fid_reference="real",
