@@ -4,12 +4,16 @@ classifier and the independent evaluator read a sample differently; prints how m
     PYTHONPATH=$PWD python benchmarks/mnist/base-sharpen/grid.py OUT.png FOLDER [FOLDER ...]
 """
 import sys
+
 from PIL import Image, ImageDraw
+
+from atu.metrics import classify
 from atu.models import load_generator, load_model
 from atu.sampling import generate, load_latent_bank, to_pil
-from atu.metrics import classify
+
 z = load_latent_bank("checkpoints/mnist-dcgan")[:64]
-C = load_model("checkpoints/mnist-classifier", kind="classifier"); B = load_model("checkpoints/mnist-classifier-b", kind="classifier")
+C = load_model("checkpoints/mnist-classifier", kind="classifier")
+B = load_model("checkpoints/mnist-classifier-b", kind="classifier")
 panels = []
 for path in sys.argv[2:]:
     x = generate(load_generator(path), z)
@@ -26,5 +30,6 @@ W = sum(p.width for p in panels) + 20 * (len(panels) - 1)
 out = Image.new("RGB", (W, panels[0].height), (255, 255, 255))
 xo = 0
 for p in panels:
-    out.paste(p, (xo, 0)); xo += p.width + 20
+    out.paste(p, (xo, 0))
+    xo += p.width + 20
 out.save(sys.argv[1])

@@ -7,8 +7,8 @@ networks the generator never saw. WEIGHT 0 is the control: the same steps of the
 
     PYTHONPATH=$PWD python benchmarks/mnist/base-sharpen/run.py WEIGHT STEPS [OUT]
 
-(The runs in README.md ran with this script's own copy of the term, logged as h_sample and h_mean; it now reads
-atu.losses.sharpen_loss, the same sum, as `python -m atu train-gan --sharpen_weight` does.)
+(The runs in README.md ran with this script's own copy of the term, logged as h_sample and h_mean; it now takes the
+term from atu.mnist.sharpening, the same sum, as `python -m atu train-gan --sharpen_weight` does.)
 
 Prints one JSON line: the base's bars (atu.mnist.measure_base_gan on the 10,000 bank latents) and FID on the
 evaluator's and the co-classifier's features too; OUT saves the GAN folder."""
@@ -16,33 +16,23 @@ import json
 import sys
 import time
 
-
 from atu.data import mnist_split
-from atu.losses import sharpen_loss
 from atu.metrics import fid
-from atu.mnist import LATENT_BANK_SEED, GANRunConfig, _gan_init, measure_base_gan
+from atu.mnist import LATENT_BANK_SEED, GANRunConfig, _gan_init, measure_base_gan, sharpening
 from atu.models import load_model
-from atu.runtime import inference_copy
 from atu.sampling import generate, load_latent_bank, save_latent_bank
 from atu.train import GANTrainConfig, train_gan
 
 weight, steps = float(sys.argv[1]), int(sys.argv[2])
 out = sys.argv[3] if len(sys.argv) > 3 else ""
-G, D, G_ema, _ = _gan_init(GANRunConfig(init="checkpoints/mnist-dcgan"))
-Cc = inference_copy(load_model("checkpoints/mnist-classifier-c", kind="classifier")).requires_grad_(False)
-
-
-def sharpen(images, latents):
-    s = sharpen_loss(Cc(images))
-    return weight * s, {"sharpen": s.detach()}
-
-
+run_cfg = GANRunConfig(init="checkpoints/mnist-dcgan", sharpen_weight=weight)
+G, D, G_ema, _ = _gan_init(run_cfg)
 x, _ = mnist_split("train")
 xh, _ = mnist_split("heldout")
 cfg = GANTrainConfig(steps=steps, batch_size=128, augment_translate=0.125, augment_cutout=0.5, r1_gamma=0.05,
                      r1_every=16, ema_beta=0.999, seed=1, log_every=100, cpu=True)
 t0 = time.time()
-res = train_gan(G, D, x, cfg, G_ema=G_ema, g_fake_loss=sharpen if weight > 0 else None)
+res = train_gan(G, D, x, cfg, G_ema=G_ema, g_fake_loss=sharpening(run_cfg) if weight > 0 else None)
 C = load_model("checkpoints/mnist-classifier", kind="classifier")
 B = load_model("checkpoints/mnist-classifier-b", kind="classifier")
 latents = load_latent_bank("checkpoints/mnist-dcgan")
