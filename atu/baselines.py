@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -26,19 +27,37 @@ def extrapolate(G, theta_N: torch.Tensor, g: float):
 
 
 def retrain(model_dir: str, target: int, steps: int | None = None, seed: int = 0):
-    """Train the base model's architecture from scratch with its own schedule (train_config.json) on the real
-    training digits without `target`. Returns GANTrainResult (use .G_ema)."""
+    """Train the base model's architecture from scratch with its own recipe on the real training digits without
+    `target`: every run that made it (metrics.json's earlier_runs, then train_config.json), each going on from the
+    one before as --init did, a sharpening term told that the class is gone. `seed` replaces the first run's seed
+    and moves the later runs' by as much (the recipe's own first seed replays its draws); `steps` replaces every
+    run's. Returns the last run's GANTrainResult (use .G_ema)."""
+    from .io import dataclass_from_dict
+    from .mnist import GANRunConfig, sharpening
+
+    folder = Path(model_dir)
+    last = json.loads((folder / "train_config.json").read_text())
+    earlier = json.loads((folder / "metrics.json").read_text()).get("earlier_runs", []) if last.get("init") else []
+    if any("config" not in r for r in earlier):
+        raise ValueError(f"{model_dir} went on from earlier runs whose options it did not record (metrics.json's "
+                         "earlier_runs has commands only): retraining it from scratch would need every run replayed "
+                         "without the class; train it again with this atu, or pass --retrain '' to the benchmark")
+    runs = [dataclass_from_dict(GANRunConfig, r) for r in [*(e["config"] for e in earlier), last]]
     base = load_generator(model_dir)
-    run_cfg = json.loads((Path(model_dir) / "train_config.json").read_text())
-    if run_cfg.get("init") or run_cfg.get("sharpen_weight"):
-        raise ValueError(f"{model_dir} was not trained by one plain train-gan run (its last run went on from "
-                         f"{run_cfg.get('init') or 'nothing'}, sharpen_weight {run_cfg.get('sharpen_weight', 0)}): "
-                         "retraining it from scratch would need every run replayed without the class, which "
-                         "atu.baselines.retrain does not do; pass --retrain '' to the benchmark")
-    tcfg = GANTrainConfig(**dict(run_cfg["train"], seed=seed, **({"steps": steps} if steps else {})))
     x, _ = mnist_split("train", exclude_class=target)
-    torch.manual_seed(seed)
-    G = type(base)(**{k: v for k, v in base._hub_mixin_config.items() if k not in ("family", "kind")})
-    D = DCGANDiscriminator(G.image_shape[0], G.image_shape[1], run_cfg.get("d_width") or run_cfg.get("width", 32),
-                           spectral_norm=run_cfg.get("d_spectral_norm", False))
-    return train_gan(G, D, x, tcfg, desc=f"retrain without {target}")
+    res = None
+    for i, cfg in enumerate(runs):
+        tcfg = replace(cfg.train, seed=cfg.train.seed + seed - runs[0].train.seed, **({"steps": steps} if steps else {}))
+        fake = sharpening(cfg, exclude=target) if cfg.sharpen_weight > 0 else None
+        desc = f"retrain without {target}" + (f", run {i + 1} of {len(runs)}" if len(runs) > 1 else "")
+        if res is None:   # the first run starts from scratch, as train-gan without --init
+            if cfg.init:
+                raise ValueError(f"{model_dir}: its first recorded run goes on from {cfg.init}, which it did not record")
+            torch.manual_seed(tcfg.seed)
+            G = type(base)(**{k: v for k, v in base._hub_mixin_config.items() if k not in ("family", "kind")})
+            D = DCGANDiscriminator(G.image_shape[0], G.image_shape[1], cfg.d_width or cfg.width,
+                                   spectral_norm=cfg.d_spectral_norm)
+            res = train_gan(G, D, x, tcfg, desc=desc, g_fake_loss=fake)
+        else:             # the later ones go on from the run before's raw G, D and EMA G
+            res = train_gan(res.G, res.D, x, tcfg, desc=desc, G_ema=res.G_ema, g_fake_loss=fake)
+    return res

@@ -46,11 +46,14 @@ def guide_loss(logits: torch.Tensor, target: int) -> torch.Tensor:
     return F.softplus(logits[:, target] - others.logsumexp(1)).mean()
 
 
-def sharpen_loss(logits: torch.Tensor) -> torch.Tensor:
+def sharpen_loss(logits: torch.Tensor, exclude: int | None = None) -> torch.Tensor:
     """mean_i H(p_i) - H(mean_i p_i), p_i = softmax(logits_i), H the entropy in nats: low when each sample is
     confidently one class (first part) and the batch holds the classes evenly (second part; the pair of IMSAT and
     CatGAN). Between -log(classes) (one-hot samples, evenly mixed) and log(classes). The base GAN's sharpening term
-    on G's samples (atu.mnist.GANRunConfig.sharpen_weight): fewer samples that two classifiers read two ways."""
+    on G's samples (atu.mnist.GANRunConfig.sharpen_weight): fewer samples that two classifiers read two ways.
+    `exclude`: a class left out (its logit dropped; retraining without it), so the others are the ones mixed evenly."""
+    if exclude is not None:
+        logits = logits[:, torch.arange(logits.shape[1], device=logits.device) != exclude]
     logp = logits.log_softmax(1)
     per_sample = -(logp.exp() * logp).sum(1).mean()
     mean_p = logp.exp().mean(0)

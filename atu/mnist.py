@@ -233,19 +233,25 @@ def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
 
 def _earlier_runs(folder, run_config, reproduce) -> list[dict]:
     """The runs that made the training folder `folder` (what --init goes on from), oldest first, each
-    {"command", "steps", "train_seconds", "fid"}: the card's reproduce block lists them before this run's command."""
+    {"command", "config", "steps", "train_seconds", "fid"}: the card's reproduce block lists the commands before this
+    run's; atu.baselines.retrain replays the configs."""
+    import dataclasses
+
     from .io import dataclass_from_dict, read_json
 
     prev_cfg = dataclass_from_dict(run_config, read_json(folder / "train_config.json"))
     prev_cfg.out = str(folder)
     prev = read_json(folder / "metrics.json")
-    return prev.get("earlier_runs", []) + [{"command": reproduce(prev_cfg), "steps": prev_cfg.train.steps,
-                                            "train_seconds": prev["train_seconds"], "fid": prev["fid"]}]
+    return prev.get("earlier_runs", []) + [{"command": reproduce(prev_cfg), "config": dataclasses.asdict(prev_cfg),
+                                            "steps": prev_cfg.train.steps, "train_seconds": prev["train_seconds"],
+                                            "fid": prev["fid"]}]
 
 
-def sharpening(cfg: GANRunConfig):
+def sharpening(cfg: GANRunConfig, exclude: int | None = None):
     """(images, latents) -> (sharpen_weight x sharpen_loss(sharpen_classifier(images)), logs with "sharpen"): a frozen
-    private copy of the classifier; refused if it is the classifier or the evaluator that measure the model."""
+    private copy of the classifier; refused if it is the classifier or the evaluator that measure the model.
+    `exclude`: a class the training data lack (retraining without it): its logit is dropped, so that each sample is
+    one of the other digits and those are drawn evenly."""
     from pathlib import Path
 
     from .losses import sharpen_loss
@@ -258,7 +264,7 @@ def sharpening(cfg: GANRunConfig):
     C = inference_copy(load_model(cfg.sharpen_classifier, kind="classifier")).requires_grad_(False)
 
     def loss(images, latents=None):
-        s = sharpen_loss(C.to(images.device)(images))
+        s = sharpen_loss(C.to(images.device)(images), exclude)
         return cfg.sharpen_weight * s, {"sharpen": s.detach()}
 
     return loss

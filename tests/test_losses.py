@@ -109,6 +109,12 @@ def test_sharpen_loss_hand_worked():
     # (1/2, 1/2) and (1, 0): per-sample mean ln 2 / 2, mean (3/4, 1/4) has -(3/4 ln 3/4 + 1/4 ln 1/4)
     want = math.log(2) / 2 + 0.75 * math.log(0.75) + 0.25 * math.log(0.25)
     assert float(sharpen_loss(torch.tensor([[0.0, 0.0], [50.0, -50.0]]))) == pytest.approx(want, abs=1e-6)
+    # exclude=1 (retraining without class 1): each sample split between class 1 and one other is one-hot over the
+    # other two, and the two are different classes: -ln 2, where with class 1 kept it is ln 2 - ln 2 + ... > -ln 2
+    x = torch.tensor([[20.0, 20.0, -50.0], [-50.0, 20.0, 20.0]])
+    assert float(sharpen_loss(x, exclude=1)) == pytest.approx(-math.log(2), abs=1e-6)
+    # kept: per-sample ln 2, mean (1/4, 1/2, 1/4) has 1.5 ln 2: ln 2 - 1.5 ln 2
+    assert float(sharpen_loss(x)) == pytest.approx(-0.5 * math.log(2), abs=1e-6)
 
 
 def test_guide_loss_hand_worked():

@@ -120,9 +120,48 @@ def test_train_gan_init_goes_on_and_the_card_chains_the_commands(tmp_path, monke
     (tmp_path / "c").mkdir()
     with pytest.raises(CheckpointError, match="not a folder written by train-gan"):
         run_train_gan(dataclasses.replace(second, out=str(tmp_path / "d"), init=str(tmp_path / "c")))
-    from atu.baselines import retrain   # it replays the last run's recipe only: a chained model is refused
-    with pytest.raises(ValueError, match="every run replayed"):
-        retrain(str(tmp_path / "b"), target=3, steps=1)
+    assert m["earlier_runs"][0]["config"]["width"] == 8 and m["earlier_runs"][0]["config"]["out"] == first.out
+
+
+def test_retrain_replays_every_run_of_a_chained_base_without_the_class(tmp_path, monkeypatch):
+    """atu.baselines.retrain on a base made by two train-gan runs (the second --init the first, with the sharpening
+    term) trains both again from scratch on the digits without the class: the first from new weights, the second
+    going on from the first's G, D and EMA G, its sharpening told the class is gone; `seed` moves both runs' seeds;
+    a chain whose earlier runs recorded commands only is refused."""
+    import dataclasses
+    import json
+
+    import atu.baselines
+    from atu.data import mnist_split
+    from atu.mnist import GANRunConfig, run_train_gan
+
+    monkeypatch.setattr("atu.mnist.LATENT_BANK_SIZE", 200)
+    first = GANRunConfig(out=str(tmp_path / "a"), width=8, evaluator="",
+                         train=GANTrainConfig(steps=2, batch_size=8, log_every=1, seed=3))
+    run_train_gan(first)
+    run_train_gan(dataclasses.replace(first, out=str(tmp_path / "b"), init=first.out, sharpen_weight=1.0,
+                                      train=GANTrainConfig(steps=2, batch_size=8, log_every=1, seed=4)))
+    calls, real_train_gan = [], atu.baselines.train_gan
+
+    def spy(G, D, x, cfg, **kw):
+        res = real_train_gan(G, D, x, cfg, **kw)
+        calls.append(dict(G=G, D=D, kw=kw, n=len(x), seed=cfg.seed, steps=cfg.steps, res=res))
+        return res
+
+    monkeypatch.setattr(atu.baselines, "train_gan", spy)
+    res = atu.baselines.retrain(str(tmp_path / "b"), target=3, steps=1, seed=10)
+    without_3 = len(mnist_split("train", exclude_class=3)[0])
+    assert [(c["n"], c["seed"], c["steps"]) for c in calls] == [(without_3, 10, 1), (without_3, 11, 1)]
+    assert calls[0]["kw"].get("g_fake_loss") is None and calls[1]["kw"]["g_fake_loss"] is not None
+    r0 = calls[0]["res"]
+    assert calls[1]["G"] is r0.G and calls[1]["D"] is r0.D and calls[1]["kw"]["G_ema"] is r0.G_ema
+    assert res is calls[1]["res"] and "sharpen" in res.history[-1]
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    for r in metrics["earlier_runs"]:
+        del r["config"]
+    (tmp_path / "b" / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(ValueError, match="did not record"):
+        atu.baselines.retrain(str(tmp_path / "b"), target=3, steps=1)
 
 
 def test_train_gan_sharpen_term_is_logged_and_never_reads_a_measuring_classifier(tmp_path, monkeypatch):
