@@ -118,7 +118,7 @@ class UnlearnConfig:
                                       #   over the 90 s target): an option, not the default (docs/benchmark-mnist.md
                                       #   "The class keep with the co-classifier"). Read from the positives' draws
                                       #   instead (no extra forward, session 30): PUL 1-2 points lower still, reverted
-                                      #   (benchmarks/mnist/keep-draws)
+                                      #   (benchmarks/mnist-v3/keep-draws)
     keep_start: int = 0               # GAN only: the keep acts from this stage-2 step on (0 = from the start); from
                                       #   step 300 on digit 8 it brought eights back: not kept
     anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
