@@ -310,31 +310,43 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d")}
 
 
-def speed_configs(runs: list[tuple[str, str, str]], seed: int = 0) -> list[RunConfig]:
-    """The app's config for each (base, feature, preset): a wrong name fails here, before anything runs."""
+def parse_speed_runs(spec: str) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """--runs "base:feature:preset[:option+option],...": (base, feature, preset, the model's options the app's
+    Settings add, atu.catalog.BaseModel.options). A malformed item raises ValueError."""
+    runs = []
+    for item in (r for r in spec.split(",") if r):
+        parts = item.split(":")
+        if len(parts) not in (3, 4):
+            raise ValueError(f"--runs takes base:feature:preset[:option+option] items, got {item!r}")
+        runs.append((*parts[:3], tuple(o for o in (parts[3] if len(parts) == 4 else "").split("+") if o)))
+    return runs
+
+
+def speed_configs(runs: list[tuple[str, str, str, tuple[str, ...]]], seed: int = 0) -> list[RunConfig]:
+    """The app's config for each (base, feature, preset, options): a wrong name fails here, before anything runs."""
     from . import catalog, session
 
-    return [session.run_config(catalog.get(base_name), feature, preset, seed=seed)
-            for base_name, feature, preset in runs]
+    return [session.run_config(catalog.get(base_name), feature, preset, seed=seed, options=options)
+            for base_name, feature, preset, options in runs]
 
 
-def bench_speed(runs: list[tuple[str, str, str]], seed: int = 0, on_row=None) -> list[dict]:
-    """Each (base, feature, preset) run exactly as the app and `python -m atu unlearn --base B --feature F --preset P`
-    make it (atu.session.run_config), timed end to end: loading the base model, picking the negatives, both
+def bench_speed(runs: list[tuple[str, str, str, tuple[str, ...]]], seed: int = 0, on_row=None) -> list[dict]:
+    """Each (base, feature, preset, options) run exactly as the app (those options ticked) and `python -m atu
+    unlearn --base B --feature F --preset P` make it (atu.session.run_config), timed end to end: loading the base model, picking the negatives, both
     stages, the metrics (`run_unlearning`'s seconds; writing the run folder is not included)."""
     from .pipeline import run_unlearning
 
     rows = []
-    for (base_name, feature, preset), cfg in zip(runs, speed_configs(runs, seed)):
+    for (base_name, feature, preset, options), cfg in zip(runs, speed_configs(runs, seed)):
         res = run_unlearning(cfg)
         m = res.metrics
-        rows.append({"base": base_name, "feature": feature, "preset": preset, "seed": seed,
+        rows.append({"base": base_name, "feature": feature, "preset": preset, "options": list(options), "seed": seed,
                      "method": cfg.method, "eval_latents": cfg.eval_latents,
                      "seconds": {k: round(v, 1) for k, v in res.seconds.items()},
                      "target_s": SPEED_TARGETS.get(base_name), **{k: m.get(k) for k in (
                          "pul", "pul_independent", "fid_ratio", "collateral")}, "machine": machine()})
         r = rows[-1]
-        print(f"{base_name} / {feature} / {preset}: {r['seconds']['total']:.0f} s "
+        print(f"{base_name} / {feature} / {' + '.join((preset, *options))}: {r['seconds']['total']:.0f} s "
               f"(target {r['target_s']} s), PUL {r['pul']:.1f} / {r['pul_independent'] or float('nan'):.1f}", flush=True)
         if on_row is not None:
             on_row(rows)
@@ -349,7 +361,8 @@ def speed_markdown(rows: list[dict]) -> str:
         s, t = r["seconds"], r["target_s"]
         verdict = "" if t is None else (" (met)" if s["total"] <= t else f" (**missed by {s['total'] - t:.0f}**)")
         pb = "-" if r["pul_independent"] is None else f"{r['pul_independent']:.1f}"
-        lines.append(f"| {r['base']} | {r['feature']} | {r['preset']} | {r['method']} | {s['adapt']:.0f} | "
+        preset = " + ".join((r["preset"], *r.get("options", ())))
+        lines.append(f"| {r['base']} | {r['feature']} | {preset} | {r['method']} | {s['adapt']:.0f} | "
                      f"{s['unlearn']:.0f} | {s['metrics']:.0f} | {s['total']:.0f}{verdict} | {t or '-'} | "
                      f"{r['pul']:.1f} / {pb} | {r['eval_latents']} |")
     m = rows[0]["machine"] if rows else machine()
@@ -383,7 +396,8 @@ def main(argv=None) -> int:
     p.add_argument("suite", choices=["mnist", "mnist-ddpm", "faces", "speed"],
                    help="mnist-ddpm: the mnist suite on checkpoints/mnist-ddpm, by default classes 1, 4, 8 x seeds "
                         "0, 1, 2 without retraining; speed: --runs end to end, timed (run it on an idle machine)")
-    p.add_argument("--runs", default=SPEED_RUNS, help="speed: comma list of base:feature:preset")
+    p.add_argument("--runs", default=SPEED_RUNS, help="speed: comma list of base:feature:preset[:option+option] "
+                   "(options: the model's atu.catalog options, as ticked in the app)")
     p.add_argument("--features", default="eyeglasses,headwear", help="faces: comma list")
     p.add_argument("--merge", default="", help="comma list of rows.json from earlier runs: summarise them together "
                                                 "(e.g. seeds run separately) into --out, without running anything")
@@ -432,15 +446,16 @@ def main(argv=None) -> int:
         write_summary(rows, Path(a.out), a.suite)
         return 0
     if a.suite == "speed":
-        runs = [tuple(r.split(":")) for r in a.runs.split(",") if r]
         seeds = [int(x) for x in a.seeds.split(",") if x]
-        if any(len(r) != 3 for r in runs) or len(seeds) != 1:
-            p.error(f"--runs takes base:feature:preset items and --seeds one seed, got {a.runs!r}, {a.seeds!r}")
+        if len(seeds) != 1:
+            p.error(f"speed takes one seed, got {a.seeds!r}")
         try:
-            speed_configs(runs, seeds[0])   # a wrong base, feature or preset is refused before anything runs
+            runs = parse_speed_runs(a.runs)
+            speed_configs(runs, seeds[0])   # a wrong base, feature, preset or option is refused before anything runs
         except ValueError as e:
             p.error(str(e))
-        print(f"speed: {len(runs)} runs end to end, one at a time: {', '.join(':'.join(r) for r in runs)}")
+        print(f"speed: {len(runs)} runs end to end, one at a time: "
+              f"{', '.join(' + '.join((':'.join(r[:3]), *r[3])) for r in runs)}")
         if a.dry_run:
             return 0
         out = Path(a.out if a.out != "bench_out/mnist" else "bench_out/speed")

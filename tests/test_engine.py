@@ -349,7 +349,9 @@ def test_bench_co_classifiers_default_to_the_catalogs_and_can_be_named(capsys):
 def test_bench_speed_table_says_met_or_missed_by_how_much(capsys):
     """`python -m atu.bench speed`: each total against its model's target, the machine named under the table;
     the plan lists the runs, and a run that is not base:feature:preset is refused before anything runs."""
-    from atu.bench import SPEED_TARGETS, machine, main, speed_markdown
+    from atu import catalog, session
+    from atu.bench import SPEED_TARGETS, machine, main, parse_speed_runs, speed_configs, speed_markdown
+    from atu.catalog import KEEP_OTHER_DIGITS, KEEP_WEIGHT
 
     def row(base, total, pul_b):
         return {"base": base, "feature": "digit 8", "preset": "fast", "method": "adapt-then-unlearn",
@@ -362,9 +364,18 @@ def test_bench_speed_table_says_met_or_missed_by_how_much(capsys):
     assert f"{machine()['cores']} cores" in table
     assert main(["speed", "--runs", "mnist-dcgan:digit 8:fast,mnist-ddpm:digit 1:fast", "--dry-run"]) == 0
     assert "2 runs end to end" in capsys.readouterr().out
-    for runs in ("mnist-dcgan:digit 8", "mnist-dcgan:digit 11:fast", "mnist-dcgan:digit 8:slow"):
-        with pytest.raises(SystemExit):   # malformed, an unknown feature, an unknown preset: refused up front
+    for runs in ("mnist-dcgan:digit 8", "mnist-dcgan:digit 11:fast", "mnist-dcgan:digit 8:slow",
+                 "mnist-dcgan:digit 8:fast:no such option", "faces-dcgan64:eyeglasses:fast:" + KEEP_OTHER_DIGITS):
+        with pytest.raises(SystemExit):   # malformed, an unknown feature, preset or option: refused up front
             main(["speed", "--runs", runs, "--dry-run"])
+    # a model's option, as ticked in the app: the same run config as the app's, and named beside the preset
+    runs = parse_speed_runs(f"mnist-dcgan:digit 8:fast:{KEEP_OTHER_DIGITS},mnist-dcgan:digit 8:fast")
+    assert runs[0][3] == (KEEP_OTHER_DIGITS,) and runs[1][3] == ()
+    kept, plain = speed_configs(runs)
+    assert kept.unlearn.keep_weight == KEEP_WEIGHT and plain.unlearn.keep_weight == 0
+    assert kept == session.run_config(catalog.get("mnist-dcgan"), "digit 8", "fast", options=[KEEP_OTHER_DIGITS])
+    with_option = speed_markdown([{**row("mnist-dcgan", 80.0, 90.0), "options": [KEEP_OTHER_DIGITS]}])
+    assert f"| mnist-dcgan | digit 8 | fast + {KEEP_OTHER_DIGITS} |" in with_option
 
 
 def test_records_never_name_a_model_by_an_absolute_path(tmp_path):
