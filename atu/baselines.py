@@ -13,7 +13,7 @@ from torch.nn.utils import vector_to_parameters
 from .adapt import flatten
 from .data import mnist_split
 from .models import DCGANDiscriminator, load_generator
-from .train import GANTrainConfig, train_gan
+from .train import train_gan
 
 
 def extrapolate(G, theta_N: torch.Tensor, g: float):
@@ -47,7 +47,8 @@ def retrain(model_dir: str, target: int, steps: int | None = None, seed: int = 0
     x, _ = mnist_split("train", exclude_class=target)
     res = None
     for i, cfg in enumerate(runs):
-        tcfg = replace(cfg.train, seed=cfg.train.seed + seed - runs[0].train.seed, **({"steps": steps} if steps else {}))
+        run_seed = (cfg.train.seed + seed - runs[0].train.seed) % 2**32   # numpy's seeds are 0 <= s < 2**32
+        tcfg = replace(cfg.train, seed=run_seed, **({"steps": steps} if steps else {}))
         fake = sharpening(cfg, exclude=target) if cfg.sharpen_weight > 0 else None
         desc = f"retrain without {target}" + (f", run {i + 1} of {len(runs)}" if len(runs) > 1 else "")
         if res is None:   # the first run starts from scratch, as train-gan without --init

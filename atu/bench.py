@@ -397,7 +397,7 @@ def main(argv=None) -> int:
                    help="mnist-ddpm: the mnist suite on checkpoints/mnist-ddpm, by default classes 1, 4, 8 x seeds "
                         "0, 1, 2 without retraining; speed: --runs end to end, timed (run it on an idle machine)")
     p.add_argument("--runs", default=SPEED_RUNS, help="speed: comma list of base:feature:preset[:option+option] "
-                   "(options: the model's atu.catalog options, as ticked in the app)")
+                   "(options: the model's atu.catalog options, as ticked in the app; names hold no ':', ',' or '+')")
     p.add_argument("--features", default="eyeglasses,headwear", help="faces: comma list")
     p.add_argument("--merge", default="", help="comma list of rows.json from earlier runs: summarise them together "
                                                 "(e.g. seeds run separately) into --out, without running anything")

@@ -364,10 +364,12 @@ def test_bench_speed_table_says_met_or_missed_by_how_much(capsys):
     assert f"{machine()['cores']} cores" in table
     assert main(["speed", "--runs", "mnist-dcgan:digit 8:fast,mnist-ddpm:digit 1:fast", "--dry-run"]) == 0
     assert "2 runs end to end" in capsys.readouterr().out
-    for runs in ("mnist-dcgan:digit 8", "mnist-dcgan:digit 11:fast", "mnist-dcgan:digit 8:slow",
-                 "mnist-dcgan:digit 8:fast:no such option", "faces-dcgan64:eyeglasses:fast:" + KEEP_OTHER_DIGITS):
+    for runs, why in (("mnist-dcgan:digit 8", "base:feature:preset"), ("mnist-dcgan:digit 11:fast", "digit 11"),
+                      ("mnist-dcgan:digit 8:slow", "preset"), ("mnist-dcgan:digit 8:fast:no such option", "no option"),
+                      ("faces-dcgan64:eyeglasses:fast:" + KEEP_OTHER_DIGITS, "no option")):
         with pytest.raises(SystemExit):   # malformed, an unknown feature, preset or option: refused up front
             main(["speed", "--runs", runs, "--dry-run"])
+        assert why in capsys.readouterr().err, runs
     # a model's option, as ticked in the app: the same run config as the app's, and named beside the preset
     runs = parse_speed_runs(f"mnist-dcgan:digit 8:fast:{KEEP_OTHER_DIGITS},mnist-dcgan:digit 8:fast")
     assert runs[0][3] == (KEEP_OTHER_DIGITS,) and runs[1][3] == ()

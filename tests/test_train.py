@@ -132,6 +132,7 @@ def test_retrain_replays_every_run_of_a_chained_base_without_the_class(tmp_path,
     import json
 
     import atu.baselines
+    import atu.mnist
     from atu.data import mnist_split
     from atu.mnist import GANRunConfig, run_train_gan
 
@@ -148,8 +149,16 @@ def test_retrain_replays_every_run_of_a_chained_base_without_the_class(tmp_path,
         calls.append(dict(G=G, D=D, kw=kw, n=len(x), seed=cfg.seed, steps=cfg.steps, res=res))
         return res
 
+    told, real_sharpening = [], atu.mnist.sharpening
+
+    def sharpening_spy(cfg, exclude=None):
+        told.append(exclude)
+        return real_sharpening(cfg, exclude=exclude)
+
     monkeypatch.setattr(atu.baselines, "train_gan", spy)
+    monkeypatch.setattr(atu.mnist, "sharpening", sharpening_spy)   # retrain imports it when called
     res = atu.baselines.retrain(str(tmp_path / "b"), target=3, steps=1, seed=10)
+    assert told == [3]   # the sharpened run's term leaves the retrained-away class out
     without_3 = len(mnist_split("train", exclude_class=3)[0])
     assert [(c["n"], c["seed"], c["steps"]) for c in calls] == [(without_3, 10, 1), (without_3, 11, 1)]
     assert calls[0]["kw"].get("g_fake_loss") is None and calls[1]["kw"]["g_fake_loss"] is not None
