@@ -4,7 +4,7 @@ B (another digit before, relabelled after: where new look-alikes would be); `n` 
 after, and all 4n tiles shuffled into pages of 64 (8 x 8, row numbers on the left). Look at the pages only, mark each
 tile in reading order (D: the digit, or '.': not), then score:
 
-    PYTHONPATH=$PWD python benchmarks/mnist/blind_count.py grid RUN OUT [--n 32] [--seed 0]
+    PYTHONPATH=$PWD python benchmarks/mnist/blind_count.py grid RUN OUT [--n 32] [--seed 0] [--base DIR]
     PYTHONPATH=$PWD python benchmarks/mnist/blind_count.py score OUT MARKS     # MARKS: one 'D' or '.' per tile ('/' ignored)
 
 Estimated by eye over A and B (latents of neither are left out: the classifier saw no change there):
@@ -22,9 +22,10 @@ from atu.models import load_model
 from atu.sampling import generate, load_latent_bank, to_pil
 
 
-def grid(run: str, out: Path, n: int = 32, seed: int = 0):
+def grid(run: str, out: Path, n: int = 32, seed: int = 0, base: str = ""):
+    """base: the run's base model folder (default: the one its run.json names)."""
     cfg = json.loads((Path(run) / "run.json").read_text())
-    target, base = int(cfg["target"]), cfg.get("base_model", "checkpoints/mnist-dcgan")
+    target, base = int(cfg["target"]), base or cfg.get("base_model", "checkpoints/mnist-dcgan")
     z = load_latent_bank(base)[:5000]
     G0, G1 = atu.load_generator(base), atu.load_generator(run)
     C = load_model("checkpoints/mnist-classifier", kind="classifier").eval()
@@ -48,7 +49,7 @@ def grid(run: str, out: Path, n: int = 32, seed: int = 0):
             draw.text((8, r * step + step // 2 - 6), f"{p // 8 + r + 1:>2}", fill="black")
         img.save(out / f"blind-{p // 64 + 1}.png")
     (out / "blind_key.json").write_text(json.dumps({
-        "run": run, "target": target, "n": n, "seed": seed, "sizes": {k: len(v) for k, v in strata.items()},
+        "run": run, "base": base, "target": target, "n": n, "seed": seed, "sizes": {k: len(v) for k, v in strata.items()},
         "tiles": tiles, "classifier_after_is_target": {f"{k}{i}": int(l1[i] == target) for k, i, _ in tiles}}, indent=1))
     print(f"{len(tiles)} tiles in {(len(tiles) + 63) // 64} pages in {out}; |A| {len(strata['A'])}, |B| {len(strata['B'])}")
 
@@ -73,6 +74,6 @@ def score(out: Path, marks: str):
 if __name__ == "__main__":
     if sys.argv[1] == "grid":
         kw = dict(zip(sys.argv[4::2], sys.argv[5::2]))
-        grid(sys.argv[2], Path(sys.argv[3]), int(kw.get("--n", 32)), int(kw.get("--seed", 0)))
+        grid(sys.argv[2], Path(sys.argv[3]), int(kw.get("--n", 32)), int(kw.get("--seed", 0)), kw.get("--base", ""))
     else:
         score(Path(sys.argv[2]), sys.argv[3])
