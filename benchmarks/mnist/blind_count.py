@@ -6,6 +6,7 @@ tile in reading order (D: the digit, or '.': not), then score:
 
     PYTHONPATH=$PWD python benchmarks/mnist/blind_count.py grid RUN OUT [--n 32] [--seed 0] [--base DIR]
     PYTHONPATH=$PWD python benchmarks/mnist/blind_count.py score OUT MARKS     # MARKS: one 'D' or '.' per tile ('/' ignored)
+    PYTHONPATH=$PWD python benchmarks/mnist/blind_count.py pool OUT [OUT ...]  # draws of one run, counts pooled
 
 Estimated by eye over A and B (latents of neither are left out: the classifier saw no change there):
 before = |A| a_before/n + |B| b_before/n, after likewise, PUL by eye = 100 (1 - after / before).
@@ -63,11 +64,26 @@ def score(out: Path, marks: str):
     seen = {(k, side): 0 for k in sizes for side in ("before", "after")}
     for (k, i, side), c in zip(key["tiles"], m):
         seen[(k, side)] += c == "D"
-    est = {side: sum(sizes[k] * seen[(k, side)] / n for k in sizes) for side in ("before", "after")}
-    res = {"marked": {f"{k} {side}": v for (k, side), v in seen.items()}, "n_per_stratum": n, "sizes": sizes,
-           "estimated_before": round(est["before"], 1), "estimated_after": round(est["after"], 1),
-           "pul_by_eye": round(100 * (1 - est["after"] / est["before"]), 1), "marks": marks}
+    res = {**estimate({f"{k} {side}": v for (k, side), v in seen.items()}, n, sizes), "marks": marks}
     (out / "blind_count.json").write_text(json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res, indent=2))
+
+
+def estimate(marked: dict, n: int, sizes: dict) -> dict:
+    """marked: {"A before": count, ...} of n tiles a stratum and side -> the size-weighted counts and PUL by eye."""
+    est = {side: sum(sizes[k] * marked[f"{k} {side}"] / n for k in sizes) for side in ("before", "after")}
+    return {"marked": marked, "n_per_stratum": n, "sizes": sizes, "estimated_before": round(est["before"], 1),
+            "estimated_after": round(est["after"], 1), "pul_by_eye": round(100 * (1 - est["after"] / est["before"]), 1)}
+
+
+def pool(outs: list[Path]):
+    """The draws of one run (the same strata) counted together."""
+    counts = [json.loads((o / "blind_count.json").read_text()) for o in outs]
+    if any(c["sizes"] != counts[0]["sizes"] for c in counts):
+        raise SystemExit("the draws are of different runs (their strata differ)")
+    marked = {k: sum(c["marked"][k] for c in counts) for k in counts[0]["marked"]}
+    res = {**estimate(marked, sum(c["n_per_stratum"] for c in counts), counts[0]["sizes"]),
+           "draws": {str(o): c["pul_by_eye"] for o, c in zip(outs, counts)}}
     print(json.dumps(res, indent=2))
 
 
@@ -75,5 +91,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "grid":
         kw = dict(zip(sys.argv[4::2], sys.argv[5::2]))
         grid(sys.argv[2], Path(sys.argv[3]), int(kw.get("--n", 32)), int(kw.get("--seed", 0)), kw.get("--base", ""))
+    elif sys.argv[1] == "pool":
+        pool([Path(a) for a in sys.argv[2:]])
     else:
         score(Path(sys.argv[2]), sys.argv[3])
