@@ -12,7 +12,6 @@ from torch.nn.utils import vector_to_parameters
 
 from .adapt import flatten
 from .data import mnist_split
-from .models import DCGANDiscriminator, load_generator
 from .train import train_gan
 
 
@@ -33,7 +32,7 @@ def retrain(model_dir: str, target: int, steps: int | None = None, seed: int = 0
     and moves the later runs' by as much (the recipe's own first seed replays its draws); `steps` replaces every
     run's. Returns the last run's GANTrainResult (use .G_ema)."""
     from .io import dataclass_from_dict
-    from .mnist import GANRunConfig, sharpening
+    from .mnist import GANRunConfig, new_gan, sharpening
 
     folder = Path(model_dir)
     last = json.loads((folder / "train_config.json").read_text())
@@ -43,7 +42,6 @@ def retrain(model_dir: str, target: int, steps: int | None = None, seed: int = 0
                          "earlier_runs has commands only): retraining it from scratch would need every run replayed "
                          "without the class; train it again with this atu, or pass --retrain '' to the benchmark")
     runs = [dataclass_from_dict(GANRunConfig, r) for r in [*(e["config"] for e in earlier), last]]
-    base = load_generator(model_dir)
     x, _ = mnist_split("train", exclude_class=target)
     res = None
     for i, cfg in enumerate(runs):
@@ -55,10 +53,7 @@ def retrain(model_dir: str, target: int, steps: int | None = None, seed: int = 0
             if cfg.init:
                 raise ValueError(f"{model_dir}: its first recorded run goes on from {cfg.init}, which it did not record")
             torch.manual_seed(tcfg.seed)
-            G = type(base)(**{k: v for k, v in base._hub_mixin_config.items() if k not in ("family", "kind")})
-            D = DCGANDiscriminator(G.image_shape[0], G.image_shape[1], cfg.d_width or cfg.width,
-                                   spectral_norm=cfg.d_spectral_norm)
-            res = train_gan(G, D, x, tcfg, desc=desc, g_fake_loss=fake)
+            res = train_gan(*new_gan(cfg), x, tcfg, desc=desc, g_fake_loss=fake)
         else:             # the later ones go on from the run before's raw G, D and EMA G
             res = train_gan(res.G, res.D, x, tcfg, desc=desc, G_ema=res.G_ema, g_fake_loss=fake)
     return res
