@@ -322,6 +322,11 @@ def parse_speed_runs(spec: str) -> list[tuple[str, str, str, tuple[str, ...]]]:
     return runs
 
 
+def speed_label(preset: str, options) -> str:
+    """A speed run's preset as the table and the log name it: the preset, then any option ticked."""
+    return " + ".join((preset, *options))
+
+
 def speed_configs(runs: list[tuple[str, str, str, tuple[str, ...]]], seed: int = 0) -> list[RunConfig]:
     """The app's config for each (base, feature, preset, options): a wrong name fails here, before anything runs."""
     from . import catalog, session
@@ -346,7 +351,7 @@ def bench_speed(runs: list[tuple[str, str, str, tuple[str, ...]]], seed: int = 0
                      "target_s": SPEED_TARGETS.get(base_name), **{k: m.get(k) for k in (
                          "pul", "pul_independent", "fid_ratio", "collateral")}, "machine": machine()})
         r = rows[-1]
-        print(f"{base_name} / {feature} / {' + '.join((preset, *options))}: {r['seconds']['total']:.0f} s "
+        print(f"{base_name} / {feature} / {speed_label(preset, options)}: {r['seconds']['total']:.0f} s "
               f"(target {r['target_s']} s), PUL {r['pul']:.1f} / {r['pul_independent'] or float('nan'):.1f}", flush=True)
         if on_row is not None:
             on_row(rows)
@@ -361,8 +366,8 @@ def speed_markdown(rows: list[dict]) -> str:
         s, t = r["seconds"], r["target_s"]
         verdict = "" if t is None else (" (met)" if s["total"] <= t else f" (**missed by {s['total'] - t:.0f}**)")
         pb = "-" if r["pul_independent"] is None else f"{r['pul_independent']:.1f}"
-        preset = " + ".join((r["preset"], *r.get("options", ())))
-        lines.append(f"| {r['base']} | {r['feature']} | {preset} | {r['method']} | {s['adapt']:.0f} | "
+        lines.append(f"| {r['base']} | {r['feature']} | {speed_label(r['preset'], r.get('options', ()))} | "
+                     f"{r['method']} | {s['adapt']:.0f} | "
                      f"{s['unlearn']:.0f} | {s['metrics']:.0f} | {s['total']:.0f}{verdict} | {t or '-'} | "
                      f"{r['pul']:.1f} / {pb} | {r['eval_latents']} |")
     m = rows[0]["machine"] if rows else machine()
@@ -455,7 +460,7 @@ def main(argv=None) -> int:
         except ValueError as e:
             p.error(str(e))
         print(f"speed: {len(runs)} runs end to end, one at a time: "
-              f"{', '.join(' + '.join((':'.join(r[:3]), *r[3])) for r in runs)}")
+              f"{', '.join(speed_label(':'.join(r[:3]), r[3]) for r in runs)}")
         if a.dry_run:
             return 0
         out = Path(a.out if a.out != "bench_out/mnist" else "bench_out/speed")
