@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -12,6 +12,7 @@ from torch.nn.utils import vector_to_parameters
 
 from .adapt import flatten
 from .data import mnist_split
+from .io import atomic_output_dir, write_json
 from .train import train_gan
 
 
@@ -25,12 +26,16 @@ def extrapolate(G, theta_N: torch.Tensor, g: float):
     return out
 
 
-def retrain(model_dir: str, target: int, steps: int | None = None, seed: int = 0):
+def retrain(model_dir: str, target: int, steps: int | None = None, seed: int = 0, runs_dir: str | None = None):
     """Train the base model's architecture from scratch with its own recipe on the real training digits without
     `target`: every run that made it (metrics.json's earlier_runs, then train_config.json), each going on from the
     one before as --init did, a sharpening term told that the class is gone. `seed` replaces the first run's seed
     and moves the later runs' by as much (the recipe's own first seed replays its draws); `steps` replaces every
-    run's. Returns the last run's GANTrainResult (use .G_ema)."""
+    run's. Returns the last run's GANTrainResult (use .G_ema), its .seconds the training time of every run.
+
+    runs_dir: each run but the last saves its raw G, D and EMA G there (runs_dir/run-<i>/, with run.json), and a later
+    call with the same model, class, seed and steps goes on from the last saved run instead of training it again,
+    so that a retraining of hours that stops between runs loses only the run it was in."""
     from .io import dataclass_from_dict
     from .mnist import GANRunConfig, new_gan, sharpening
 
@@ -43,10 +48,18 @@ def retrain(model_dir: str, target: int, steps: int | None = None, seed: int = 0
                          "without the class; train it again with this atu, or pass --retrain '' to the benchmark")
     runs = [dataclass_from_dict(GANRunConfig, r) for r in [*(e["config"] for e in earlier), last]]
     x, _ = mnist_split("train", exclude_class=target)
-    res = None
+    res, seconds = None, 0.0
     for i, cfg in enumerate(runs):
         run_seed = (cfg.train.seed + seed - runs[0].train.seed) % 2**32   # numpy's seeds are 0 <= s < 2**32
         tcfg = replace(cfg.train, seed=run_seed, **({"steps": steps} if steps else {}))
+        # what makes a saved run this run: the model's recipe up to it, the class, the seed and the steps
+        key = {"model": str(folder), "target": target, "seed": seed, "steps": steps,
+               "configs": [asdict(r) for r in runs[:i + 1]]}
+        saved = _saved_run(runs_dir, i, key) if i < len(runs) - 1 else None
+        if saved is not None:
+            res, seconds = saved, seconds + saved.seconds
+            print(f"retrain without {target}: run {i + 1} of {len(runs)} read from {runs_dir}", flush=True)
+            continue
         fake = sharpening(cfg, exclude=target) if cfg.sharpen_weight > 0 else None
         desc = f"retrain without {target}" + (f", run {i + 1} of {len(runs)}" if len(runs) > 1 else "")
         if res is None:   # the first run starts from scratch, as train-gan without --init
@@ -56,4 +69,37 @@ def retrain(model_dir: str, target: int, steps: int | None = None, seed: int = 0
             res = train_gan(*new_gan(cfg), x, tcfg, desc=desc, g_fake_loss=fake)
         else:             # the later ones go on from the run before's raw G, D and EMA G
             res = train_gan(res.G, res.D, x, tcfg, desc=desc, G_ema=res.G_ema, g_fake_loss=fake)
+        seconds += res.seconds
+        if runs_dir and i < len(runs) - 1:
+            _save_run(runs_dir, i, key, res)
+    res.seconds = seconds
     return res
+
+
+def _run_folder(runs_dir, i: int) -> Path:
+    return Path(runs_dir) / f"run-{i + 1}"
+
+
+def _save_run(runs_dir, i: int, key: dict, res) -> None:
+    """Run i's raw G, D and EMA G, as train-gan lays them out (so that --init could read them too), written whole or
+    not at all."""
+    with atomic_output_dir(_run_folder(runs_dir, i), overwrite=True) as tmp:
+        res.G_ema.save_pretrained(tmp)
+        res.G.save_pretrained(tmp / "generator-raw")
+        res.D.save_pretrained(tmp / "discriminator")
+        write_json(tmp / "run.json", {**key, "seconds": res.seconds})
+
+
+def _saved_run(runs_dir, i: int, key: dict):
+    """The GANTrainResult that _save_run saved for run i under the same key, or None."""
+    from .models import load_generator, load_model
+    from .train import GANTrainResult
+
+    if not runs_dir or not (_run_folder(runs_dir, i) / "run.json").is_file():
+        return None
+    f = _run_folder(runs_dir, i)
+    info = json.loads((f / "run.json").read_text())
+    if {k: info.get(k) for k in key} != json.loads(json.dumps(key)):   # another model, class, seed or recipe
+        return None
+    return GANTrainResult(G=load_generator(f / "generator-raw"), D=load_model(f / "discriminator"),
+                          G_ema=load_generator(f), seconds=float(info["seconds"]))

@@ -378,16 +378,16 @@ def speed_markdown(rows: list[dict]) -> str:
 def retrained_model(model: str, target: int, steps: int | None, folder: str = ""):
     """(G_ema retrained from scratch without `target`, training seconds). With `folder`, a model saved there by an
     earlier run (folder/<target>/ with retrain.json) is reused, and a new one is saved there: retraining costs
-    about an hour a class on one core."""
+    hours a class on the CPU. A base trained in several runs saves each run but the last in folder/<target>/runs/,
+    and a retraining stopped after one of them goes on from it."""
     import atu
 
     saved = Path(folder) / str(target) if folder else None
     if saved is not None and (saved / "retrain.json").is_file():
         info = json.loads((saved / "retrain.json").read_text())
         return atu.load_generator(saved), float(info["seconds"])
-    t0 = time.time()
-    G = retrain(model, target, steps).G_ema
-    seconds = time.time() - t0
+    res = retrain(model, target, steps, runs_dir=str(saved / "runs") if saved is not None else None)
+    G, seconds = res.G_ema, res.seconds   # the training time of every run, those read back from runs/ included
     if saved is not None:
         G.save_pretrained(saved)
         (saved / "retrain.json").write_text(json.dumps({"target": target, "seed": 0, "seconds": seconds,

@@ -127,7 +127,8 @@ def test_retrain_replays_every_run_of_a_chained_base_without_the_class(tmp_path,
     """atu.baselines.retrain on a base made by two train-gan runs (the second --init the first, with the sharpening
     term) trains both again from scratch on the digits without the class: the first from new weights, the second
     going on from the first's G, D and EMA G, its sharpening told the class is gone; `seed` moves both runs' seeds;
-    a chain whose earlier runs recorded commands only is refused."""
+    a chain whose earlier runs recorded commands only is refused. With runs_dir (the benchmark's --retrained-dir), a
+    second call goes on from the saved first run to the same model, and another class trains again."""
     import dataclasses
     import json
 
@@ -146,7 +147,7 @@ def test_retrain_replays_every_run_of_a_chained_base_without_the_class(tmp_path,
 
     def spy(G, D, x, cfg, **kw):
         res = real_train_gan(G, D, x, cfg, **kw)
-        calls.append(dict(G=G, D=D, kw=kw, n=len(x), seed=cfg.seed, steps=cfg.steps, res=res))
+        calls.append(dict(G=G, D=D, kw=kw, n=len(x), seed=cfg.seed, steps=cfg.steps, res=res, seconds=res.seconds))
         return res
 
     told, real_sharpening = [], atu.mnist.sharpening
@@ -165,6 +166,34 @@ def test_retrain_replays_every_run_of_a_chained_base_without_the_class(tmp_path,
     r0 = calls[0]["res"]
     assert calls[1]["G"] is r0.G and calls[1]["D"] is r0.D and calls[1]["kw"]["G_ema"] is r0.G_ema
     assert res is calls[1]["res"] and "sharpen" in res.history[-1]
+
+    # runs_dir: run 1 is saved, and a second call goes on from it (only the last run trains) to the same model
+    calls.clear()
+    first_res = atu.baselines.retrain(str(tmp_path / "b"), target=3, steps=1, seed=10, runs_dir=str(tmp_path / "r"))
+    assert len(calls) == 2 and (tmp_path / "r" / "run-1" / "discriminator").is_dir()
+    assert not (tmp_path / "r" / "run-2").exists()   # the last run is the caller's to save
+    calls.clear()
+    again = atu.baselines.retrain(str(tmp_path / "b"), target=3, steps=1, seed=10, runs_dir=str(tmp_path / "r"))
+    assert [c["seed"] for c in calls] == [11]
+    r1 = calls[0]
+    assert r1["n"] == without_3 and r1["kw"]["G_ema"] is not None
+    for a, b in zip(first_res.G_ema.state_dict().values(), again.G_ema.state_dict().values()):
+        assert torch.equal(a, b)
+    saved_seconds = json.loads((tmp_path / "r" / "run-1" / "run.json").read_text())["seconds"]
+    assert again.seconds == pytest.approx(saved_seconds + r1["seconds"])   # every run's training time
+    calls.clear()   # another class, or another seed, is not that run: it trains again
+    atu.baselines.retrain(str(tmp_path / "b"), target=4, steps=1, seed=10, runs_dir=str(tmp_path / "r"))
+    assert len(calls) == 2
+    # the benchmark's --retrained-dir: the model and its time are saved with each run but the last, then reused whole
+    import atu.bench
+    calls.clear()
+    G, seconds = atu.bench.retrained_model(str(tmp_path / "b"), 3, 1, folder=str(tmp_path / "saved"))
+    assert len(calls) == 2 and (tmp_path / "saved" / "3" / "runs" / "run-1" / "run.json").is_file()
+    assert seconds == pytest.approx(sum(c["seconds"] for c in calls))
+    calls.clear()
+    G2, seconds2 = atu.bench.retrained_model(str(tmp_path / "b"), 3, 1, folder=str(tmp_path / "saved"))
+    assert calls == [] and seconds2 == pytest.approx(seconds)
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), G2.state_dict().values()))
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
     for r in metrics["earlier_runs"]:
         del r["config"]
