@@ -1,17 +1,17 @@
-"""Checking an unlearned face model by looking, where no classifier decides: the hand-labelled samples with a
+"""Checking an unlearned model by looking, where no classifier decides: the hand-labelled face samples with a
 feature drawn before / after (labelled grid), and the count by eye, blind (shuffled tiles, marks unblinded
-after): python -m atu labelled-grid / blind-count.
+after), of a face feature or of a digit: python -m atu labelled-grid / blind-count.
 """
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from .faces import ATTRIBUTES, labelled_split, load_labels
-from .io import atomic_write_bytes, write_json
+from .io import atomic_output_dir, atomic_write_bytes, write_json
 from .sampling import generate, to_pil
 
 
@@ -69,11 +69,16 @@ COUNT_FILE = "labelled_count.json"
 class BlindCountConfig:
     run: str = ""                              # the unlearned model's folder
     feature: str = "eyeglasses"                # the hand-labelled feature to count
-    model: str = "checkpoints/faces-dcgan64"   # the base generator, holding labels.json and split.json
-    seed: int = 0                              # the shuffle of the tiles
-    marks: str = ""                            # "" = draw the grid; else one letter a tile (R / F / C, MARKS), in
-                                               #   reading order, rows may be separated by "/": unblinds and counts
-    rater: str = "one developer"               # who counted (written to labelled_count.json)
+    model: str = ""                            # the base generator: "" = the run's (run.json), else
+                                               #   checkpoints/faces-dcgan64 (faces: it holds labels.json, split.json)
+    seed: int = 0                              # the shuffle of the tiles (a digit run: also which latents are drawn)
+    marks: str = ""                            # "" = draw the grid; else one letter a tile (faces: R / F / C, MARKS;
+                                               #   a digit: D / ., DIGIT_MARKS), in reading order, rows may be
+                                               #   separated by "/": unblinds and counts
+    rater: str = "one developer"               # who counted (written beside the counts)
+    n: int = 32                                # a digit run: latents drawn from each stratum (digit_blind_draw)
+    out: str = ""                              # a digit run: this draw's folder ("" = RUN/blind-count/seed-S); the
+                                               #   scored draws beside it with the same strata are pooled
 
 
 def blind_layout(n: int, seed: int) -> list[tuple[int, str]]:
@@ -83,15 +88,43 @@ def blind_layout(n: int, seed: int) -> list[tuple[int, str]]:
     return [tiles[j] for j in order]
 
 
+def read_marks(marks: str, allowed, n: int) -> list[str]:
+    """One mark a tile in reading order ('/', spaces and newlines ignored, letters any case), checked: n of them,
+    each one of `allowed`."""
+    m = [c for c in marks.upper() if c not in "/ \n"]
+    bad = "".join(sorted(set(m) - set(allowed)))
+    if len(m) != n or bad:
+        raise ValueError(f"give one of {' / '.join(allowed)} for each of the {n} tiles, got {len(m)} marks"
+                         + (f" with {bad}" if bad else ""))
+    return m
+
+
+def numbered_pages(images: torch.Tensor, per_page: int | None = None, nrow: int = 8, scale: int = 2,
+                   padding: int = 3) -> list:
+    """Tiles (N, C, H, W in [-1, 1]) in pages of per_page (None: one page), nrow a row, each pixel drawn scale x
+    scale, the row number (counted on across pages) in a margin on the left: what a person marks in reading order."""
+    from PIL import Image, ImageDraw
+
+    per_page, pages = per_page or len(images), []
+    step = (images.shape[-1] + padding) * scale
+    for p in range(0, len(images), per_page):
+        grid = to_pil(images[p:p + per_page], nrow=nrow, padding=padding)
+        grid = grid.resize((grid.width * scale, grid.height * scale), Image.NEAREST).convert("RGB")
+        img = Image.new("RGB", (grid.width + 40, grid.height), "white")
+        img.paste(grid, (40, 0))
+        draw = ImageDraw.Draw(img)
+        for r in range((len(images[p:p + per_page]) + nrow - 1) // nrow):
+            draw.text((8, r * step + step // 2 - 6), f"{p // nrow + r + 1:>2}", fill="black")
+        pages.append(img)
+    return pages
+
+
 def score_marks(marks: str, layout: list[tuple[int, str]]) -> dict:
     """Unblind: the marks (one of MARKS per tile, in shown order; '/' and spaces ignored) counted per side.
     "after" counts are the result; "before" counts check the rater against the hand labels (they should be C);
     "clear_before" counts the after-marks of the samples whose before tile was marked C (the feature plainly
     there), the fairest view: a faint feature that is hard to see before is easy to call gone after."""
-    m = [c for c in marks.upper() if c not in "/ \n"]
-    if len(m) != len(layout) or set(m) - set(MARKS):
-        raise ValueError(f"give one of {'/'.join(MARKS)} for each of the {len(layout)} tiles, got {len(m)} marks"
-                         + (f" with {''.join(sorted(set(m) - set(MARKS)))}" if set(m) - set(MARKS) else ""))
+    m = read_marks(marks, MARKS, len(layout))
     counts = {side: {k: 0 for k in MARKS} for side in ("before", "after")}
     per_sample: dict[int, dict] = {}
     for (i, side), mark in zip(layout, m):
@@ -110,27 +143,118 @@ def blind_grid(G_before, G_after, model_dir: str | Path, feature: str, seed: int
     """The test-part samples hand-labelled with `feature` (split.json), drawn by both generators and shuffled
     together (blind_layout), 8 a row with the row number on the left, each pixel drawn 2x2. Returns (PIL image,
     label indices, layout)."""
-    from PIL import Image, ImageDraw
-
     z, labels, _ = load_labels(model_dir)
     _, test = labelled_split(model_dir, feature)
     idx = test[labels[feature][test] == 1]
     x = {"before": generate(G_before, z[idx]), "after": generate(G_after, z[idx])}
     layout = blind_layout(len(idx), seed)
-    grid = to_pil(torch.stack([x[side][i] for i, side in layout]), nrow=8, padding=3)
-    grid = grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST)
-    img = Image.new("RGB", (grid.width + 40, grid.height), "white")
-    img.paste(grid, (40, 0))
-    draw, step = ImageDraw.Draw(img), (64 + 3) * 2
-    for r in range((len(layout) + 7) // 8):
-        draw.text((8, 6 + r * step + step // 2 - 6), f"{r + 1:>2}", fill="black")
-    return img, idx.tolist(), layout
+    return numbered_pages(torch.stack([x[side][i] for i, side in layout]))[0], idx.tolist(), layout
+
+
+# --- the count by eye of a digit, blind ---------------------------------------------------------------------------
+
+DIGIT_MARKS = {"D": "the removed digit: a person reads the tile as it", ".": "anything else"}
+DIGIT_LATENTS = 5000   # the bank's first latents, which a digit draw splits into strata
+DIGIT_PAGE = 64        # tiles a page (8 x 8), each pixel drawn 3 x 3
+
+
+def digit_blind_draw(G_before, G_after, C, latents: torch.Tensor, target: int, n: int = 32, seed: int = 0):
+    """A blind draw for a run that removed digit `target`. The classifier C splits the latents into A (the digit
+    before) and B (another digit before, relabelled after: where new look-alikes would appear); n latents of each,
+    drawn before and after, all shuffled. Latents in neither stratum are left out:
+    C saw no change there. Returns (pages of DIGIT_PAGE tiles, the key that score_digit_marks reads)."""
+    from .metrics import classify
+
+    x0, x1 = generate(G_before, latents), generate(G_after, latents)
+    l0, l1 = classify(C, x0), classify(C, x1)
+    g = torch.Generator().manual_seed(seed)
+    strata = {"A": (l0 == target).nonzero().view(-1), "B": ((l0 != target) & (l1 != l0)).nonzero().view(-1)}
+    if min(len(v) for v in strata.values()) < n:
+        raise ValueError(f"the strata hold {', '.join(f'{k} {len(v)}' for k, v in strata.items())} latents, fewer "
+                         f"than n = {n}: draw with a smaller --n")
+    picked = {k: v[torch.randperm(len(v), generator=g)[:n]] for k, v in strata.items()}
+    tiles = [(k, int(i), side) for k, v in picked.items() for i in v for side in ("before", "after")]
+    tiles = [tiles[j] for j in torch.randperm(len(tiles), generator=g).tolist()]
+    x = {"before": x0, "after": x1}
+    pages = numbered_pages(torch.stack([x[side][i] for _, i, side in tiles]), per_page=DIGIT_PAGE, scale=3)
+    return pages, {"target": target, "n": n, "seed": seed, "sizes": {k: len(v) for k, v in strata.items()},
+                   "tiles": tiles, "classifier_after_is_target": {f"{k}{i}": int(l1[i] == target) for k, i, _ in tiles}}
+
+
+def pul_by_eye(marked: dict, n: int, sizes: dict) -> dict:
+    """marked: {"A before": tiles marked the digit, "A after": ..., "B before": ..., "B after": ...} out of n a
+    stratum and side. The digit's count before and after on the whole bank is estimated stratum by stratum
+    (|A| a_before / n + |B| b_before / n, likewise after), and PUL by eye = 100 (1 - after / before)."""
+    est = {side: sum(sizes[k] * marked[f"{k} {side}"] / n for k in sizes) for side in ("before", "after")}
+    return {"marked": marked, "n_per_stratum": n, "sizes": sizes, "estimated_before": round(est["before"], 1),
+            "estimated_after": round(est["after"], 1),
+            "pul_by_eye": round(100 * (1 - est["after"] / est["before"]), 1) if est["before"] else None}
+
+
+def score_digit_marks(marks: str, key: dict) -> dict:
+    """Unblind a digit draw: the marks (D or '.', DIGIT_MARKS, one a tile in shown order) counted per stratum and
+    side, then pul_by_eye."""
+    m = read_marks(marks, DIGIT_MARKS, len(key["tiles"]))
+    seen = {f"{k} {side}": 0 for k in key["sizes"] for side in ("before", "after")}
+    for (k, _, side), c in zip(key["tiles"], m):
+        seen[f"{k} {side}"] += c == "D"
+    return {**pul_by_eye(seen, key["n"], key["sizes"]), "marks": marks}
+
+
+def pool_digit_counts(counts: list[dict]) -> dict:
+    """Scored draws of one run on one base (the same strata) counted together: the marks summed, then pul_by_eye."""
+    if any(c["sizes"] != counts[0]["sizes"] for c in counts):
+        raise ValueError("the draws are of different runs or bases (their strata differ)")
+    marked = {k: sum(c["marked"][k] for c in counts) for k in counts[0]["marked"]}
+    return {**pul_by_eye(marked, sum(c["n_per_stratum"] for c in counts), counts[0]["sizes"]),
+            "draws": [c["pul_by_eye"] for c in counts]}
+
+
+def _run_digit_blind_count(cfg: BlindCountConfig, run: Path, info: dict, overwrite: bool) -> dict:
+    import json
+
+    from . import catalog
+    from .models import load_generator, load_model
+    from .sampling import load_latent_bank
+
+    base = cfg.model or info.get("base_model") or "checkpoints/mnist-dcgan"
+    draw = Path(cfg.out) if cfg.out else run / "blind-count" / f"seed-{cfg.seed}"
+    command = (f"python -m atu blind-count --run {cfg.run} --seed {cfg.seed} --n {cfg.n}"
+               + (f" --model {cfg.model}" if cfg.model else "") + (f" --out {cfg.out}" if cfg.out else ""))
+    if not cfg.marks:
+        m = catalog.by_path(base)
+        if m is None or info["feature"] not in m.features:
+            raise ValueError(f"{base} is not a catalogued base model with {info['feature']!r}: give --model, the "
+                             "base folder the run was made from")
+        C = load_model(m.classifier_path(info["feature"]), kind="classifier")
+        pages, key = digit_blind_draw(load_generator(base), load_generator(run), C,
+                                      load_latent_bank(base)[:DIGIT_LATENTS], m.target(info["feature"]), cfg.n,
+                                      cfg.seed)
+        with atomic_output_dir(draw, overwrite) as tmp:
+            for k, page in enumerate(pages):
+                page.save(tmp / f"blind-{k + 1}.png")
+            write_json(tmp / "blind_key.json", {"run": str(run), "base": str(base), "command": command, **key})
+        return {"grid": [str(draw / f"blind-{k + 1}.png") for k in range(len(pages))], "tiles": len(key["tiles"]),
+                "next": f"look at the pages only (not blind_key.json), mark each tile {' or '.join(DIGIT_MARKS)} "
+                        f"({DIGIT_MARKS['D']}; {DIGIT_MARKS['.']}) in reading order, then run again with --marks"}
+    if not (draw / "blind_key.json").is_file():
+        raise FileNotFoundError(f"{draw} holds no draw: run without --marks first (same --seed / --out)")
+    res = {**score_digit_marks(cfg.marks, json.loads((draw / "blind_key.json").read_text())),
+           "rater": f"{cfg.rater}, blind to the side and the stratum of each tile", "command": command}
+    write_json(draw / "blind_count.json", res)
+    scored = sorted(f for f in draw.parent.glob("*/blind_count.json")
+                    if json.loads(f.read_text())["sizes"] == res["sizes"])   # the draws of this run and base
+    pooled = pool_digit_counts([json.loads(f.read_text()) for f in scored])
+    return {"out": str(draw / "blind_count.json"), **{k: res[k] for k in ("marked", "pul_by_eye")},
+            "pooled": {**{k: pooled[k] for k in ("marked", "pul_by_eye")},
+                       "draws": {f.parent.name: d for f, d in zip(scored, pooled["draws"])}}}
 
 
 def run_blind_count(cfg: BlindCountConfig, overwrite: bool = False) -> dict:
-    """`python -m atu blind-count`: without --marks, write blind_<feature>.png (and its key) into the run folder
-    and stop; look at the PNG only, mark every tile, then run again with --marks to unblind into
-    labelled_count.json."""
+    """`python -m atu blind-count`. A face run: without --marks, write blind_<feature>.png (and its key) into the run
+    folder and stop; look at the PNG only, mark every tile, then run again with --marks to unblind into
+    labelled_count.json. A digit run (run.json's feature "digit N"): the same in two steps, the draw's pages and key
+    in RUN/blind-count/seed-S/ (or --out), its count in blind_count.json there, pooled with the draws beside it."""
     import json
 
     from .models import load_generator
@@ -138,6 +262,10 @@ def run_blind_count(cfg: BlindCountConfig, overwrite: bool = False) -> dict:
     run = Path(cfg.run)
     if not cfg.run or not (run / "config.json").is_file():
         raise ValueError("give --run: the unlearned model's folder (with config.json)")
+    info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
+    if str(info.get("feature", "")).startswith("digit "):
+        return _run_digit_blind_count(cfg, run, info, overwrite)
+    cfg = replace(cfg, model=cfg.model or info.get("base_model") or "checkpoints/faces-dcgan64")
     png, key = run / f"blind_{cfg.feature}.png", run / f"blind_{cfg.feature}_key.json"
     if not cfg.marks:
         if png.exists() and not overwrite:

@@ -232,6 +232,44 @@ def test_blind_count_draws_shuffled_tiles_then_unblinds_the_marks(tmp_path):
     assert rec["before_clear_pct"] == 100.0 and len(rec["marks"]) == n
 
 
+def test_blind_count_of_a_digit_run_draws_both_strata_then_pools_the_draws(tmp_path):
+    """`python -m atu blind-count` on a digit run: pages of shuffled tiles (eights before, relabelled others, each
+    before and after) and a key; --marks unblinds into PUL by eye, estimated stratum by stratum and pooled with the
+    other draws of the same run. The estimate is checked against hand-worked counts."""
+    from atu.by_eye import pool_digit_counts, pul_by_eye, read_marks
+    from atu.cli import main
+
+    run = CK.parent / "examples" / "mnist-no-8"
+    args = ["blind-count", "--run", str(run), "--n", "4"]
+    assert main(args + ["--out", str(tmp_path / "d0")]) == 0
+    key = json.loads((tmp_path / "d0" / "blind_key.json").read_text())
+    assert len(key["tiles"]) == 16 and sorted({(k, side) for k, _, side in key["tiles"]}) == [
+        ("A", "after"), ("A", "before"), ("B", "after"), ("B", "before")]
+    assert (tmp_path / "d0" / "blind-1.png").is_file() and not (tmp_path / "d0" / "blind-2.png").exists()
+    assert main(args + ["--out", str(tmp_path / "d0")]) == 2            # a draw is never redrawn silently
+    assert main(args + ["--out", str(tmp_path / "d0"), "--marks", "D" * 15]) == 2   # one mark short
+    # a rater who sees every A-before tile as an 8, one A-after tile, and nothing in B
+    a_after = [j for j, (k, _, side) in enumerate(key["tiles"]) if (k, side) == ("A", "after")]
+    marks = "".join("D" if (k, side) == ("A", "before") or j == a_after[0] else "."
+                    for j, (k, _, side) in enumerate(key["tiles"]))
+    assert main(args + ["--out", str(tmp_path / "d0"), "--marks", marks]) == 0
+    rec = json.loads((tmp_path / "d0" / "blind_count.json").read_text())
+    assert rec["marked"] == {"A before": 4, "A after": 1, "B before": 0, "B after": 0}
+    assert rec["pul_by_eye"] == pytest.approx(75.0)   # 1 of 4 eights left, whatever the strata's sizes
+    assert main(args + ["--out", str(tmp_path / "d1"), "--seed", "1"]) == 0
+    assert main(args + ["--out", str(tmp_path / "d1"), "--seed", "1", "--marks", "." * 16]) == 0
+    assert json.loads((tmp_path / "d1" / "blind_count.json").read_text())["pul_by_eye"] is None   # nothing seen before
+    pooled = pool_digit_counts([json.loads((tmp_path / d / "blind_count.json").read_text()) for d in ("d0", "d1")])
+    assert pooled["marked"]["A before"] == 4 and pooled["n_per_stratum"] == 8 and pooled["pul_by_eye"] == 75.0
+    # hand-worked: |A| 100, |B| 300, 4 tiles a stratum: before 100*4/4 + 300*1/4 = 175, after 100*1/4 + 300*2/4 = 175
+    assert pul_by_eye({"A before": 4, "A after": 1, "B before": 1, "B after": 2}, 4, {"A": 100, "B": 300}) == {
+        "marked": {"A before": 4, "A after": 1, "B before": 1, "B after": 2}, "n_per_stratum": 4,
+        "sizes": {"A": 100, "B": 300}, "estimated_before": 175.0, "estimated_after": 175.0, "pul_by_eye": 0.0}
+    assert read_marks("d./ D.", "D.", 4) == ["D", ".", "D", "."]
+    with pytest.raises(ValueError, match="with X"):
+        read_marks("DX..", "D.", 4)
+
+
 def test_labelled_grid_draws_the_labelled_positives_before_and_after(tmp_path):
     """`python -m atu labelled-grid`: the first n samples hand-labelled with the feature, base row over unlearned
     row on the same latents (here the base model twice, so the rows are equal); it never overwrites silently."""
