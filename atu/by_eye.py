@@ -217,10 +217,13 @@ def _run_digit_blind_count(cfg: BlindCountConfig, run: Path, info: dict, overwri
     from .models import load_generator, load_model
     from .sampling import load_latent_bank
 
+    from .pipeline import public_path
+
     base = cfg.model or info.get("base_model") or "checkpoints/mnist-dcgan"
     draw = Path(cfg.out) if cfg.out else run / "blind-count" / f"seed-{cfg.seed}"
-    command = (f"python -m atu blind-count --run {cfg.run} --seed {cfg.seed} --n {cfg.n}"
-               + (f" --model {cfg.model}" if cfg.model else "") + (f" --out {cfg.out}" if cfg.out else ""))
+    command = (f"python -m atu blind-count --run {public_path(cfg.run)} --seed {cfg.seed} --n {cfg.n}"   # as records
+               + (f" --model {public_path(cfg.model)}" if cfg.model else "")                            #   name folders
+               + (f" --out {public_path(cfg.out)}" if cfg.out else ""))
     if not cfg.marks:
         m = catalog.by_path(base)
         if m is None or info["feature"] not in m.features:
@@ -233,7 +236,8 @@ def _run_digit_blind_count(cfg: BlindCountConfig, run: Path, info: dict, overwri
         with atomic_output_dir(draw, overwrite) as tmp:
             for k, page in enumerate(pages):
                 page.save(tmp / f"blind-{k + 1}.png")
-            write_json(tmp / "blind_key.json", {"run": str(run), "base": str(base), "command": command, **key})
+            write_json(tmp / "blind_key.json", {"run": public_path(run), "base": public_path(base), "command": command,
+                                                **key})
         return {"grid": [str(draw / f"blind-{k + 1}.png") for k in range(len(pages))], "tiles": len(key["tiles"]),
                 "next": f"look at the pages only (not blind_key.json), mark each tile {' or '.join(DIGIT_MARKS)} "
                         f"({DIGIT_MARKS['D']}; {DIGIT_MARKS['.']}) in reading order, then run again with --marks"}
