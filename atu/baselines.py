@@ -95,9 +95,9 @@ def _saved_run(runs_dir, i: int, key: dict):
     from .models import load_generator, load_model
     from .train import GANTrainResult
 
-    if not runs_dir or not (_run_folder(runs_dir, i) / "run.json").is_file():
+    f = _run_folder(runs_dir, i) if runs_dir else None
+    if f is None or not (f / "run.json").is_file():
         return None
-    f = _run_folder(runs_dir, i)
     info = json.loads((f / "run.json").read_text())
     if {k: info.get(k) for k in key} != json.loads(json.dumps(key)):   # another model, class, seed or recipe
         return None

@@ -108,12 +108,13 @@ def numbered_pages(images: torch.Tensor, per_page: int | None = None, nrow: int 
     per_page, pages = per_page or len(images), []
     step = (images.shape[-1] + padding) * scale
     for p in range(0, len(images), per_page):
-        grid = to_pil(images[p:p + per_page], nrow=nrow, padding=padding)
+        page = images[p:p + per_page]
+        grid = to_pil(page, nrow=nrow, padding=padding)
         grid = grid.resize((grid.width * scale, grid.height * scale), Image.NEAREST).convert("RGB")
         img = Image.new("RGB", (grid.width + 40, grid.height), "white")
         img.paste(grid, (40, 0))
         draw = ImageDraw.Draw(img)
-        for r in range((len(images[p:p + per_page]) + nrow - 1) // nrow):
+        for r in range((len(page) + nrow - 1) // nrow):
             draw.text((8, r * step + step // 2 - 6), f"{p // nrow + r + 1:>2}", fill="black")
         pages.append(img)
     return pages
@@ -215,9 +216,8 @@ def _run_digit_blind_count(cfg: BlindCountConfig, run: Path, info: dict, overwri
 
     from . import catalog
     from .models import load_generator, load_model
-    from .sampling import load_latent_bank
-
     from .pipeline import public_path
+    from .sampling import load_latent_bank
 
     base = cfg.model or info.get("base_model") or "checkpoints/mnist-dcgan"
     draw = Path(cfg.out) if cfg.out else run / "blind-count" / f"seed-{cfg.seed}"
@@ -246,12 +246,12 @@ def _run_digit_blind_count(cfg: BlindCountConfig, run: Path, info: dict, overwri
     res = {**score_digit_marks(cfg.marks, json.loads((draw / "blind_key.json").read_text())),
            "rater": f"{cfg.rater}, blind to the side and the stratum of each tile", "command": command}
     write_json(draw / "blind_count.json", res)
-    scored = sorted(f for f in draw.parent.glob("*/blind_count.json")
-                    if json.loads(f.read_text())["sizes"] == res["sizes"])   # the draws of this run and base
-    pooled = pool_digit_counts([json.loads(f.read_text()) for f in scored])
+    counts = {f.parent.name: json.loads(f.read_text()) for f in sorted(draw.parent.glob("*/blind_count.json"))}
+    counts = {name: c for name, c in counts.items() if c["sizes"] == res["sizes"]}   # the draws of this run and base
+    pooled = pool_digit_counts(list(counts.values()))
     return {"out": str(draw / "blind_count.json"), **{k: res[k] for k in ("marked", "pul_by_eye")},
             "pooled": {**{k: pooled[k] for k in ("marked", "pul_by_eye")},
-                       "draws": {f.parent.name: d for f, d in zip(scored, pooled["draws"])}}}
+                       "draws": dict(zip(counts, pooled["draws"]))}}
 
 
 def run_blind_count(cfg: BlindCountConfig, overwrite: bool = False) -> dict:
