@@ -84,9 +84,7 @@ def _save_run(runs_dir, i: int, key: dict, res) -> None:
     """Run i's raw G, D and EMA G, as train-gan lays them out (so that --init could read them too), written whole or
     not at all."""
     with atomic_output_dir(_run_folder(runs_dir, i), overwrite=True) as tmp:
-        res.G_ema.save_pretrained(tmp)
-        res.G.save_pretrained(tmp / "generator-raw")
-        res.D.save_pretrained(tmp / "discriminator")
+        res.save_networks(tmp)
         write_json(tmp / "run.json", {**key, "seconds": res.seconds})
 
 

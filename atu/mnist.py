@@ -170,11 +170,7 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
                                                           for h in res.history if "fid_2k" in h], **_env(),
                    **({"gpu": torch.cuda.get_device_name(dev)} if dev.type == "cuda" else {}))   # the card names it
     with atomic_output_dir(cfg.out, overwrite) as tmp:
-        res.G_ema.save_pretrained(tmp)           # the root model is the EMA generator: the one to use
-        res.G.save_pretrained(tmp / "generator-raw")
-        res.D.save_pretrained(tmp / "discriminator")
-        for sub in ("generator-raw", "discriminator"):
-            (tmp / sub / "README.md").unlink(missing_ok=True)  # described in the root card
+        res.save_networks(tmp)
         save_latent_bank(latents, tmp, LATENT_BANK_SEED)
         write_json(tmp / "train_config.json", cfg)
         write_json(tmp / "metrics.json", metrics)

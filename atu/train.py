@@ -13,6 +13,7 @@ import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -67,6 +68,16 @@ class GANTrainResult:
     G_ema: nn.Module                  # the EMA copy of G (the one to evaluate and ship)
     history: list[dict] = field(default_factory=list)   # one dict per logged step
     seconds: float = 0.0
+
+    def save_networks(self, folder) -> None:
+        """The layout train-gan writes and --init reads: the EMA G at the root (the model to use), the raw G in
+        generator-raw/ and D in discriminator/ (their configs and weights only: the root card describes them)."""
+        folder = Path(folder)
+        self.G_ema.save_pretrained(folder)
+        self.G.save_pretrained(folder / "generator-raw")
+        self.D.save_pretrained(folder / "discriminator")
+        for sub in ("generator-raw", "discriminator"):
+            (folder / sub / "README.md").unlink(missing_ok=True)
 
 
 ExtraLoss = Callable[[nn.Module], tuple[torch.Tensor, dict]]

@@ -44,8 +44,6 @@ line = {"weight": weight, "steps": steps, "seconds": round(time.time() - t0), "f
         "agreement": m["classifier_agreement"], "class_fractions": m["class_fractions"],
         "last": {k: round(float(v), 4) for k, v in res.history[-1].items()}}
 if out:   # a GAN folder as train-gan writes it (EMA G, raw G, D, the bank): `python -m atu.bench mnist --model OUT`
-    res.G_ema.save_pretrained(out)
-    res.G.save_pretrained(f"{out}/generator-raw")
-    res.D.save_pretrained(f"{out}/discriminator")
+    res.save_networks(out)
     save_latent_bank(latents, out, LATENT_BANK_SEED)
 print(json.dumps(line), flush=True)
