@@ -11,17 +11,18 @@ import torch
 from PIL import Image
 
 import atu
+from atu.metrics import classify
 from atu.models import load_model
 from atu.sampling import generate, load_latent_bank, to_pil
 
 HERE = Path(__file__).parent
 z = load_latent_bank("checkpoints/mnist-dcgan")[:5000]
 G0, G1 = atu.load_generator("checkpoints/mnist-dcgan"), atu.load_generator("examples/mnist-no-8")
+C = load_model("checkpoints/mnist-classifier", kind="classifier")
+E = load_model("checkpoints/mnist-classifier-b", kind="classifier")
 with torch.no_grad():
     x0, x1 = generate(G0, z), generate(G1, z)
-    C = load_model("checkpoints/mnist-classifier", kind="classifier").eval()
-    E = load_model("checkpoints/mnist-classifier-b", kind="classifier").eval()
-    (l0, l1), (e0, e1) = (C(x0).argmax(1), C(x1).argmax(1)), (E(x0).argmax(1), E(x1).argmax(1))
+(l0, l1), (e0, e1) = (classify(C, x0), classify(C, x1)), (classify(E, x0), classify(E, x1))
 was8 = ((l0 == 8) & (e0 == 8)).nonzero().view(-1)
 changed = ((l0 != 8) & (e0 != 8) & (l1 != l0)).nonzero().view(-1)
 print(f"8 by both before: {len(was8)}; 8 after by ours / the evaluator: {int((l1 == 8).sum())} / {int((e1 == 8).sum())}; "
