@@ -1,4 +1,5 @@
-import sys, json, torch
+import json
+import sys
 from atu.models import load_model
 from atu.data import mnist_split
 from atu.mnist import measure_base_gan, LATENT_BANK_SIZE, LATENT_BANK_SEED
