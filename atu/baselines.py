@@ -90,7 +90,6 @@ def _save_run(runs_dir, i: int, key: dict, res) -> None:
 
 def _saved_run(runs_dir, i: int, key: dict):
     """The GANTrainResult that _save_run saved for run i under the same key, or None."""
-    from .models import load_generator, load_model
     from .train import GANTrainResult
 
     f = _run_folder(runs_dir, i) if runs_dir else None
@@ -99,5 +98,4 @@ def _saved_run(runs_dir, i: int, key: dict):
     info = json.loads((f / "run.json").read_text())
     if {k: info.get(k) for k in key} != json.loads(json.dumps(key)):   # another model, class, seed or recipe
         return None
-    return GANTrainResult(G=load_generator(f / "generator-raw"), D=load_model(f / "discriminator"),
-                          G_ema=load_generator(f), seconds=float(info["seconds"]))
+    return GANTrainResult.load_networks(f, seconds=float(info["seconds"]))

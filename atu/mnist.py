@@ -25,7 +25,7 @@ from .metrics import agreement, classify, fid
 from .models import DCGANDiscriminator, DCGANGenerator, DigitClassifier, DigitResNet, load_model
 from .sampling import generate, make_latent_bank, save_latent_bank, to_pil
 from .diffusion import DDPMGenerator, DiffusionTrainConfig, train_diffusion
-from .train import ClassifierTrainConfig, GANTrainConfig, train_classifier, train_gan
+from .train import ClassifierTrainConfig, GANTrainConfig, GANTrainResult, train_classifier, train_gan
 
 LATENT_BANK_SIZE = 10_000   # >= 5,000 (method.md uses 5,056 for PUL); 10,000 for the class-balance check
 LATENT_BANK_SEED = 1234     # never change: every shipped number is measured on this bank
@@ -270,14 +270,14 @@ def _gan_init(cfg: GANRunConfig):
     """The raw G, D and EMA G of the train-gan folder cfg.init, and the runs that made it."""
     from pathlib import Path
 
-    from .models import CheckpointError, load_generator
+    from .models import CheckpointError
 
     folder = Path(cfg.init)
     if not all((folder / f).exists() for f in ("train_config.json", "metrics.json", "generator-raw", "discriminator")):
         raise CheckpointError(f"--init {folder}: not a folder written by train-gan (it needs train_config.json, "
                               "metrics.json, generator-raw/ and discriminator/)")
-    G, D = load_generator(folder / "generator-raw"), load_model(folder / "discriminator")
-    return G, D, load_generator(folder), _earlier_runs(folder, GANRunConfig, gan_reproduce_command)
+    res = GANTrainResult.load_networks(folder)
+    return res.G, res.D, res.G_ema, _earlier_runs(folder, GANRunConfig, gan_reproduce_command)
 
 
 def _ddpm_init(cfg: DDPMRunConfig, model: DDPMGenerator):

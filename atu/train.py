@@ -79,6 +79,15 @@ class GANTrainResult:
         for sub in ("generator-raw", "discriminator"):
             (folder / sub / "README.md").unlink(missing_ok=True)
 
+    @classmethod
+    def load_networks(cls, folder, seconds: float = 0.0) -> "GANTrainResult":
+        """The raw G, D and EMA G that save_networks wrote to `folder` (no history)."""
+        from .models import load_generator, load_model
+
+        folder = Path(folder)
+        return cls(G=load_generator(folder / "generator-raw"), D=load_model(folder / "discriminator"),
+                   G_ema=load_generator(folder), seconds=seconds)
+
 
 ExtraLoss = Callable[[nn.Module], tuple[torch.Tensor, dict]]
 FakeLoss = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict]]   # (G's step samples, their latents)

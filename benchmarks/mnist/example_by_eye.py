@@ -20,8 +20,7 @@ z = load_latent_bank("checkpoints/mnist-dcgan")[:5000]
 G0, G1 = atu.load_generator("checkpoints/mnist-dcgan"), atu.load_generator("examples/mnist-no-8")
 C = load_model("checkpoints/mnist-classifier", kind="classifier")
 E = load_model("checkpoints/mnist-classifier-b", kind="classifier")
-with torch.no_grad():
-    x0, x1 = generate(G0, z), generate(G1, z)
+x0, x1 = generate(G0, z), generate(G1, z)
 (l0, l1), (e0, e1) = (classify(C, x0), classify(C, x1)), (classify(E, x0), classify(E, x1))
 was8 = ((l0 == 8) & (e0 == 8)).nonzero().view(-1)
 changed = ((l0 != 8) & (e0 != 8) & (l1 != l0)).nonzero().view(-1)

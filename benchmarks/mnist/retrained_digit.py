@@ -21,8 +21,7 @@ z = load_latent_bank("checkpoints/mnist-dcgan")[:5056]
 G = atu.load_generator(Path(sys.argv[1]) / str(D))
 C = load_model("checkpoints/mnist-classifier", kind="classifier")
 E = load_model("checkpoints/mnist-classifier-b", kind="classifier")
-with torch.no_grad():
-    x = generate(G, z)
+x = generate(G, z)
 c, e = classify(C, x), classify(E, x)
 print(f"of {len(z)}: {D} by the training classifier {int((c == D).sum())}, by the evaluator {int((e == D).sum())}, "
       f"by both {int(((c == D) & (e == D)).sum())}; digits by the training classifier {torch.bincount(c, minlength=10).tolist()}")
