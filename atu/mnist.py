@@ -13,6 +13,7 @@ import copy
 import platform
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 from accelerate import PartialState
@@ -171,13 +172,20 @@ def run_train_gan(cfg: GANRunConfig, overwrite: bool = False) -> dict:
                    **({"gpu": torch.cuda.get_device_name(dev)} if dev.type == "cuda" else {}))   # the card names it
     with atomic_output_dir(cfg.out, overwrite) as tmp:
         res.save_networks(tmp)
-        save_latent_bank(latents, tmp, LATENT_BANK_SEED)
-        write_json(tmp / "train_config.json", cfg)
-        write_json(tmp / "metrics.json", metrics)
-        write_json(tmp / "train_history.json", res.history)
-        to_pil(generate(res.G_ema, latents[:64]), nrow=8).resize((8 * 34 * 3, 8 * 34 * 3), 0).save(tmp / "samples.png")
-        write_checkpoint_card(tmp)
+        _write_base_run(tmp, cfg, metrics, res, latents)
     return metrics
+
+
+def _write_base_run(folder: Path, cfg, metrics: dict, res: GANTrainResult, latents: torch.Tensor) -> None:
+    """What every MNIST base run writes beside its networks: the latent bank, the recipe, the measurements, the
+    training history, 64 samples on the bank's first latents (3x nearest-neighbour, to read by eye) and the card
+    that names the command reproducing it."""
+    save_latent_bank(latents, folder, LATENT_BANK_SEED)
+    write_json(folder / "train_config.json", cfg)
+    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "train_history.json", res.history)
+    to_pil(generate(res.G_ema, latents[:64]), nrow=8).resize((8 * 34 * 3, 8 * 34 * 3), 0).save(folder / "samples.png")
+    write_checkpoint_card(folder)
 
 
 def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
@@ -218,12 +226,7 @@ def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
         res.G_ema.save_pretrained(tmp)           # the root model is the EMA model: the one to use
         res.G.save_pretrained(tmp / "model-raw")
         (tmp / "model-raw" / "README.md").unlink(missing_ok=True)
-        save_latent_bank(latents, tmp, LATENT_BANK_SEED)
-        write_json(tmp / "train_config.json", cfg)
-        write_json(tmp / "metrics.json", metrics)
-        write_json(tmp / "train_history.json", res.history)
-        to_pil(generate(res.G_ema, latents[:64]), nrow=8).resize((8 * 34 * 3, 8 * 34 * 3), 0).save(tmp / "samples.png")
-        write_checkpoint_card(tmp)
+        _write_base_run(tmp, cfg, metrics, res, latents)
     return metrics
 
 
@@ -248,7 +251,6 @@ def sharpening(cfg: GANRunConfig, exclude: int | None = None):
     private copy of the classifier; refused if it is the classifier or the evaluator that measure the model.
     `exclude`: a class the training data lack (retraining without it): its logit is dropped, so that each sample is
     one of the other digits and those are drawn evenly."""
-    from pathlib import Path
 
     from .losses import sharpen_loss
     from .runtime import inference_copy
@@ -268,7 +270,6 @@ def sharpening(cfg: GANRunConfig, exclude: int | None = None):
 
 def _gan_init(cfg: GANRunConfig):
     """The raw G, D and EMA G of the train-gan folder cfg.init, and the runs that made it."""
-    from pathlib import Path
 
     from .models import CheckpointError
 
@@ -284,7 +285,6 @@ def _ddpm_init(cfg: DDPMRunConfig, model: DDPMGenerator):
     """The raw model and EMA of the train-ddpm folder cfg.init, checked against cfg's architecture, and the runs
     that made it."""
     import json
-    from pathlib import Path
 
     from .models import CheckpointError, load_generator
 
