@@ -13,7 +13,7 @@ from atu.pipeline import RunConfig, run_unlearning, save_run
 from atu.sampling import generate, load_latent_bank
 from atu.unlearn import UnlearnConfig
 
-from tiny import make_tiny_base
+from tiny import MeanBucketClassifier, make_tiny_base
 
 
 def _cfg(gan, clf, **kw):
@@ -57,20 +57,20 @@ def test_co_classifiers_train_on_the_ensemble_and_grade_with_the_classifier(tiny
     """RunConfig.co_classifiers: load_base hands the training paths an ensemble whose primary is the classifier,
     measure() grades with that primary alone (the same metrics as the classifier's), and the independent evaluator
     can never be a member."""
-    import shutil
-
-    from atu.models import ClassifierEnsemble
+    from atu.models import ClassifierEnsemble, load_model
     from atu.pipeline import load_base, measure
 
     gan, clf = tiny_base
-    other = tmp_path / "clf-c"
-    shutil.copytree(clf, other)
+    other = tmp_path / "clf-c"   # a co-classifier that labels otherwise: its classes in reverse order
+    C = load_model(clf, kind="classifier")
+    MeanBucketClassifier(10, float(C.centres[-1]), float(C.centres[0])).save_pretrained(other)
     cfg = dataclasses.replace(_cfg(gan, clf), co_classifiers=f"{other}, ")
     G, D, E = load_base(cfg)
     assert isinstance(E, ClassifierEnsemble) and len(E.members) == 2
     _, _, C = load_base(_cfg(gan, clf))
     assert torch.equal(flatten(E.primary), flatten(C))
-    assert measure(cfg, G, G, E) == measure(cfg, G, G, C)
+    graded = measure(cfg, G, G, E)
+    assert graded == measure(cfg, G, G, C) != measure(cfg, G, G, load_model(other, kind="classifier"))
     with pytest.raises(ValueError, match="independent evaluator"):
         load_base(dataclasses.replace(cfg, evaluator=str(other)))
 
@@ -158,7 +158,8 @@ def test_bench_rows_and_table_on_tiny_model(tiny_base, tmp_path):
     rows = bench_class(cfg, load_base(cfg), ["el2", "latent"], save_dir=tmp_path)
     assert [r["method"] for r in rows] == ["el2", "latent", "extrapolation"]
     assert "d_end" in rows[0] and "latent_n_feature" in rows[1] and "d_end" not in rows[1]
-    assert load_generator(tmp_path / "latent") is not None and (tmp_path / "el2" / "model.safetensors").is_file()
+    assert load_generator(tmp_path / "latent")(torch.randn(2, 8)).shape == (2, 1, 32, 32)
+    assert (tmp_path / "el2" / "model.safetensors").is_file()
     rows = bench_class(_cfg(*tiny_base), load_base(cfg), ["el2", "none"])
     assert [r["method"] for r in rows] == ["el2", "none", "extrapolation"]
     assert all({"pul", "fid_ratio", "collateral", "stage1_purity"} <= set(r) for r in rows)
@@ -170,7 +171,7 @@ def test_bench_rows_and_table_on_tiny_model(tiny_base, tmp_path):
     # a retrained model (here the base G stands in) gives every row a Ret-FID, and its own row only once per class
     base = load_base(cfg)
     later_seed = bench_class(cfg, base, [], retrained=base[0])
-    assert [r["method"] for r in later_seed] == ["extrapolation"] and later_seed[0]["ret_fid"] >= 0
+    assert [r["method"] for r in later_seed] == ["extrapolation"] and later_seed[0]["ret_fid"] > 0   # extrapolated vs base
     first_seed = bench_class(cfg, base, [], retrained=base[0], retrain_seconds=7.0)
     assert [r["method"] for r in first_seed] == ["extrapolation", "retrain"] and first_seed[1]["seconds"] == 7.0
     assert all(r["co_classifiers"] == "" for r in rows + first_seed)
@@ -215,7 +216,7 @@ def test_across_targets_counts_each_digit_once_whatever_its_seeds():
     assert "| collateral (evaluator) |" in markdown(summarise(rows)) and "| 0.250 |" in markdown(summarise(rows))
 
 
-def test_fresh_discriminator_path_warms_up_d_first(tiny_base, tmp_path):
+def test_fresh_discriminator_path_warms_up_d_first(tiny_base, tmp_path, monkeypatch):
     """A base model with no discriminator/ (like the converted faces model) gets a fresh D, marked, and each stage
     first trains D alone for fresh_d_warmup steps; the run still completes and measures."""
     import shutil
@@ -237,10 +238,27 @@ def test_fresh_discriminator_path_warms_up_d_first(tiny_base, tmp_path):
     assert isinstance(load_base(dataclasses.replace(cfg, fresh_d="dcgan"))[1], DCGANDiscriminator)
     with pytest.raises(ValueError, match="fresh_d"):
         load_base(dataclasses.replace(cfg, fresh_d="stylegan"))
+    import atu.adapt
+    import atu.unlearn
+
+    seen = []   # the d_warmup each stage's train_gan is handed (spies around the real function)
+
+    def spy(real_train_gan):
+        def wrapped(*args, **kwargs):
+            seen.append(args[3].d_warmup)
+            return real_train_gan(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(atu.adapt, "train_gan", spy(atu.adapt.train_gan))
+    monkeypatch.setattr(atu.unlearn, "train_gan", spy(atu.unlearn.train_gan))
     c_before = flatten(C)
     res = run_unlearning(cfg, base=(G, D, C))
     assert torch.equal(flatten(C), c_before)
     assert {"pul", "fid_ratio"} <= set(res.metrics)
+    assert len(seen) == cfg.adapt.K + 1 and set(seen) == {3}   # K adapted copies and stage 2, each warmed up
+    seen.clear()
+    run_unlearning(dataclasses.replace(cfg, model=str(gan)))   # the base's own D: no warm-up
+    assert seen and set(seen) == {0}
 
     # warm-up trains D only: G is untouched by d_warmup steps alone
     G0 = DCGANGenerator(latent_dim=8, width=4)
