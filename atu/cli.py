@@ -112,9 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
         p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
         if name == "unlearn":
-            p.add_argument("--base", default="", help="a catalogued base model (atu.catalog: mnist-dcgan, "
-                           "faces-dcgan64): its folder, --feature's classifier and the preset's settings become "
-                           "the defaults, as in the app; any other option still overrides them")
+            from .catalog import BASE_MODELS   # light: dataclasses and paths only
+
+            p.add_argument("--base", default="", help=f"a catalogued base model ({', '.join(BASE_MODELS)}): its "
+                           "folder, --feature's classifier and the preset's settings become the defaults, as in the "
+                           "app; any other option still overrides them")
             p.add_argument("--preset", default="standard", help="with --base: fast | standard (atu.session.PRESETS)")
             p.set_defaults(**STAGE_SEEDS_UNSET)   # not given: the run's --seed (_seed_every_stage)
             parsers = {"unlearn": p}
