@@ -25,6 +25,7 @@ import spaces
 
 from atu import catalog, session
 from atu.hub import check_repo_id, HubError, push_run, refresh_card
+from atu.losses import REPULSIONS
 from atu.models import CheckpointError, load_generator, load_model
 from atu.pipeline import with_co_classifiers
 from atu.sampling import load_latent_bank, make_latent_bank
@@ -473,7 +474,7 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 preset = gr.Radio(list(session.PRESETS), value="fast", label="preset",
                                   info="fast: ~80 s on a 2-core CPU for MNIST, ~70 s for the faces, ~7 min for the DDPM (README: measured); standard: the CLI's defaults, the same training, metrics on 5,000 latents")
-                loss = gr.Radio(["el2", "nl2", "il2", "none"], value="el2", label="repulsion loss",
+                loss = gr.Radio(list(REPULSIONS), value="el2", label="repulsion loss",
                                 info="el2 (best in the paper), nl2, il2; none = plain fine-tuning (a baseline)")
                 gamma = gr.Number(1.0, label="gamma", info="strength of the push from the adapted models")
             with gr.Row():
