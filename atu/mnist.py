@@ -251,7 +251,6 @@ def sharpening(cfg: GANRunConfig, exclude: int | None = None):
     private copy of the classifier; refused if it is the classifier or the evaluator that measure the model.
     `exclude`: a class the training data lack (retraining without it): its logit is dropped, so that each sample is
     one of the other digits and those are drawn evenly."""
-
     from .losses import sharpen_loss
     from .runtime import inference_copy
 
@@ -270,7 +269,6 @@ def sharpening(cfg: GANRunConfig, exclude: int | None = None):
 
 def _gan_init(cfg: GANRunConfig):
     """The raw G, D and EMA G of the train-gan folder cfg.init, and the runs that made it."""
-
     from .models import CheckpointError
 
     folder = Path(cfg.init)

@@ -24,16 +24,14 @@ def eights_to_click(n: int = 5, sure: float = 0.9):
     classifier with its co-classifier, as "let the classifier pick" reads them) calls 8 with p > `sure`. By the
     classifier's label alone the walk clicked a 5 and a 6 too (p(8) 0.93 and 0.76 by it, 0.44 and 0.27 by the
     co-classifier)."""
-    import torch
-
     import app
+    from atu.metrics import class_probabilities
     from atu.sampling import generate, make_latent_bank
 
     G, C = app._generator("mnist-dcgan"), app._classifier("mnist-dcgan", "digit 8")
     out, seed = [], 0
     while len(out) < n:
-        with torch.no_grad():
-            p8 = C(generate(G, make_latent_bank(app.N_SAMPLES, G.latent_dim, seed))).softmax(1)[:, 8]
+        p8 = class_probabilities(C, generate(G, make_latent_bank(app.N_SAMPLES, G.latent_dim, seed)))[:, 8]
         out += [(seed, int(i)) for i in (p8 > sure).nonzero().flatten()][:n - len(out)]
         seed += 1
     return out

@@ -69,8 +69,7 @@ def test_co_classifiers_train_on_the_ensemble_and_grade_with_the_classifier(tiny
     assert isinstance(E, ClassifierEnsemble) and len(E.members) == 2
     _, _, C = load_base(_cfg(gan, clf))
     assert torch.equal(flatten(E.primary), flatten(C))
-    graded = measure(cfg, G, G, E)
-    assert graded == measure(cfg, G, G, C) != measure(cfg, G, G, load_model(other, kind="classifier"))
+    assert measure(cfg, G, G, E) == measure(cfg, G, G, C) != measure(cfg, G, G, load_model(other, kind="classifier"))
     with pytest.raises(ValueError, match="independent evaluator"):
         load_base(dataclasses.replace(cfg, evaluator=str(other)))
 

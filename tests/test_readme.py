@@ -1,5 +1,6 @@
 """The README's commands are the real ones: CI runs exactly the README's test command, and the documented CLI
 commands parse (their --dry-run prints the plan without training)."""
+import os
 import shlex
 import subprocess
 import sys
@@ -33,8 +34,6 @@ def test_readme_setup_installs_and_starts_the_app():
 
 def test_readme_cli_commands_dry_run(tmp_path):
     """The README's commands, and those of the docs it links to, parse and resolve (--dry-run)."""
-    import os
-
     cmds = [c for c in _code_lines() if c.startswith(("python -m atu ", "python -m atu.bench "))]
     assert any(" unlearn " in c for c in cmds) and any("train-gan" in c for c in cmds)
     assert any(" push " in c for c in cmds) and any("atu.bench" in c for c in cmds)
