@@ -13,3 +13,47 @@ def record_generate() -> dict:
 
     P.generate = recording
     return seen
+
+
+# --- a noise-aware digit classifier (session 35: noisy_guidance.py, stage2_variants.py's "noisy_anchor") ---------
+
+def noisy_net():
+    """A small CNN on (x_t, t / T) as two input channels: the digit of a noised image."""
+    import torch.nn as nn
+
+    def block(i, o):
+        return [nn.Conv2d(i, o, 3, padding=1), nn.GroupNorm(8, o), nn.SiLU()]
+    return nn.Sequential(*block(2, 32), *block(32, 32), nn.AvgPool2d(2), *block(32, 64), *block(64, 64), nn.AvgPool2d(2),
+                         *block(64, 128), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(128 * 16, 128), nn.SiLU(), nn.Linear(128, 10))
+
+
+def noisy_logits(Cn, x_t, t, T=1000):
+    import torch
+    return Cn(torch.cat([x_t, (t.float() / T).view(-1, 1, 1, 1).expand_as(x_t)], 1))
+
+
+def guided_eps(G, Cn, x, t, eps, s, target):
+    """Dhariwal & Nichol's guidance away from `target`: eps + s sqrt(1 - a_t) grad_{x_t} -log(1 - p(target | x_t, t))."""
+    import torch
+    from atu.losses import guide_loss
+    xg = x.detach().requires_grad_(True)
+    tt = torch.full((x.shape[0],), int(t))
+    grad, = torch.autograd.grad(guide_loss(noisy_logits(Cn, xg, tt), target) * x.shape[0], xg)
+    return eps + s * (1 - G.scheduler.alphas_cumprod[int(t)]).sqrt() * grad
+
+
+def guided_path(G, Cn, target, noises, s, batch=50):
+    """The base's guided DDIM paths from `noises`: an atu.diffusion.SamplerPath whose preds are the guided eps."""
+    import torch
+    from atu.diffusion import SamplerPath
+    parts = []
+    for zb in noises.split(batch):
+        x, sched, states, preds = zb.reshape(-1, *G.image_shape), G.sampler(), [], []
+        for t in sched.timesteps:
+            with torch.no_grad():
+                eps = G.unet(x, t).sample
+            eps = guided_eps(G, Cn, x, t, eps, s, target).detach()
+            states.append(x), preds.append(eps)
+            x = sched.step(eps, t, x, eta=0.0).prev_sample
+        parts.append(SamplerPath(x.clamp(-1, 1).detach(), torch.stack(states, 1), torch.stack(preds, 1), sched.timesteps))
+    return SamplerPath.cat(parts)

@@ -13,13 +13,12 @@ sampler's paths from 400 fresh noises (its guided eps at each state as the targe
 """
 import json, os, sys, time
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
 import atu
 import atu.pipeline as P
 from atu.data import mnist_split
-from atu.losses import guide_loss
+from lab_common import guided_eps, noisy_logits, noisy_net
 from atu.metrics import classify, collateral_damage, others_changed, pul
 from atu.sampling import side_by_side
 
@@ -29,17 +28,6 @@ T = G.scheduler.config.num_train_timesteps
 ab = G.scheduler.alphas_cumprod
 
 
-def net():
-    def block(i, o):
-        return [nn.Conv2d(i, o, 3, padding=1), nn.GroupNorm(8, o), nn.SiLU()]
-    return nn.Sequential(*block(2, 32), *block(32, 32), nn.AvgPool2d(2), *block(32, 64), *block(64, 64), nn.AvgPool2d(2),
-                         *block(64, 128), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(128 * 16, 128), nn.SiLU(), nn.Linear(128, 10))
-
-
-def noisy_logits(Cn, x_t, t):
-    return Cn(torch.cat([x_t, (t.float() / T).view(-1, 1, 1, 1).expand_as(x_t)], 1))
-
-
 def noised(x0, gen):
     t = torch.randint(0, T, (x0.shape[0],), generator=gen)
     a = ab[t].view(-1, 1, 1, 1)
@@ -47,7 +35,7 @@ def noised(x0, gen):
 
 
 torch.manual_seed(0)
-Cn = net()
+Cn = noisy_net()
 if os.path.exists(ckpt):
     Cn.load_state_dict(torch.load(ckpt))
 else:
@@ -85,10 +73,7 @@ def draw(s, batch=50, noises=None, record=None):
             with torch.no_grad():
                 eps = G.unet(x, t).sample
             if s > 0:
-                xg = x.detach().requires_grad_(True)
-                tt = torch.full((x.shape[0],), int(t))
-                grad, = torch.autograd.grad(guide_loss(noisy_logits(Cn, xg, tt), target) * x.shape[0], xg)
-                eps = eps + s * (1 - ab[int(t)]).sqrt() * grad
+                eps = guided_eps(G, Cn, x, t, eps, s, target).detach()
             if record is not None:
                 record.append((x.detach(), torch.full((x.shape[0],), int(t)), eps.detach()))
             x = sched.step(eps, t, x, eta=0.0).prev_sample

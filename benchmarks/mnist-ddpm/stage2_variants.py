@@ -5,7 +5,10 @@ negatives, the positives, stage 2). A variant's "guide": {"weight": w, "batch": 
 in its DDPM form (session 26): w * -log(1 - p_C(target)) on the model's own DDIM samples (20 steps, backpropagated
 through every step) of b noises a step, drawn from 64 fresh noises the base draws as the target; "package": true
 computes it with atu.losses.guide_loss (session 27; without it, session 26's hand-written form, p clipped at
-1 - 1e-6, which leaves about half the noises without a gradient at the start). Run from the
+1 - 1e-6, which leaves about half the noises without a gradient at the start). A variant's "noisy_anchor": {"ckpt":
+CKPT, "scale": s, "paths": n} (session 35) makes the anchor (unlearn.anchor_weight, which the variant sets) hold the
+base's paths from n fresh noises guided at scale s by noisy_guidance.py's noise-aware classifier CKPT: the guided
+eps at every state is the target, so stage 2 distils the guided sampler beside its own terms. Run from the
 repository root:
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/mnist-ddpm/stage2_variants.py checkpoints/mnist-ddpm 8 500 \
@@ -16,7 +19,7 @@ import torch
 import atu.pipeline as P
 import atu.unlearn as U
 from atu.losses import guide_loss
-from lab_common import record_generate
+from lab_common import guided_path, noisy_net, record_generate
 from atu.bench import mnist_config, method_config
 from atu.pipeline import load_base, pick_negatives, adapt_stage, unlearn_stage, measure, make_probe
 from atu.sampling import side_by_side
@@ -76,8 +79,20 @@ target_noises = torch.cat(found)[:64] if found else None
 def mix(g):
     return [torch.bincount(P.classify(c, seen[id(g)]), minlength=10).tolist() for c in (C, E)]
 
+import atu.diffusion
+positive_paths = atu.diffusion.positive_paths
 for name, v in variants.items():
     GUIDE.clear(), GUIDE.update(v.pop("guide", {}))
+    atu.diffusion.positive_paths = positive_paths
+    if "noisy_anchor" in v:   # session 35: the anchor holds the base's paths guided by a noise-aware classifier
+        na = v.pop("noisy_anchor")   # {"ckpt": noisy_guidance.py's CKPT, "scale": s, "paths": n}
+        Cn = noisy_net()
+        Cn.load_state_dict(torch.load(na["ckpt"]))
+        Cn.eval().requires_grad_(False)
+        z_paths = torch.randn(na["paths"], G.latent_dim, generator=torch.Generator().manual_seed(seed + 2000))
+        path = guided_path(G, Cn, target, z_paths, na["scale"])
+        atu.diffusion.positive_paths = lambda *a, path=path, **k: path   # unlearn_stage's anchor_path
+        v = {"unlearn.anchor_pool": na["paths"], **v}
     c = method_config(cfg, v.pop("method", "el2"))
     u = dataclasses.replace(c.unlearn, **{k.split(".", 1)[1]: x for k, x in v.items() if k.startswith("unlearn.")})
     c = dataclasses.replace(c, unlearn=u)
