@@ -107,6 +107,8 @@ def walkthrough(url: str, out: Path, clicks, steps: tuple[int, int] | None = Non
         download = page.locator("#download").inner_text()
         choose(page, "faces-dcgan64")                 # another model: the MNIST results must not stay on screen
         page.wait_for_timeout(3000)
+        for pane in ("#status", "#metrics"):          # once the switch has finished (a loaded CPU takes longer)
+            expect(page.locator(pane)).not_to_contain_text("processing", timeout=60_000)
         left = {"status": page.locator("#status").inner_text(), "grids": page.locator("#grids img").count(),
                 "download": page.locator("#download").is_visible(),
                 "metrics": page.locator("#metrics").inner_text()}
