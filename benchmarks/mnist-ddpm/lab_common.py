@@ -42,18 +42,32 @@ def guided_eps(G, Cn, x, t, eps, s, target):
     return eps + s * (1 - G.scheduler.alphas_cumprod[int(t)]).sqrt() * grad
 
 
+def steered_ddim(G, noises, steer=None, batch=50, record=None):
+    """The base's 20-step DDIM images of `noises`, each step's eps replaced by steer(x, t, eps) where one is given
+    (it returns the new eps); `record`, a list, receives (states, t, eps) of every step. The lab scripts' one sampler."""
+    import torch
+    out = []
+    for zb in noises.split(batch):
+        x, sched = zb.reshape(-1, *G.image_shape), G.sampler()
+        for t in sched.timesteps:
+            with torch.no_grad():
+                eps = G.unet(x, t).sample
+            if steer is not None:
+                eps = steer(x, t, eps).detach()
+            if record is not None:
+                record.append((x.detach(), torch.full((x.shape[0],), int(t)), eps))
+            x = sched.step(eps, t, x, eta=0.0).prev_sample
+        out.append(x.clamp(-1, 1).detach())
+    return torch.cat(out)
+
+
 def guided_path(G, Cn, target, noises, s, batch=50):
     """The base's guided DDIM paths from `noises`: an atu.diffusion.SamplerPath whose preds are the guided eps."""
     import torch
     from atu.diffusion import SamplerPath
-    parts = []
-    for zb in noises.split(batch):
-        x, sched, states, preds = zb.reshape(-1, *G.image_shape), G.sampler(), [], []
-        for t in sched.timesteps:
-            with torch.no_grad():
-                eps = G.unet(x, t).sample
-            eps = guided_eps(G, Cn, x, t, eps, s, target).detach()
-            states.append(x), preds.append(eps)
-            x = sched.step(eps, t, x, eta=0.0).prev_sample
-        parts.append(SamplerPath(x.clamp(-1, 1).detach(), torch.stack(states, 1), torch.stack(preds, 1), sched.timesteps))
-    return SamplerPath.cat(parts)
+    rec = []
+    images = steered_ddim(G, noises, lambda x, t, eps: guided_eps(G, Cn, x, t, eps, s, target), batch, rec)
+    ts = G.sampler().timesteps
+    per_batch = [rec[i:i + len(ts)] for i in range(0, len(rec), len(ts))]   # rec holds each batch's steps in turn
+    states, preds = (torch.cat([torch.stack([r[k] for r in b], 1) for b in per_batch]) for k in (0, 2))
+    return SamplerPath(images, states, preds, ts)

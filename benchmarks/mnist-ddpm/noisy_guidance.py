@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 import atu
 import atu.pipeline as P
 from atu.data import mnist_split
-from lab_common import guided_eps, noisy_logits, noisy_net
+from lab_common import guided_eps, noisy_logits, noisy_net, steered_ddim
 from atu.metrics import classify, collateral_damage, others_changed, pul
 from atu.sampling import side_by_side
 
@@ -63,22 +63,11 @@ E = P.load_model("checkpoints/mnist-classifier-b", kind="classifier")
 z = next(iter(load_file("checkpoints/mnist-ddpm/latent_bank.safetensors").values()))[:n]
 
 
-def draw(s, batch=50, noises=None, record=None):
+def draw(s, noises=None, record=None):
     """The base's 20-step DDIM images of `noises` (default: the bank's first N), guided at scale s; `record`: a list
     that receives (states, t, guided eps) of every step."""
-    out = []
-    for zb in (z if noises is None else noises).split(batch):
-        x, sched = zb.reshape(-1, *G.image_shape), G.sampler()
-        for t in sched.timesteps:
-            with torch.no_grad():
-                eps = G.unet(x, t).sample
-            if s > 0:
-                eps = guided_eps(G, Cn, x, t, eps, s, target).detach()
-            if record is not None:
-                record.append((x.detach(), torch.full((x.shape[0],), int(t)), eps.detach()))
-            x = sched.step(eps, t, x, eta=0.0).prev_sample
-        out.append(x.clamp(-1, 1).detach())
-    return torch.cat(out)
+    steer = (lambda x, t, eps: guided_eps(G, Cn, x, t, eps, s, target)) if s > 0 else None
+    return steered_ddim(G, z if noises is None else noises, steer, record=record)
 
 
 before = draw(0)

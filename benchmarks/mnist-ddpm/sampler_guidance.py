@@ -28,6 +28,7 @@ from atu.augment import random_affine
 from atu.losses import guide_loss
 from atu.metrics import classify, collateral_damage, others_changed, pul
 from atu.sampling import side_by_side
+from lab_common import steered_ddim
 from atu.unlearn import JITTER
 
 mode, target, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -52,11 +53,11 @@ gen = torch.Generator().manual_seed(0)
 z = next(iter(load_file("checkpoints/mnist-ddpm/latent_bank.safetensors").values()))[:n]
 
 
-def steer(x, t, eps, s, sched):
+def steer(x, t, eps, s):
     if mode == "adapted":
         with torch.no_grad():
             return eps - s * (A.unet(x, t).sample - eps)
-    a = sched.alphas_cumprod[int(t)]
+    a = G.scheduler.alphas_cumprod[int(t)]
     x0 = ((x - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1).requires_grad_(True)
     views = torch.cat([random_affine(x0, **JITTER, generator=gen) for _ in range(4)]) if jitter else x0
     loss = sum(guide_loss(M(views), target) for M in guides) * x0.shape[0]
@@ -64,18 +65,9 @@ def steer(x, t, eps, s, sched):
     return (x - a.sqrt() * (x0 - s * grad).detach()) / (1 - a).sqrt()
 
 
-def draw(s, batch=50):
-    out = []
-    for zb in z.split(batch):
-        x, sched = zb.reshape(-1, *G.image_shape), G.sampler()
-        for t in sched.timesteps:
-            with torch.no_grad():
-                eps = G.unet(x, t).sample
-            if s > 0 and t_lo <= int(t) <= t_hi:
-                eps = steer(x, t, eps, s, sched)
-            x = sched.step(eps, t, x, eta=0.0).prev_sample
-        out.append(x.clamp(-1, 1).detach())
-    return torch.cat(out)
+def draw(s):
+    return steered_ddim(G, z, (lambda x, t, eps: steer(x, t, eps, s) if t_lo <= int(t) <= t_hi else eps)
+                        if s > 0 else None)
 
 
 before = draw(0)
