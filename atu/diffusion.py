@@ -365,6 +365,15 @@ def adapted_paths(model: DDPMGenerator, theta_N: torch.Tensor, n: int, seed: int
     return SamplerPath.cat(paths)
 
 
+def base_paths(model: DDPMGenerator, n: int, seed: int) -> SamplerPath:
+    """The base's sampler paths (every step) from n noises of their own seed, whatever they draw (the target too):
+    the anchor's paths with unlearn.anchor_paths "any"."""
+    gen = torch.Generator().manual_seed(seed)
+    return SamplerPath.cat([model.sampler_path(torch.randn(min(model.sample_chunk, n - i), model.latent_dim,
+                                                           generator=gen))
+                            for i in range(0, n, model.sample_chunk)])
+
+
 def positive_paths(model: DDPMGenerator, C, target: int, n: int, seed: int, max_target_prob: float,
                    min_top_prob: float, max_draws: int = 10_000) -> SamplerPath:
     """The base's sampler paths (every step) to n of its samples that the classifier C confidently labels as anything

@@ -123,6 +123,8 @@ class UnlearnConfig:
                                       #   step 300 on digit 8 it brought eights back: not kept
     anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
     anchor_pool: int = 128            # diffusion only: how many positives' paths the anchor holds
+    anchor_paths: str = "positives"   # diffusion only: whose paths: "positives" (the confident positives') or "any"
+                                      #   (the base's paths from anchor_pool random noises, the target's among them)
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
                                       #   loss) or "base" (the base model's prediction on the same noised image:
                                       #   trained on its own samples with "noise", a DDPM learns its own sampling
@@ -144,6 +146,8 @@ class UnlearnConfig:
             raise ValueError(f'pos_target must be "noise" or "base", got {self.pos_target!r}')
         if self.neg_source not in NEG_SOURCES:
             raise ValueError(f"neg_source must be one of {NEG_SOURCES}, got {self.neg_source!r}")
+        if self.anchor_paths not in ("positives", "any"):
+            raise ValueError(f'anchor_paths must be "positives" or "any", got {self.anchor_paths!r}')
         if self.redirect_states not in ("noised", "sampler"):
             raise ValueError(f'redirect_states must be "noised" or "sampler", got {self.redirect_states!r}')
         if self.redirect_states == "sampler" and self.neg_source != "adapted":

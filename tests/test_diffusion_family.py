@@ -234,7 +234,9 @@ def test_adapted_model_moves_and_el2_pushes_further_from_it_than_plain_fine_tuni
 
 
 @pytest.mark.parametrize("paths", [{}, {"redirect_weight": 1.0, "redirect_states": "sampler", "anchor_weight": 1.0,
-                                       "anchor_pool": 4}], ids=["noised", "sampler-paths"])
+                                       "anchor_pool": 4},
+                                   {"redirect_weight": 1.0, "anchor_weight": 1.0, "anchor_pool": 4, "anchor_paths": "any"}],
+                         ids=["noised", "sampler-paths", "anchor-any"])
 def test_pipeline_unlearns_a_tiny_ddpm_and_saves_a_loadable_run(tmp_path, paths):
     from atu.pipeline import RunConfig, run_unlearning, save_run
 
@@ -388,6 +390,22 @@ def test_sampler_redirect_teaches_the_adapted_models_own_states_and_the_anchor_h
 
     assert drift(held) < drift(sampler)
     assert isinstance(SamplerPath.cat([base_path, base_path]).images, torch.Tensor)
+
+
+def test_base_paths_are_the_samplers_paths_from_their_own_noises():
+    """base_paths: n paths, in chunks of sample_chunk, each the sampler's own path from the seed's noises in order
+    (the same images as G on those noises), whatever they draw."""
+    from atu.diffusion import base_paths
+
+    G = tiny().eval()
+    G.sample_chunk = 2
+    path = base_paths(G, n=5, seed=3)
+    z = torch.randn(5, G.latent_dim, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.allclose(path.images, G(z), atol=1e-5)
+    assert path.states.shape[:2] == (5, 2) and path.preds.shape == path.states.shape
+    with pytest.raises(ValueError, match="anchor_paths"):
+        UnlearnConfig(anchor_paths="everything")
 
 
 def test_positive_paths_keep_only_the_paths_to_confident_positives():
