@@ -235,11 +235,10 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
         from .diffusion import base_paths, positive_paths, unlearn_ddpm
 
         anchor_path = None
-        if u.anchor_weight > 0 and u.anchor_paths == "any":
-            anchor_path = base_paths(G, u.anchor_pool, seed=ANCHOR_SEED + cfg.seed)
-        elif u.anchor_weight > 0:
-            anchor_path = positive_paths(G, C, cfg.target, u.anchor_pool, seed=ANCHOR_SEED + cfg.seed,
-                                         max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob)
+        if u.anchor_weight > 0:
+            anchor_path = (base_paths(G, u.anchor_pool, seed=ANCHOR_SEED + cfg.seed) if u.anchor_paths == "any" else
+                           positive_paths(G, C, cfg.target, u.anchor_pool, seed=ANCHOR_SEED + cfg.seed,
+                                          max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob))
         res = unlearn_ddpm(G, x_pos, theta_N, u, evaluate=probe_rate, on_log=on_log, negatives=negatives,
                            anchor_path=anchor_path)
     else:
