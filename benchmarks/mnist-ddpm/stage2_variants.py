@@ -29,7 +29,9 @@ variants = json.loads(sys.argv[4])   # {name: {"method": "el2", "unlearn.x": v, 
 out = sys.argv[5]
 seed = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 cfg = mnist_config("checkpoints/mnist-ddpm")
-cfg = dataclasses.replace(cfg, model=model, target=target, feature=f"digit {target}", seed=seed, eval_latents=n_eval)
+# with_seed: every stage's seed, as the bench's rows (before session 37 only the run's seed was set, so seeds 1 and 2
+# ran stage 2 with unlearn.seed 0: the same stage 1 as the bench's row, another stage-2 draw)
+cfg = dataclasses.replace(cfg, model=model, target=target, feature=f"digit {target}", eval_latents=n_eval).with_seed(seed)
 base = load_base(cfg)
 G, D, C = base
 t0 = time.time()

@@ -33,7 +33,8 @@ model, target, seed, n_eval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), i
 variants = json.loads(sys.argv[5])
 out = sys.argv[6]
 cfg = mnist_config("checkpoints/mnist-ddpm")
-cfg = dataclasses.replace(cfg, model=model, target=target, feature=f"digit {target}", seed=seed, eval_latents=n_eval)
+# with_seed: every stage's seed, as the bench's rows (before session 37 stage 2 kept unlearn.seed 0 on seeds 1, 2)
+cfg = dataclasses.replace(cfg, model=model, target=target, feature=f"digit {target}", eval_latents=n_eval).with_seed(seed)
 cfg = method_config(cfg, "el2")
 u = cfg.unlearn
 base = load_base(cfg)
