@@ -30,7 +30,8 @@ class BaseModel:
     features: dict[str, Feature] = field(default_factory=dict)
     run_overrides: dict = field(default_factory=dict)   # RunConfig fields ("unlearn.batch_size": 16) for this model
     custom_features: bool = False   # a feature from the user's clicks (atu.feedback.feedback_classifier) is offered
-    presets: dict = field(default_factory=dict)   # this model's changes to atu.session.PRESETS: {"fast": {"K": 2}}
+    presets: dict = field(default_factory=dict)   # this model's changes to atu.session.PRESETS: {"fast": {"K": 2}};
+                                                  #   "stage.field" keys override run_overrides in that preset only
     evaluator: str = ""             # folder in checkpoints/ of the independent evaluator: a classifier no training
                                     #   path touches, that re-counts the target in every measurement (pul_independent)
     fid_reference: str = "real"     # what FID compares against (atu.pipeline.measure): "real" = held-out real data
@@ -102,14 +103,22 @@ BASE_MODELS = {
                             # digits: collateral 0.20 -> 0.08 on 8, 0.17 -> 0.08 on 4 (benchmarks/mnist-ddpm). The
                             # redirect on the sampler's own states with an anchor on the base's paths to positives
                             # (unlearn.redirect_states "sampler", unlearn.anchor_weight) cut the collateral on 8 (0.12 ->
-                            # 0.07) but removed less on 1 (PUL 86) and raised it on 4: not kept (docs/diffusion.md)
+                            # 0.07) but removed less on 1 (PUL 86) and raised it on 4: not kept. The anchor (weight 1)
+                            # on the base's paths to 400 confident positives beside the redirect on noised states cut
+                            # it on all nine bench rows (0.136 / 0.071 / 0.113 -> 0.107 / 0.051 / 0.075 on 1 / 4 / 8)
+                            # for 1-4 points of PUL, each mean still over 90, and ~2 min a run (session 37,
+                            # docs/diffusion.md); on random noises' paths (anchor_paths "any") 8's PUL fell to 88
                             # (unlearn.guide_weight is the GAN's: a DDPM's stage 2 has no generator step to guide)
                             run_overrides={"unlearn.guide_weight": 0.0, "unlearn.batch_size": 16, "unlearn.neg_pool": 128,
                                            "unlearn.pos_target": "base", "unlearn.neg_t_min": 500,
                                            "unlearn.el2_weight": 0.3, "unlearn.neg_weight": 0.5,
-                                           "unlearn.redirect_weight": 1.0, "unlearn.redirect_t_min": 500},
+                                           "unlearn.redirect_weight": 1.0, "unlearn.redirect_t_min": 500,
+                                           "unlearn.anchor_weight": 1.0, "unlearn.anchor_pool": 400},
+                            # the fast preset leaves the anchor out: with it the run took 674 s on an idle 2-core
+                            # CPU, over the 10-minute target (session 37); standard (the CLI's, the bench's) keeps it
                             presets={"fast": {"K": 1, "adapt_steps": 100, "unlearn_steps": 200, "eval_latents": 1000,
-                                              "n_positives": 500, "probe_latents": 100, "eval_every": 50},
+                                              "n_positives": 500, "probe_latents": 100, "eval_every": 50,
+                                              "unlearn.anchor_weight": 0.0},
                                      "standard": {"K": 1, "adapt_steps": 100, "unlearn_steps": 200,
                                                   "eval_latents": 2000, "n_positives": 500, "probe_latents": 100,
                                                   "eval_every": 50}}),

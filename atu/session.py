@@ -155,7 +155,8 @@ def run_config(model: BaseModel, feature: str, preset: str = "fast", loss: str =
                               n_positives=p["n_positives"],
                               eval_every=p["eval_every"], eval_latents=p["probe_latents"]),
         method=method, latent=LatentConfig(steps=unlearn_steps, eval_every=p["eval_every"])).with_seed(seed),
-        {**model.run_overrides, **{k: v for o in options for k, v in model.options[o].items()}})
+        {**model.run_overrides, **{k: v for k, v in p.items() if "." in k},   # a preset's own "stage.field"s
+         **{k: v for o in options for k, v in model.options[o].items()}})
 
 
 def apply_overrides(cfg: RunConfig, overrides: dict) -> RunConfig:

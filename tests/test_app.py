@@ -1,5 +1,6 @@
 """The app: its session functions on tiny inputs, its handlers, and the launched app driven over HTTP with
 gradio_client through a complete fast run (classifier picks + an upload, run, metrics, download, push)."""
+import dataclasses
 import json
 import zipfile
 from pathlib import Path
@@ -349,7 +350,6 @@ def test_faces_model_offers_its_features_and_a_custom_one(tmp_path):
 def test_cli_base_feature_preset_is_the_apps_run(capsys):
     """`python -m atu unlearn --base B --feature F --preset P` resolves to exactly the config the app runs for
     B, F, P (atu.session.run_config); options given beside them still win; a missing feature is an error."""
-    import dataclasses
     import json
 
     from atu.cli import main
@@ -371,10 +371,17 @@ def test_cli_base_feature_preset_is_the_apps_run(capsys):
 
 def test_the_diffusion_model_is_offered_with_its_own_settings():
     """checkpoints/mnist-ddpm (issue #17) is a model like the others: its gallery is its own samples, its preset
-    its catalog entry's (batch 16, a pool of 128 adapted samples, 500 positives, metrics on 1,000 latents)."""
+    its catalog entry's (batch 16, a pool of 128 adapted samples, 500 positives, metrics on 1,000 latents). The
+    standard preset (the CLI's and the bench's) holds the anchor on the base's paths to 400 confident positives; the
+    fast one leaves it out, to stay within 10 minutes (a preset's "stage.field" beats the model's run_overrides)."""
     _, st, gallery, count, chosen, seed, *results = app.choose_model("mnist-ddpm", app.new_state())
     assert st["model"] == "mnist-ddpm" and len(gallery) == app.N_SAMPLES and "0 negatives" in count
     cfg = session.run_config(catalog.get("mnist-ddpm"), "digit 8", "fast")
     assert (cfg.unlearn.batch_size, cfg.unlearn.neg_pool, cfg.unlearn.n_positives, cfg.eval_latents) == (16, 128, 500,
                                                                                                          1000)
+    assert cfg.unlearn.anchor_weight == 0.0 and cfg.unlearn.redirect_weight == 1.0   # the rest of the recipe stays
+    std = session.run_config(catalog.get("mnist-ddpm"), "digit 8", "standard")
+    assert (std.unlearn.anchor_weight, std.unlearn.anchor_pool, std.unlearn.anchor_paths) == (1.0, 400, "positives")
+    assert dataclasses.replace(std, eval_latents=cfg.eval_latents,
+                               unlearn=dataclasses.replace(std.unlearn, anchor_weight=0.0)) == cfg
     assert cfg.model.endswith("checkpoints/mnist-ddpm") and cfg.method == "adapt-then-unlearn"
