@@ -126,8 +126,9 @@ class UnlearnConfig:
     anchor_paths: str = "positives"   # diffusion only: whose paths: "positives" (the confident positives') or "any"
                                       #   (the base's paths from anchor_pool random noises, the target's among them;
                                       #   weight 1, pool 400, digits 1/4/8 x 3 seeds: collateral 0.136/0.071/0.113 ->
-                                      #   0.106/0.050/0.075, but PUL on 8 93.9 -> 88.3; "positives", pool 400, on 8:
-                                      #   93.3 at 0.077, 1 and 4 unmeasured: docs/diffusion.md)
+                                      #   0.106/0.050/0.075, but PUL on 8 93.9 -> 88.3; "positives", pool 400, the
+                                      #   DDPM's standard preset since session 37: 0.107/0.051/0.075 at PUL 91.7/99.4/
+                                      #   91.7 by the bench: docs/diffusion.md)
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
                                       #   loss) or "base" (the base model's prediction on the same noised image:
                                       #   trained on its own samples with "noise", a DDPM learns its own sampling

@@ -1,5 +1,18 @@
 """Shared by the lab scripts in this folder (imported from beside them: Python puts a script's folder on sys.path)."""
+import dataclasses
+
 import atu.pipeline as P
+
+
+def lab_config(model: str, target: int, seed: int, n_eval: int):
+    """The bench's config for one digit and seed (atu.bench.mnist_config, every stage's seed set by with_seed, as the
+    bench's rows), measured on the bank's first n_eval latents. The lab scripts once set only the run's seed, so on
+    seeds 1 and 2 stage 2 ran with unlearn.seed 0: the bench's stage 1, another stage-2 draw (session 37)."""
+    from atu.bench import mnist_config
+
+    cfg = dataclasses.replace(mnist_config("checkpoints/mnist-ddpm"), model=model, target=target,
+                              feature=f"digit {target}", eval_latents=n_eval)
+    return cfg.with_seed(seed)
 
 
 def record_generate() -> dict:

@@ -19,8 +19,8 @@ import torch
 import atu.pipeline as P
 import atu.unlearn as U
 from atu.losses import guide_loss
-from lab_common import guided_path, noisy_net, record_generate
-from atu.bench import mnist_config, method_config
+from lab_common import guided_path, lab_config, noisy_net, record_generate
+from atu.bench import method_config
 from atu.pipeline import load_base, pick_negatives, adapt_stage, unlearn_stage, measure, make_probe
 from atu.sampling import side_by_side
 
@@ -28,10 +28,7 @@ model, target, n_eval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 variants = json.loads(sys.argv[4])   # {name: {"method": "el2", "unlearn.x": v, ...}}
 out = sys.argv[5]
 seed = int(sys.argv[6]) if len(sys.argv) > 6 else 0
-cfg = mnist_config("checkpoints/mnist-ddpm")
-# with_seed: every stage's seed, as the bench's rows (before session 37 only the run's seed was set, so seeds 1 and 2
-# ran stage 2 with unlearn.seed 0: the same stage 1 as the bench's row, another stage-2 draw)
-cfg = dataclasses.replace(cfg, model=model, target=target, feature=f"digit {target}", eval_latents=n_eval).with_seed(seed)
+cfg = lab_config(model, target, seed, n_eval)
 base = load_base(cfg)
 G, D, C = base
 t0 = time.time()

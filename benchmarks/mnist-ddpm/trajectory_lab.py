@@ -17,8 +17,8 @@ import copy, dataclasses, json, sys, time
 import torch
 import torch.nn.functional as F
 import atu.pipeline as P
-from lab_common import record_generate
-from atu.bench import mnist_config, method_config
+from lab_common import lab_config, record_generate
+from atu.bench import method_config
 from atu.diffusion import posterior_mean
 from atu.feedback import confident_mask
 from atu.sampling import make_latent_bank, side_by_side
@@ -32,9 +32,7 @@ from atu.unlearn import adapted_sampler, repulsion_loss
 model, target, seed, n_eval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 variants = json.loads(sys.argv[5])
 out = sys.argv[6]
-cfg = mnist_config("checkpoints/mnist-ddpm")
-# with_seed: every stage's seed, as the bench's rows (before session 37 stage 2 kept unlearn.seed 0 on seeds 1, 2)
-cfg = dataclasses.replace(cfg, model=model, target=target, feature=f"digit {target}", eval_latents=n_eval).with_seed(seed)
+cfg = lab_config(model, target, seed, n_eval)
 cfg = method_config(cfg, "el2")
 u = cfg.unlearn
 base = load_base(cfg)
