@@ -80,17 +80,20 @@ class DDPMGenerator(Generator):
         return x.clamp(-1, 1), torch.stack(states, 1), torch.stack(preds, 1), sched.timesteps
 
     @torch.no_grad()
-    def sampler_path(self, z: torch.Tensor, t_min: int = 0, batch_size: int = 100) -> "SamplerPath":
+    def sampler_path(self, z: torch.Tensor, t_min: int = 0, batch_size: int | None = None) -> "SamplerPath":
         """The way the deterministic sampler goes from each noise in z to its image: the states it passes through at
-        t >= t_min and the model's predictions there (a SamplerPath, on the CPU), in eval mode."""
-        was = self.training
-        self.eval()
-        parts = [self._ddim(zb.to(next(self.parameters()).device), record=True) for zb in z.split(batch_size)]
-        self.train(was)
+        t >= t_min and the model's predictions there (a SamplerPath, on the CPU). It runs as atu.sampling.generate
+        does (a private eval copy, the same batches), so its images are G(z)'s to the bit and the model itself is
+        left alone (the app's sessions share it)."""
+        from .runtime import inference_batches
+
+        net, batches = inference_batches(self, z, batch_size)
+        parts = [net._ddim(zb, record=True) for zb in batches]
         ts = parts[0][3]
         keep = ts >= t_min
-        return SamplerPath(torch.cat([p[0] for p in parts]).cpu(), torch.cat([p[1] for p in parts])[:, keep].cpu(),
-                           torch.cat([p[2] for p in parts])[:, keep].cpu(), ts[keep].cpu())
+        return SamplerPath(torch.cat([p[0].cpu() for p in parts]).contiguous(),
+                           torch.cat([p[1][:, keep].cpu() for p in parts]).contiguous(),
+                           torch.cat([p[2][:, keep].cpu() for p in parts]).contiguous(), ts[keep].cpu())
 
     def noised(self, x0: torch.Tensor, generator: torch.Generator | None = None, t_min: int = 0):
         """(x_t, t, eps): one t uniform in [t_min, T) and one eps ~ N(0, I) per image (in that order from
@@ -155,6 +158,10 @@ class SamplerPath:
     @classmethod
     def cat(cls, paths: list["SamplerPath"]) -> "SamplerPath":
         return cls(*(torch.cat([getattr(p, f) for p in paths]) for f in ("images", "states", "preds")), paths[0].t)
+
+    def __getitem__(self, index) -> "SamplerPath":
+        """The paths of the noises at `index` (a tensor of positions or a mask), in that order."""
+        return SamplerPath(self.images[index], self.states[index], self.preds[index], self.t)
 
     def draw(self, n: int, generator: torch.Generator):
         """n random (state, t, prediction) triples, each a random noise's random step."""
@@ -374,24 +381,44 @@ def base_paths(model: DDPMGenerator, n: int, seed: int) -> SamplerPath:
                             for i in range(0, n, model.sample_chunk)])
 
 
-def positive_paths(model: DDPMGenerator, C, target: int, n: int, seed: int, max_target_prob: float,
-                   min_top_prob: float, max_draws: int = 10_000) -> SamplerPath:
-    """The base's sampler paths (every step) to n of its samples that the classifier C confidently labels as anything
-    but the target (atu.feedback.confident_mask), from noises it has not seen elsewhere (their own seed)."""
-    from .feedback import confident_mask
-    from .metrics import class_probabilities
+class PathRecorder:
+    """Sampling that keeps the way there: called on latents, it returns the model's samples (G(z) to the bit) and
+    keeps the sampler's path to each, up to `max_paths`. Given to atu.feedback.pick_positives as its `sample`, it
+    draws stage 2's positives and the anchor's paths in one pass (session 37 drew ~450 more noises through the
+    sampler for the anchor: ~90 s of a run on two CPU cores)."""
 
-    gen, paths, have, drawn = torch.Generator().manual_seed(seed), [], 0, 0
-    while have < n and drawn < max_draws:
-        m = min(model.sample_chunk, max_draws - drawn)
-        path = model.sampler_path(torch.randn(m, model.latent_dim, generator=gen))
-        keep = confident_mask(class_probabilities(C, path.images), target, max_target_prob, min_top_prob)
-        keep = keep.nonzero().flatten()[:n - have]
-        paths.append(SamplerPath(path.images[keep], path.states[keep], path.preds[keep], path.t))
-        have, drawn = have + len(keep), drawn + m
-    if have == 0:
-        raise ValueError(f"no confident positives for target {target} in {drawn} samples: lower the thresholds")
-    return SamplerPath.cat(paths)
+    def __init__(self, model: DDPMGenerator, max_paths: int = 5000):   # 5,000 paths of 20 steps: ~800 MB
+        self.model, self.max_paths, self.kept, self.paths = model, max_paths, 0, []
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        path = self.model.sampler_path(z)
+        if self.kept + len(z) <= self.max_paths:
+            self.paths.append((z.cpu(), path))
+            self.kept += len(z)
+        return path.images
+
+    def paths_of(self, z: torch.Tensor) -> SamplerPath:
+        """The paths to the samples of these latents (rows of the latents it was called on), in their order; a
+        latent past `max_paths` is sampled again."""
+        z, key = z.cpu(), lambda row: row.numpy().tobytes()
+        seen = {key(row) for zs, _ in self.paths for row in zs}
+        missing = [k for k, row in enumerate(z) if key(row) not in seen]
+        parts = self.paths + ([(z[missing], self.model.sampler_path(z[missing]))] if missing else [])
+        where = {key(row): i for i, row in enumerate(torch.cat([zs for zs, _ in parts]))}
+        return SamplerPath.cat([p for _, p in parts])[torch.tensor([where[key(row)] for row in z])]
+
+
+def anchor_path(model: DDPMGenerator, cfg, seed: int, positive_latents: torch.Tensor,
+                recorded: SamplerPath | None = None) -> SamplerPath:
+    """The paths the anchor holds (cfg: atu.unlearn.UnlearnConfig). With anchor_paths "positives": the base's paths
+    to `anchor_pool` of stage 2's own positives (a random subset by `seed`: they come sorted by class), taken from
+    `recorded` (their paths, in the positives' order, from the pass that drew them: PathRecorder) or else sampled
+    again from their latents. With "any": the base's paths from anchor_pool noises of `seed`, the target's among
+    them."""
+    if cfg.anchor_paths == "any":
+        return base_paths(model, cfg.anchor_pool, seed)
+    pick = torch.randperm(len(positive_latents), generator=torch.Generator().manual_seed(seed))[:cfg.anchor_pool]
+    return recorded[pick] if recorded is not None else model.sampler_path(positive_latents[pick])
 
 
 def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.Tensor, cfg, evaluate=None,
@@ -404,7 +431,7 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
     a pool of `neg_pool` samples of the adapted models (neg_source "adapted") or on the given negatives ("user",
     "classifier"); with redirect_states "sampler", the pool is the adapted models' images and the redirect acts on
     the states their sampler passed through (adapted_paths); with anchor_weight > 0, the anchor holds `anchor_path`
-    (positive_paths). Returns a GANTrainResult (G_ema: the unlearned model) with .d0."""
+    (atu.diffusion.anchor_path). Returns a GANTrainResult (G_ema: the unlearned model) with .d0."""
     from .unlearn import adapted_sampler, repulsion_loss
 
     model = copy.deepcopy(model)
@@ -426,8 +453,8 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
         source = pool_sampler(pool, seed=cfg.seed + 18)
     if cfg.anchor_weight > 0:
         if anchor_path is None:
-            raise ValueError("anchor_weight > 0 needs the base's paths to positives: pass unlearn_ddpm(..., "
-                             "anchor_path=positive_paths(...))")
+            raise ValueError("anchor_weight > 0 needs the paths it holds: pass unlearn_ddpm(..., "
+                             "anchor_path=anchor_path(...))")
         gen_anchor = torch.Generator().manual_seed(cfg.seed + 20)
         anchor = lambda n: anchor_path.draw(n, gen_anchor)   # noqa: E731
     tcfg = DiffusionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=0,

@@ -19,13 +19,14 @@ def draw_chunk(G) -> int:
     return int(getattr(G, "sample_chunk", 1000))
 
 
-def draws(G, C, seed: int, chunk: int | None = None, max_draws: int = 50_000):
+def draws(G, C, seed: int, chunk: int | None = None, max_draws: int = 50_000, sample=None):
     """Yields (latents, G's samples, C's class probabilities) for `chunk` (default draw_chunk(G)) latents at a time,
-    seeded by `seed`, until `max_draws` samples are drawn: the draw every helper here filters."""
+    seeded by `seed`, until `max_draws` samples are drawn: the draw every helper here filters. `sample(z)` makes
+    the samples when given (it must give generate(G, z)'s: atu.diffusion.PathRecorder also keeps their paths)."""
     chunk = chunk or draw_chunk(G)
     for i in range(-(-max_draws // chunk)):
         z = make_latent_bank(chunk, G.latent_dim, seed * 100_003 + i)
-        x = generate(G, z)
+        x = generate(G, z) if sample is None else sample(z)
         yield z, x, class_probabilities(C, x)
 
 
@@ -92,12 +93,12 @@ def class_quotas(label_counts: torch.Tensor, target: int, n: int) -> torch.Tenso
 
 def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: float = 1.0,
                    min_top_prob: float = 0.0, balance: bool = True, chunk: int | None = None,
-                   max_draws: int = 100_000) -> tuple[torch.Tensor, torch.Tensor, int]:
+                   max_draws: int = 100_000, sample=None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(n samples of G that the classifier confidently labels as anything but the target, their latents, the number
     of samples drawn to find them): stage 2's real data (and, by their latents, the GAN's anchor). Thresholds as in
     `confident_mask`. With `balance`, the positives keep the base generator's mix of the other classes
     (class_quotas over every label drawn): a confidence filter alone favours the classes the classifier is sure
-    of, and that shift of the mix is collateral damage."""
+    of, and that shift of the mix is collateral damage. `sample`: as in `draws`."""
     xs, zs, labels, drawn = [], [], [], 0
     counts = None
 
@@ -105,7 +106,7 @@ def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: fl
         have = torch.bincount(torch.cat(labels), minlength=len(counts))
         return bool((have >= class_quotas(counts, target, n)).all()) if balance else int(have.sum()) >= n
 
-    for z, x, probs in draws(G, C, seed, chunk, max_draws):
+    for z, x, probs in draws(G, C, seed, chunk, max_draws, sample):
         lab = probs.argmax(1)
         counts = torch.bincount(lab, minlength=probs.shape[1]) + (0 if counts is None else counts)
         keep = confident_mask(probs, target, max_target_prob, min_top_prob)

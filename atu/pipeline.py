@@ -39,7 +39,8 @@ from .sampling import before_after_grid, generate, load_latent_bank, make_latent
 from .unlearn import UnlearnConfig, unlearn
 
 PROBE_SEED = 777   # the small latent bank that stage 2 probes every few steps (not the evaluation bank)
-ANCHOR_SEED = 700_001   # + the run's seed: the noises of the DDPM anchor's paths (no other draw starts there)
+ANCHOR_SEED = 700_001   # + the run's seed: which positives' paths the DDPM anchor holds, or (anchor_paths "any") its
+                        #   noises (no other draw starts there)
 
 
 @dataclass
@@ -213,17 +214,24 @@ NEG_POOL = 1000   # neg_source="classifier": how many of the base G's confident 
 
 def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, probe_rate, positives=None,
                   negatives: torch.Tensor | None = None):
-    """Stage 2 on confident positives picked by the classifier, or given as (images, their latents) from an earlier
-    call; `negatives` (the user's) are used only when unlearn.neg_source is "user". Returns (GANTrainResult,
-    (positives, their latents)); res.positive_draws = samples drawn."""
+    """Stage 2 on confident positives picked by the classifier, or given as (images, their latents, their sampler
+    paths or None) from an earlier call; `negatives` (the user's) are used only when unlearn.neg_source is "user".
+    Returns (GANTrainResult, (positives, their latents, their paths)); res.positive_draws = samples drawn. The paths
+    (a DDPM's, kept only for the anchor on the positives' paths) come from the same pass that draws the positives."""
     G, D, C = base
     u = cfg.unlearn
     if positives is None:
+        record = None
+        if is_diffusion(G) and u.anchor_weight > 0 and u.anchor_paths == "positives":
+            from .diffusion import PathRecorder
+
+            record = PathRecorder(G)
         x_pos, z_pos, draws = pick_positives(G, C, cfg.target, u.n_positives, seed=cfg.seed + 1,
                                              max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob,
-                                             balance=u.pos_balance)
+                                             balance=u.pos_balance, sample=record)
+        pos_paths = record.paths_of(z_pos) if record is not None else None
     else:
-        (x_pos, z_pos), draws = positives, None
+        (x_pos, z_pos, pos_paths), draws = positives, None
     log({"stage": "unlearn", "step": 0, "total": u.steps, "positives": len(x_pos), "positive_draws": draws,
          **probe_rate(G)})
     if u.uses_negatives and u.neg_source == "classifier":
@@ -232,15 +240,11 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
         log({"stage": "unlearn", "total": u.steps, **row})
 
     if is_diffusion(G):
-        from .diffusion import base_paths, positive_paths, unlearn_ddpm
+        from .diffusion import anchor_path, unlearn_ddpm
 
-        anchor_path = None
-        if u.anchor_weight > 0:
-            anchor_path = (base_paths(G, u.anchor_pool, seed=ANCHOR_SEED + cfg.seed) if u.anchor_paths == "any" else
-                           positive_paths(G, C, cfg.target, u.anchor_pool, seed=ANCHOR_SEED + cfg.seed,
-                                          max_target_prob=u.pos_max_target_prob, min_top_prob=u.pos_min_top_prob))
+        path = anchor_path(G, u, ANCHOR_SEED + cfg.seed, z_pos, pos_paths) if u.anchor_weight > 0 else None
         res = unlearn_ddpm(G, x_pos, theta_N, u, evaluate=probe_rate, on_log=on_log, negatives=negatives,
-                           anchor_path=anchor_path)
+                           anchor_path=path)
     else:
         z_target = (target_latents(G, C, cfg.target, u.target_pool, seed=cfg.seed + 3)
                     if u.target_latents > 0 else None)
@@ -248,7 +252,7 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
                       negatives=negatives, positive_latents=z_pos, target_latents=z_target,
                       guide=(C, cfg.target))
     res.positive_draws = draws
-    return res, (x_pos, z_pos)
+    return res, (x_pos, z_pos, pos_paths)
 
 
 def make_probe(cfg: RunConfig, G, C):

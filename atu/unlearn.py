@@ -122,8 +122,9 @@ class UnlearnConfig:
     keep_start: int = 0               # GAN only: the keep acts from this stage-2 step on (0 = from the start); from
                                       #   step 300 on digit 8 it brought eights back: not kept
     anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
-    anchor_pool: int = 128            # diffusion only: how many positives' paths the anchor holds
-    anchor_paths: str = "positives"   # diffusion only: whose paths: "positives" (the confident positives') or "any"
+    anchor_pool: int = 128            # diffusion only: how many paths the anchor holds (a random subset of stage 2's
+                                      #   positives, their paths kept from the pass that drew them: PathRecorder)
+    anchor_paths: str = "positives"   # diffusion only: whose paths: "positives" (stage 2's positives') or "any"
                                       #   (the base's paths from anchor_pool random noises, the target's among them;
                                       #   weight 1, pool 400, digits 1/4/8 x 3 seeds: collateral 0.136/0.071/0.113 ->
                                       #   0.106/0.050/0.075, but PUL on 8 93.9 -> 88.3; "positives", pool 400, the

@@ -10,6 +10,7 @@ from atu.data import mnist_split
 from atu.diffusion import (DDPMGenerator, DiffusionTrainConfig, adapt_one_ddpm, fisher_denoising, train_diffusion,
                            unlearn_ddpm)
 from atu.models import load_generator
+from atu.sampling import generate
 from atu.unlearn import UnlearnConfig
 
 from tiny import make_tiny_ddpm_base
@@ -320,19 +321,20 @@ def test_train_ddpm_goes_on_from_a_saved_run_and_its_card_lists_both_commands(tm
 
 
 def test_sampler_path_records_the_states_the_sampler_passes_through_and_its_predictions():
-    """sampler_path(z): its images are G(z); the first state is the noise itself; each state is the DDIM step from
+    """sampler_path(z): its images are generate(G, z)'s to the bit (G(z)'s up to the memory layout); the first state is the noise itself; each state is the DDIM step from
     the one before with the recorded prediction; t_min keeps the steps at t >= t_min only."""
     G = tiny().eval()
     z = torch.randn(3, G.latent_dim, generator=torch.Generator().manual_seed(0))
     path = G.sampler_path(z)
+    assert torch.equal(path.images, generate(G, z))
     with torch.no_grad():
-        assert torch.equal(path.images, G(z))
+        assert torch.allclose(path.images, G(z), atol=1e-5)
     assert path.states.shape == (3, 2, 1, 32, 32) and torch.equal(path.states[:, 0], z.view(3, 1, 32, 32))
     sched = G.sampler()
     step = sched.step(path.preds[:, 0], path.t[0], path.states[:, 0], eta=0.0).prev_sample
     assert torch.allclose(step, path.states[:, 1])
     with torch.no_grad():
-        assert torch.allclose(path.preds[:, 1], G.unet(path.states[:, 1], path.t[1]).sample)
+        assert torch.allclose(path.preds[:, 1], G.unet(path.states[:, 1], path.t[1]).sample, atol=1e-5)
     high = G.sampler_path(z, t_min=int(path.t[0]))
     assert high.states.shape[1] == 1 and torch.equal(high.states[:, 0], path.states[:, 0])
 
@@ -408,33 +410,46 @@ def test_base_paths_are_the_samplers_paths_from_their_own_noises():
         UnlearnConfig(anchor_paths="everything")
 
 
-def test_positive_paths_keep_only_the_paths_to_confident_positives():
-    """positive_paths: n paths whose images the classifier confidently labels as anything but the target; a
-    classifier that calls every image the target leaves none, and says so."""
-    from atu.diffusion import positive_paths
+class ByInk(torch.nn.Module):   # a two-class "classifier": 1 when the image is mostly dark, else 0, always confident
+    input_range = (-1.0, 1.0)
 
-    class ByInk(torch.nn.Module):   # class 1 when the image is mostly dark, else 0, always confident
-        input_range = (-1.0, 1.0)
+    def __init__(self, cut=0.0):
+        super().__init__()
+        self.cut = cut
+        self.scale = torch.nn.Parameter(torch.tensor(20.0))   # a parameter: atu reads the device from one
 
-        def __init__(self, cut=0.0):
-            super().__init__()
-            self.cut = cut
-            self.scale = torch.nn.Parameter(torch.tensor(20.0))   # a parameter: atu reads the device from one
+    def forward(self, x):
+        dark = (x.mean((1, 2, 3)) < self.cut).float()
+        return torch.stack([1 - dark, dark], 1) * self.scale
 
-        def forward(self, x):
-            dark = (x.mean((1, 2, 3)) < self.cut).float()
-            return torch.stack([1 - dark, dark], 1) * self.scale
+
+def test_the_positives_pass_keeps_their_paths_and_the_anchor_holds_a_random_subset_of_them():
+    """PathRecorder as pick_positives' sampler: the same positives, latents and draws as without it (its images are
+    G(z)'s to the bit), and paths_of gives each positive's own path, in order, sampled again past max_paths;
+    anchor_path takes anchor_pool of them at random by its seed, the same whether recorded or sampled again."""
+    from atu.diffusion import PathRecorder, anchor_path
+    from atu.feedback import pick_positives
 
     G = tiny().eval()
-    with torch.no_grad():   # the cut: the median ink of the samples positive_paths will draw, so about half pass
+    G.sample_chunk = 4
+    z0 = torch.randn(8, G.latent_dim, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(G.sampler_path(z0).images, generate(G, z0))
+    with torch.no_grad():   # the cut: the median ink of the tiny model's samples, so about half are positives
         cut = float(G(torch.randn(64, G.latent_dim, generator=torch.Generator().manual_seed(0))).mean((1, 2, 3)).median())
-    path = positive_paths(G, ByInk(cut), target=0, n=3, seed=0, max_target_prob=0.01, min_top_prob=0.9, max_draws=64)
-    assert len(path.images) == 3 and (path.images.mean((1, 2, 3)) < cut).all()
-    assert path.states.shape[:2] == (3, 2)
+    C = ByInk(cut)
+    plain = pick_positives(G, C, 0, 6, seed=0, max_target_prob=0.01, min_top_prob=0.9)
+    record = PathRecorder(G, max_paths=4)   # keeps the first draw of 4 only
+    x, z, drawn = pick_positives(G, C, 0, 6, seed=0, max_target_prob=0.01, min_top_prob=0.9, sample=record)
+    assert torch.equal(x, plain[0]) and torch.equal(z, plain[1]) and drawn == plain[2]
+    assert drawn > 4 and record.kept == 4   # some positives come from a draw it did not keep
+    path = record.paths_of(z)
+    assert torch.allclose(path.images, x, atol=1e-5) and path.states.shape[:2] == (6, 2)   # a batch of its own
+    again = G.sampler_path(z)
+    assert torch.allclose(path.states, again.states, atol=1e-5) and torch.allclose(path.preds, again.preds, atol=1e-5)
 
-    class AlwaysTarget(ByInk):
-        def forward(self, x):
-            return torch.stack([torch.ones(len(x)), torch.zeros(len(x))], 1) * self.scale
+    u = UnlearnConfig(anchor_pool=4)
+    held, sampled = anchor_path(G, u, 5, z, path), anchor_path(G, u, 5, z)
+    pick = torch.randperm(6, generator=torch.Generator().manual_seed(5))[:4]
+    assert torch.equal(held.images, path.images[pick]) and torch.allclose(held.states, sampled.states, atol=1e-5)
+    assert not torch.equal(anchor_path(G, u, 6, z, path).images, held.images)   # another seed, another subset
 
-    with pytest.raises(ValueError, match="no confident positives"):
-        positive_paths(G, AlwaysTarget(), target=0, n=3, seed=0, max_target_prob=0.01, min_top_prob=0.9, max_draws=8)

@@ -79,10 +79,10 @@ def mix(g):
     return [torch.bincount(P.classify(c, seen[id(g)]), minlength=10).tolist() for c in (C, E)]
 
 import atu.diffusion
-positive_paths = atu.diffusion.positive_paths
+anchor_path = atu.diffusion.anchor_path
 for name, v in variants.items():
     GUIDE.clear(), GUIDE.update(v.pop("guide", {}))
-    atu.diffusion.positive_paths = positive_paths
+    atu.diffusion.anchor_path = anchor_path
     if "noisy_anchor" in v:   # session 35: the anchor holds the base's paths guided by a noise-aware classifier
         na = v.pop("noisy_anchor")   # {"ckpt": noisy_guidance.py's CKPT, "scale": s, "paths": n}
         Cn = noisy_net()
@@ -90,7 +90,7 @@ for name, v in variants.items():
         Cn.eval().requires_grad_(False)
         z_paths = torch.randn(na["paths"], G.latent_dim, generator=torch.Generator().manual_seed(seed + 2000))
         path = guided_path(G, Cn, target, z_paths, na["scale"])
-        atu.diffusion.positive_paths = lambda *a, path=path, **k: path   # unlearn_stage's anchor_path
+        atu.diffusion.anchor_path = lambda *a, path=path, **k: path   # unlearn_stage's anchor paths
         v = {"unlearn.anchor_pool": na["paths"], **v}
     c = method_config(cfg, v.pop("method", "el2"))
     u = dataclasses.replace(c.unlearn, **{k.split(".", 1)[1]: x for k, x in v.items() if k.startswith("unlearn.")})
