@@ -83,8 +83,8 @@ class DDPMGenerator(Generator):
     def sampler_path(self, z: torch.Tensor, t_min: int = 0, batch_size: int | None = None) -> "SamplerPath":
         """The way the deterministic sampler goes from each noise in z to its image: the states it passes through at
         t >= t_min and the model's predictions there (a SamplerPath, on the CPU). It runs as atu.sampling.generate
-        does (a private eval copy, the same batches), so its images are G(z)'s to the bit and the model itself is
-        left alone (the app's sessions share it)."""
+        does (a private eval copy, the same batches), so its images are generate(G, z)'s to the bit, and the model
+        itself is left alone (the app's sessions share it)."""
         from .runtime import inference_batches
 
         net, batches = inference_batches(self, z, batch_size)
@@ -382,38 +382,46 @@ def base_paths(model: DDPMGenerator, n: int, seed: int) -> SamplerPath:
 
 
 class PathRecorder:
-    """Sampling that keeps the way there: called on latents, it returns the model's samples (G(z) to the bit) and
-    keeps the sampler's path to each, up to `max_paths`. Given to atu.feedback.pick_positives as its `sample`, it
-    draws stage 2's positives and the anchor's paths in one pass (session 37 drew ~450 more noises through the
-    sampler for the anchor: ~90 s of a run on two CPU cores)."""
+    """Sampling that keeps the way there: called on latents, it returns the model's samples (generate(G, z)'s to the
+    bit) and keeps the sampler's path to each, up to `max_bytes` of paths. Given to atu.feedback.pick_positives as
+    its `sample`, it draws stage 2's positives and the anchor's paths in one pass (session 37 drew ~450 more noises
+    through the sampler for the anchor)."""
 
-    def __init__(self, model: DDPMGenerator, max_paths: int = 5000):   # 5,000 paths of 20 steps: ~800 MB
-        self.model, self.max_paths, self.kept, self.paths = model, max_paths, 0, []
+    def __init__(self, model: DDPMGenerator, max_bytes: int = 1 << 30):   # 1 GiB: ~6,500 paths of 20 steps at 32x32
+        self.model, self.max_bytes, self.kept, self.paths = model, max_bytes, 0, []
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         path = self.model.sampler_path(z)
-        if self.kept + len(z) <= self.max_paths:
+        size = path.states.nbytes + path.preds.nbytes
+        if self.kept + size <= self.max_bytes:
             self.paths.append((z.cpu(), path))
-            self.kept += len(z)
+            self.kept += size
         return path.images
 
     def paths_of(self, z: torch.Tensor) -> SamplerPath:
         """The paths to the samples of these latents (rows of the latents it was called on), in their order; a
-        latent past `max_paths` is sampled again."""
+        latent past `max_bytes` is sampled again (in a batch of its own: equal to a recorded path to ~1e-5, not to
+        the bit)."""
         z, key = z.cpu(), lambda row: row.numpy().tobytes()
-        seen = {key(row) for zs, _ in self.paths for row in zs}
-        missing = [k for k, row in enumerate(z) if key(row) not in seen]
-        parts = self.paths + ([(z[missing], self.model.sampler_path(z[missing]))] if missing else [])
-        where = {key(row): i for i, row in enumerate(torch.cat([zs for zs, _ in parts]))}
-        return SamplerPath.cat([p for _, p in parts])[torch.tensor([where[key(row)] for row in z])]
+        where = {key(row): k for k, row in enumerate(z)}   # latent -> its place in z
+        parts, order, found = [], [], set()
+        for zs, path in self.paths:   # each recorded draw gives the rows of z it holds, before anything is joined
+            rows = [(j, where[key(row)]) for j, row in enumerate(zs) if key(row) in where]
+            if rows:
+                parts.append(path[torch.tensor([j for j, _ in rows])]), order.extend(k for _, k in rows)
+                found.update(k for _, k in rows)
+        missing = [k for k in range(len(z)) if k not in found]
+        if missing:
+            parts.append(self.model.sampler_path(z[missing])), order.extend(missing)
+        return SamplerPath.cat(parts)[torch.argsort(torch.tensor(order))]
 
 
 def anchor_path(model: DDPMGenerator, cfg, seed: int, positive_latents: torch.Tensor,
                 recorded: SamplerPath | None = None) -> SamplerPath:
     """The paths the anchor holds (cfg: atu.unlearn.UnlearnConfig). With anchor_paths "positives": the base's paths
-    to `anchor_pool` of stage 2's own positives (a random subset by `seed`: they come sorted by class), taken from
-    `recorded` (their paths, in the positives' order, from the pass that drew them: PathRecorder) or else sampled
-    again from their latents. With "any": the base's paths from anchor_pool noises of `seed`, the target's among
+    to `anchor_pool` of stage 2's own positives (a random subset by `seed`, as they come sorted by class; all of them
+    when there are fewer), taken from `recorded` (their paths, in the positives' order, from the pass that drew
+    them: PathRecorder) or else sampled again from their latents (to ~1e-5 the same). With "any": the base's paths from anchor_pool noises of `seed`, the target's among
     them."""
     if cfg.anchor_paths == "any":
         return base_paths(model, cfg.anchor_pool, seed)

@@ -70,7 +70,7 @@ class UnlearnConfig:
                                       #   the positives' own latents, `anchor_batch` a step (measured on digit 8: fewer
                                       #   other digits changed, more eights kept; docs/benchmark-mnist.md). Diffusion:
                                       #   on the states the base's sampler passes through on its way to `anchor_pool`
-                                      #   confident positives, the base's own predictions are the target. Weight 3
+                                      #   of stage 2's confident positives, the base's own predictions are the target. Weight 3
                                       #   beside the guide at 2 (GAN, ten digits): evaluator 97.3 -> 96.3, collateral
                                       #   0.036 -> 0.034: not kept
     target_latents: float = 0.0       # GAN only: share of G's batch drawn from `target_pool` latents whose base samples
@@ -123,7 +123,8 @@ class UnlearnConfig:
                                       #   step 300 on digit 8 it brought eights back: not kept
     anchor_batch: int = 16            # GAN only: anchor latents per G step (each costs a G forward and backward)
     anchor_pool: int = 128            # diffusion only: how many paths the anchor holds (a random subset of stage 2's
-                                      #   positives, their paths kept from the pass that drew them: PathRecorder)
+                                      #   positives, at most all of them, their paths kept from the pass that drew
+                                      #   them: PathRecorder)
     anchor_paths: str = "positives"   # diffusion only: whose paths: "positives" (stage 2's positives') or "any"
                                       #   (the base's paths from anchor_pool random noises, the target's among them;
                                       #   weight 1, pool 400, digits 1/4/8 x 3 seeds: collateral 0.136/0.071/0.113 ->

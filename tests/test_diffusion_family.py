@@ -321,11 +321,14 @@ def test_train_ddpm_goes_on_from_a_saved_run_and_its_card_lists_both_commands(tm
 
 
 def test_sampler_path_records_the_states_the_sampler_passes_through_and_its_predictions():
-    """sampler_path(z): its images are generate(G, z)'s to the bit (G(z)'s up to the memory layout); the first state is the noise itself; each state is the DDIM step from
-    the one before with the recorded prediction; t_min keeps the steps at t >= t_min only."""
-    G = tiny().eval()
+    """sampler_path(z): its images are generate(G, z)'s to the bit (G(z)'s up to the memory layout), and the model
+    stays in the mode it was (it runs on a private copy); the first state is the noise itself; each state is the DDIM
+    step from the one before with the recorded prediction; t_min keeps the steps at t >= t_min only."""
+    G = tiny().train()
     z = torch.randn(3, G.latent_dim, generator=torch.Generator().manual_seed(0))
     path = G.sampler_path(z)
+    assert G.training
+    G.eval()
     assert torch.equal(path.images, generate(G, z))
     with torch.no_grad():
         assert torch.allclose(path.images, G(z), atol=1e-5)
@@ -425,7 +428,8 @@ class ByInk(torch.nn.Module):   # a two-class "classifier": 1 when the image is 
 
 def test_the_positives_pass_keeps_their_paths_and_the_anchor_holds_a_random_subset_of_them():
     """PathRecorder as pick_positives' sampler: the same positives, latents and draws as without it (its images are
-    G(z)'s to the bit), and paths_of gives each positive's own path, in order, sampled again past max_paths;
+    generate(G, z)'s to the bit), and paths_of gives each positive's own path, in the order asked, sampled again
+    past max_bytes;
     anchor_path takes anchor_pool of them at random by its seed, the same whether recorded or sampled again."""
     from atu.diffusion import PathRecorder, anchor_path
     from atu.feedback import pick_positives
@@ -438,14 +442,16 @@ def test_the_positives_pass_keeps_their_paths_and_the_anchor_holds_a_random_subs
         cut = float(G(torch.randn(64, G.latent_dim, generator=torch.Generator().manual_seed(0))).mean((1, 2, 3)).median())
     C = ByInk(cut)
     plain = pick_positives(G, C, 0, 6, seed=0, max_target_prob=0.01, min_top_prob=0.9)
-    record = PathRecorder(G, max_paths=4)   # keeps the first draw of 4 only
+    one = G.sampler_path(z0[:1])
+    record = PathRecorder(G, max_bytes=4 * (one.states.nbytes + one.preds.nbytes))   # keeps the first draw of 4 only
     x, z, drawn = pick_positives(G, C, 0, 6, seed=0, max_target_prob=0.01, min_top_prob=0.9, sample=record)
     assert torch.equal(x, plain[0]) and torch.equal(z, plain[1]) and drawn == plain[2]
-    assert drawn > 4 and record.kept == 4   # some positives come from a draw it did not keep
+    assert drawn > 4 and len(record.paths) == 1   # some positives come from a draw it did not keep
     path = record.paths_of(z)
     assert torch.allclose(path.images, x, atol=1e-5) and path.states.shape[:2] == (6, 2)   # a batch of its own
     again = G.sampler_path(z)
     assert torch.allclose(path.states, again.states, atol=1e-5) and torch.allclose(path.preds, again.preds, atol=1e-5)
+    assert torch.allclose(record.paths_of(z.flip(0)).states, path.states.flip(0), atol=1e-5)   # the order asked
 
     u = UnlearnConfig(anchor_pool=4)
     held, sampled = anchor_path(G, u, 5, z, path), anchor_path(G, u, 5, z)
