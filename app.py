@@ -473,7 +473,7 @@ def build_demo() -> gr.Blocks:
                               "(the faces' default, README \"Faces\")")
             with gr.Row():
                 preset = gr.Radio(list(session.PRESETS), value="fast", label="preset",
-                                  info="fast: ~80 s on a 2-core CPU for MNIST, ~70 s for the faces, ~7 min for the DDPM (README: measured); standard: the CLI's defaults, the same training, metrics on 5,000 latents (the DDPM: 2,000, plus an anchor that changes fewer other digits and adds ~2 min)")
+                                  info="fast: ~80 s on a 2-core CPU for MNIST, ~70 s for the faces, ~7 min for the DDPM (README: measured); standard: the CLI's defaults, the same training, metrics on 5,000 latents (the DDPM: 2,000, plus an anchor that changes fewer other digits: ~11 min)")
                 loss = gr.Radio(list(REPULSIONS), value="el2", label="repulsion loss",
                                 info="el2 (best in the paper), nl2, il2; none = plain fine-tuning (a baseline)")
                 gamma = gr.Number(1.0, label="gamma", info="strength of the push from the adapted models")

@@ -129,8 +129,8 @@ class UnlearnConfig:
                                       #   (the base's paths from anchor_pool random noises, the target's among them;
                                       #   weight 1, pool 400, digits 1/4/8 x 3 seeds: collateral 0.136/0.071/0.113 ->
                                       #   0.106/0.050/0.075, but PUL on 8 93.9 -> 88.3; "positives", pool 400, the
-                                      #   DDPM's standard preset since session 37: 0.107/0.051/0.075 at PUL 91.7/99.4/
-                                      #   91.7 by the bench: docs/diffusion.md)
+                                      #   DDPM's standard preset since session 37: 0.111/0.052/0.077 at PUL 92.6/98.1/
+                                      #   93.9 by the bench, session 38: docs/diffusion.md)
     pos_target: str = "noise"         # diffusion only: the denoising target on the positives, "noise" (DDPM's own
                                       #   loss) or "base" (the base model's prediction on the same noised image:
                                       #   trained on its own samples with "noise", a DDPM learns its own sampling

@@ -372,8 +372,8 @@ def test_cli_base_feature_preset_is_the_apps_run(capsys):
 def test_the_diffusion_model_is_offered_with_its_own_settings():
     """checkpoints/mnist-ddpm (issue #17) is a model like the others: its gallery is its own samples, its preset
     its catalog entry's (batch 16, a pool of 128 adapted samples, 500 positives, metrics on 1,000 latents). The
-    standard preset (the CLI's and the bench's) holds the anchor on the base's paths to 400 confident positives; the
-    fast one leaves it out, to stay within 10 minutes (a preset's "stage.field" beats the model's run_overrides)."""
+    standard preset (the CLI's and the bench's) holds the anchor on the base's paths to 400 of stage 2's positives;
+    the fast one leaves it out, to stay within 10 minutes (a preset's "stage.field" beats the model's run_overrides)."""
     _, st, gallery, count, chosen, seed, *results = app.choose_model("mnist-ddpm", app.new_state())
     assert st["model"] == "mnist-ddpm" and len(gallery) == app.N_SAMPLES and "0 negatives" in count
     cfg = session.run_config(catalog.get("mnist-ddpm"), "digit 8", "fast")
