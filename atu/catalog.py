@@ -108,7 +108,8 @@ BASE_MODELS = {
                             # it on all nine bench rows (0.136 / 0.071 / 0.113 -> 0.107 / 0.051 / 0.075 on 1 / 4 / 8)
                             # for 1-4 points of PUL, each mean still over 90, and ~2 min a run (session 37,
                             # docs/diffusion.md); on 400 of stage 2's own positives' paths, kept while they are drawn,
-                            # the same within a seed's spread (0.111 / 0.052 / 0.077) and faster (session 38); on random noises' paths (anchor_paths "any") 8's PUL fell to 88
+                            # the same within a seed's spread (0.111 / 0.052 / 0.077) and faster (session 38); on random
+                            # noises' paths (anchor_paths "any") 8's PUL fell to 88
                             # (unlearn.guide_weight is the GAN's: a DDPM's stage 2 has no generator step to guide)
                             run_overrides={"unlearn.guide_weight": 0.0, "unlearn.batch_size": 16, "unlearn.neg_pool": 128,
                                            "unlearn.pos_target": "base", "unlearn.neg_t_min": 500,
@@ -116,8 +117,9 @@ BASE_MODELS = {
                                            "unlearn.redirect_weight": 1.0, "unlearn.redirect_t_min": 500,
                                            "unlearn.anchor_weight": 1.0, "unlearn.anchor_pool": 400},
                             # the fast preset leaves the anchor out: with it the run took 674 s on an idle 2-core
-                            # CPU (session 37), 638 s with its paths from the positives' pass (session 38), over the
-                            # 10-minute target; standard (the CLI's, the bench's) keeps it
+                            # CPU (session 37); with its paths from the positives' pass, 494 and 640 s against 573 and
+                            # 556 s without, alternating (session 38): one run over the 10-minute target; standard (the
+                            # CLI's, the bench's) keeps it
                             presets={"fast": {"K": 1, "adapt_steps": 100, "unlearn_steps": 200, "eval_latents": 1000,
                                               "n_positives": 500, "probe_latents": 100, "eval_every": 50,
                                               "unlearn.anchor_weight": 0.0},

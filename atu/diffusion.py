@@ -421,8 +421,8 @@ def anchor_path(model: DDPMGenerator, cfg, seed: int, positive_latents: torch.Te
     """The paths the anchor holds (cfg: atu.unlearn.UnlearnConfig). With anchor_paths "positives": the base's paths
     to `anchor_pool` of stage 2's own positives (a random subset by `seed`, as they come sorted by class; all of them
     when there are fewer), taken from `recorded` (their paths, in the positives' order, from the pass that drew
-    them: PathRecorder) or else sampled again from their latents (to ~1e-5 the same). With "any": the base's paths from anchor_pool noises of `seed`, the target's among
-    them."""
+    them: PathRecorder) or else sampled again from their latents (to ~1e-5 the same). With "any": the base's paths
+    from anchor_pool noises of `seed`, the target's among them."""
     if cfg.anchor_paths == "any":
         return base_paths(model, cfg.anchor_pool, seed)
     pick = torch.randperm(len(positive_latents), generator=torch.Generator().manual_seed(seed))[:cfg.anchor_pool]

@@ -95,8 +95,8 @@ def pick_positives(G, C, target: int, n: int, seed: int = 0, max_target_prob: fl
                    min_top_prob: float = 0.0, balance: bool = True, chunk: int | None = None,
                    max_draws: int = 100_000, sample=None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(n samples of G that the classifier confidently labels as anything but the target, their latents, the number
-    of samples drawn to find them): stage 2's real data (and, by their latents, the anchor's pairs or paths). Thresholds as in
-    `confident_mask`. With `balance`, the positives keep the base generator's mix of the other classes
+    of samples drawn to find them): stage 2's real data (and, by their latents, the anchor's pairs or paths).
+    Thresholds as in `confident_mask`. With `balance`, the positives keep the base generator's mix of the other classes
     (class_quotas over every label drawn): a confidence filter alone favours the classes the classifier is sure
     of, and that shift of the mix is collateral damage. `sample`: as in `draws`."""
     xs, zs, labels, drawn = [], [], [], 0

@@ -69,8 +69,9 @@ class UnlearnConfig:
                                       #   0 = off. GAN: mean squared pixel error between G(z) and the base's G(z) on
                                       #   the positives' own latents, `anchor_batch` a step (measured on digit 8: fewer
                                       #   other digits changed, more eights kept; docs/benchmark-mnist.md). Diffusion:
-                                      #   on the states the base's sampler passes through on its way to `anchor_pool`
-                                      #   of stage 2's confident positives, the base's own predictions are the target. Weight 3
+                                      #   on the states the base's sampler passes through on its way to
+                                      #   `anchor_pool` of stage 2's confident positives, the base's own predictions
+                                      #   are the target. Weight 3
                                       #   beside the guide at 2 (GAN, ten digits): evaluator 97.3 -> 96.3, collateral
                                       #   0.036 -> 0.034: not kept
     target_latents: float = 0.0       # GAN only: share of G's batch drawn from `target_pool` latents whose base samples
