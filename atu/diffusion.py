@@ -80,9 +80,10 @@ class DDPMGenerator(Generator):
         return x.clamp(-1, 1), torch.stack(states, 1), torch.stack(preds, 1), sched.timesteps
 
     @torch.no_grad()
-    def sampler_path(self, z: torch.Tensor, t_min: int = 0, batch_size: int | None = None) -> "SamplerPath":
+    def sampler_path(self, z: torch.Tensor, t_min: int = 0, batch_size: int | None = None,
+                     t_max: int = 0) -> "SamplerPath":
         """The way the deterministic sampler goes from each noise in z to its image: the states it passes through at
-        t >= t_min and the model's predictions there (a SamplerPath, on the CPU). It runs as atu.sampling.generate
+        t_min <= t < t_max (t_max 0: every t >= t_min) and the model's predictions there (a SamplerPath, on the CPU). It runs as atu.sampling.generate
         does (a private eval copy, the same batches), so its images are generate(G, z)'s to the bit, and the model
         itself is left alone (the app's sessions share it)."""
         from .runtime import inference_batches
@@ -90,29 +91,30 @@ class DDPMGenerator(Generator):
         net, batches = inference_batches(self, z, batch_size)
         parts = [net._ddim(zb, record=True) for zb in batches]
         ts = parts[0][3]
-        keep = ts >= t_min
+        keep = (ts >= t_min) & ((ts < t_max) if t_max else True)
         return SamplerPath(torch.cat([p[0].cpu() for p in parts]).contiguous(),
                            torch.cat([p[1][:, keep].cpu() for p in parts]).contiguous(),
                            torch.cat([p[2][:, keep].cpu() for p in parts]).contiguous(), ts[keep].cpu())
 
-    def noised(self, x0: torch.Tensor, generator: torch.Generator | None = None, t_min: int = 0):
-        """(x_t, t, eps): one t uniform in [t_min, T) and one eps ~ N(0, I) per image (in that order from
-        `generator`), x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps: what both training losses start from."""
-        t = torch.randint(t_min, self.scheduler.config.num_train_timesteps, (x0.shape[0],), generator=generator)
+    def noised(self, x0: torch.Tensor, generator: torch.Generator | None = None, t_min: int = 0, t_max: int = 0):
+        """(x_t, t, eps): one t uniform in [t_min, t_max) (t_max 0 = T) and one eps ~ N(0, I) per image (in that
+        order from `generator`), x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps: what both training losses start from."""
+        t = torch.randint(t_min, t_max or self.scheduler.config.num_train_timesteps, (x0.shape[0],),
+                          generator=generator)
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         t = t.to(x0.device)
         return self.scheduler.add_noise(x0, noise, t), t, noise
 
     def denoising_loss(self, x0: torch.Tensor, generator: torch.Generator | None = None,
                        reduction: str = "mean", teacher: "DDPMGenerator | None" = None, t_min: int = 0,
-                       teacher_t_max: int = 0) -> torch.Tensor:
+                       teacher_t_max: int = 0, t_max: int = 0) -> torch.Tensor:
         """DDPM's simple loss: |eps - eps_theta(x_t, t)|^2 with t uniform and x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps.
         With a `teacher`, the target is the teacher's prediction eps_teacher(x_t, t) instead of eps (distillation:
         on images the teacher drew itself, eps would teach its own sampling errors back to it).
         teacher_t_max > 0: the teacher's prediction is the target only at t < teacher_t_max, the noise above it.
-        t is drawn from [t_min, T) (t_min > 0: only the noisier steps, where the image's content is decided).
-        reduction "none" gives one value per image."""
-        x_t, t, noise = self.noised(x0, generator, t_min)
+        t is drawn from [t_min, t_max) (t_min > 0: only the noisier steps, where the image's content is decided;
+        t_max 0 = T). reduction "none" gives one value per image."""
+        x_t, t, noise = self.noised(x0, generator, t_min, t_max)
         if teacher is not None:
             with torch.no_grad():
                 taught = teacher.unet(x_t, t).sample
@@ -122,14 +124,14 @@ class DDPMGenerator(Generator):
         return per if reduction == "none" else per.mean()
 
     def redirect_loss(self, x_neg: torch.Tensor, positives: torch.Tensor, generator: torch.Generator | None = None,
-                      t_min: int = 0) -> torch.Tensor:
+                      t_min: int = 0, t_max: int = 0) -> torch.Tensor:
         """A negative term that redirects instead of repelling. A noised negative x_t = sqrt(a_t) x_neg +
         sqrt(1 - a_t) eps is given the noise eps' = (x_t - sqrt(a_t) x0') / sqrt(1 - a_t) that would have made it
         from x0' = posterior_mean(x_t, a_t, positives): the best denoiser of the positives alone puts it there, so the
         model learns to denoise the negative's states into the positives near them. (A random positive as x0'
         instead teaches the positives' mean, a blob of ink: on MNIST it turned every digit into an 8.) A plain
-        regression, bounded below by 0 and needing no cap; t in [t_min, T)."""
-        x_t, t, _ = self.noised(x_neg, generator, t_min)
+        regression, bounded below by 0 and needing no cap; t in [t_min, t_max) (t_max 0 = T)."""
+        x_t, t, _ = self.noised(x_neg, generator, t_min, t_max)
         return self.redirect_loss_at(x_t, t, positives)
 
     def redirect_loss_at(self, x_t: torch.Tensor, t: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
@@ -196,12 +198,14 @@ class DiffusionTrainConfig:
                                       #   loss on `negatives` up to neg_cap, never past it; 0 = off
     neg_cap: float = 0.0              # that bound, as a multiple of the base model's loss on the same negatives
                                       #   (measured at the start): atu.losses.bounded_negative
-    neg_t_min: int = 0                # the negative term's timesteps are drawn from [neg_t_min, T): raising the
-                                      #   loss at the low-noise steps adds speckle to every image
+    neg_t_min: int = 0                # the negative term's timesteps are drawn from [neg_t_min, neg_t_max): raising
+                                      #   the loss at the low-noise steps adds speckle to every image
+    neg_t_max: int = 0                # ... and below neg_t_max (0 = T)
     redirect_weight: float = 0.0      # weight of the redirect term (stage 2): noised negatives are denoised into
                                       #   the positives near them (DDPMGenerator.redirect_loss on `real`; a plain
                                       #   regression, no cap); 0 = off
-    redirect_t_min: int = 0           # the redirect term's timesteps are drawn from [redirect_t_min, T)
+    redirect_t_min: int = 0           # the redirect term's timesteps are drawn from [redirect_t_min, redirect_t_max)
+    redirect_t_max: int = 0           #   (redirect_t_max 0 = T)
     teacher_t_max: int = 0            # with a teacher: its predictions are the target at t < teacher_t_max only,
                                       #   the noise above; 0 = the teacher at every t
     anchor_weight: float = 0.0        # weight of the anchor term (stage 2): on states the base's sampler passes
@@ -258,7 +262,7 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
         with torch.no_grad():
             x_neg0 = negatives(max(cfg.batch_size, 64)).to(accelerator.device)
             cap = cfg.neg_cap * float(raw.denoising_loss(x_neg0, torch.Generator().manual_seed(cfg.seed),
-                                                         t_min=cfg.neg_t_min))
+                                                         t_min=cfg.neg_t_min, t_max=cfg.neg_t_max))
 
     history, batches = [], _infinite(loader)
     bar = tqdm(range(1, cfg.steps + 1), desc=desc, disable=_quiet(accelerator), leave=False)
@@ -275,11 +279,12 @@ def train_diffusion(model: DDPMGenerator, real: torch.Tensor, cfg: DiffusionTrai
                     x_t, t_red = (v.to(accelerator.device) for v in redirect_at(n_neg))
                     loss_red = raw.redirect_loss_at(x_t, t_red, positives)
                 else:
-                    loss_red = raw.redirect_loss(x_neg, positives, gen, t_min=cfg.redirect_t_min)
+                    loss_red = raw.redirect_loss(x_neg, positives, gen, t_min=cfg.redirect_t_min,
+                                                 t_max=cfg.redirect_t_max)
                 total = total + cfg.redirect_weight * loss_red
                 logs["loss_redirect"] = loss_red.detach()
             if cfg.neg_weight > 0:
-                loss_neg = raw.denoising_loss(x_neg, gen, t_min=cfg.neg_t_min)
+                loss_neg = raw.denoising_loss(x_neg, gen, t_min=cfg.neg_t_min, t_max=cfg.neg_t_max)
                 total = total + cfg.neg_weight * bounded_negative(loss_neg, cap)
                 logs["loss_neg"] = loss_neg.detach()
         if anchor is not None and cfg.anchor_weight > 0:
@@ -357,9 +362,10 @@ def pool_sampler(pool: torch.Tensor, seed: int) -> NegativeSource:
     return lambda n: pool[torch.randint(len(pool), (n,), generator=gen)]
 
 
-def adapted_paths(model: DDPMGenerator, theta_N: torch.Tensor, n: int, seed: int, t_min: int = 0) -> SamplerPath:
+def adapted_paths(model: DDPMGenerator, theta_N: torch.Tensor, n: int, seed: int, t_min: int = 0,
+                  t_max: int = 0) -> SamplerPath:
     """The sampler paths of the K adapted models (theta_N, flat, in memory) from n noises (split evenly, the first
-    ones one more), at t >= t_min: their images are samples of the feature, their states those the sampler takes to
+    ones one more), at t_min <= t < t_max (t_max 0 = T): their images are samples of the feature, their states those the sampler takes to
     it."""
     from torch.nn.utils import vector_to_parameters
 
@@ -368,7 +374,7 @@ def adapted_paths(model: DDPMGenerator, theta_N: torch.Tensor, n: int, seed: int
         vector_to_parameters(flat, net.parameters())
         m = n // len(theta_N) + (k < n % len(theta_N))
         if m:
-            paths.append(net.sampler_path(torch.randn(m, net.latent_dim, generator=gen), t_min=t_min))
+            paths.append(net.sampler_path(torch.randn(m, net.latent_dim, generator=gen), t_min=t_min, t_max=t_max))
     return SamplerPath.cat(paths)
 
 
@@ -447,7 +453,8 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
     source, redirect_at, anchor = None, None, None
     if cfg.uses_negatives:
         if cfg.neg_source == "adapted" and cfg.redirect_states == "sampler":
-            path = adapted_paths(model, theta_N, cfg.neg_pool, seed=cfg.seed + 17, t_min=cfg.redirect_t_min)
+            path = adapted_paths(model, theta_N, cfg.neg_pool, seed=cfg.seed + 17, t_min=cfg.redirect_t_min,
+                                 t_max=cfg.redirect_t_max)
             pool, gen_states = path.images, torch.Generator().manual_seed(cfg.seed + 19)
             redirect_at = lambda n: path.draw(n, gen_states)[:2]   # noqa: E731
         elif cfg.neg_source == "adapted":
@@ -468,8 +475,9 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
     tcfg = DiffusionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=0,
                                 lr_schedule=cfg.lr_schedule, ema_beta=cfg.ema_beta, neg_weight=cfg.neg_weight,
                                 neg_cap=cfg.neg_cap,
-                                neg_t_min=cfg.neg_t_min, redirect_weight=cfg.redirect_weight,
-                                redirect_t_min=cfg.redirect_t_min,
+                                neg_t_min=cfg.neg_t_min, neg_t_max=cfg.neg_t_max,
+                                redirect_weight=cfg.redirect_weight, redirect_t_min=cfg.redirect_t_min,
+                                redirect_t_max=cfg.redirect_t_max,
                                 teacher_t_max=cfg.pos_teacher_t_max, anchor_weight=cfg.anchor_weight,
                                 seed=cfg.seed, log_every=cfg.eval_every)
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.pos_target == "base" else None

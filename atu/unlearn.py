@@ -56,11 +56,13 @@ class UnlearnConfig:
     neg_pool: int = 256               # diffusion only: samples of the adapted models drawn once, before stage 2
                                       #   (a DDIM sample costs 20 UNet calls: too dear to draw at every step)
     neg_t_min: int = 0                # diffusion only: the negative term sees timesteps in [neg_t_min, T) only
+    neg_t_max: int = 0                # diffusion only: ... and below neg_t_max (0 = T)
     redirect_weight: float = 0.0      # diffusion only: weight of the redirect term, beside neg_weight's raise: the
                                       #   negatives' noised states are denoised into the positives near them
                                       #   (atu.diffusion.DDPMGenerator.redirect_loss); 0 = off
     redirect_t_min: int = 0           # diffusion only: the redirect term sees timesteps in [redirect_t_min, T) only
                                       #   (its own bound: a regression adds no speckle where raising a loss does)
+    redirect_t_max: int = 0           # diffusion only: ... and below redirect_t_max (0 = T)
     redirect_states: str = "noised"   # diffusion only: where the redirect term acts: "noised" = the adapted models'
                                       #   samples noised afresh; "sampler" = the states the DDIM sampler passes
                                       #   through while the adapted models draw them, the states it actually takes
@@ -167,6 +169,10 @@ class UnlearnConfig:
         if self.guide_weight < 0 or self.guide_temperature <= 0:
             raise ValueError(f"guide_weight must be >= 0 and guide_temperature > 0, got {self.guide_weight}, "
                              f"{self.guide_temperature}")
+        for lo, hi in ((self.neg_t_min, self.neg_t_max), (self.redirect_t_min, self.redirect_t_max)):
+            if lo < 0 or hi < 0 or (hi and hi <= lo):
+                raise ValueError(f"a negative term's timesteps [t_min, t_max) must be a range (t_max 0 = T), got "
+                                 f"[{lo}, {hi})")
         if self.neg_weight < 0 or self.redirect_weight < 0:
             raise ValueError(f"neg_weight and redirect_weight must be >= 0, got {self.neg_weight}, "
                              f"{self.redirect_weight}")
