@@ -97,10 +97,11 @@ class DDPMGenerator(Generator):
                            torch.cat([p[2][:, keep].cpu() for p in parts]).contiguous(), ts[keep].cpu())
 
     def noised(self, x0: torch.Tensor, generator: torch.Generator | None = None, t_min: int = 0, t_max: int = 0):
-        """(x_t, t, eps): one t uniform in [t_min, t_max) (t_max 0 = T) and one eps ~ N(0, I) per image (in that
-        order from `generator`), x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps: what both training losses start from."""
-        t = torch.randint(t_min, t_max or self.scheduler.config.num_train_timesteps, (x0.shape[0],),
-                          generator=generator)
+        """(x_t, t, eps): one t uniform in [t_min, t_max) (t_max 0 or past T = T) and one eps ~ N(0, I) per image
+        (in that order from `generator`), x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps: what both training losses start
+        from."""
+        T = self.scheduler.config.num_train_timesteps
+        t = torch.randint(t_min, min(t_max, T) if t_max else T, (x0.shape[0],), generator=generator)
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         t = t.to(x0.device)
         return self.scheduler.add_noise(x0, noise, t), t, noise

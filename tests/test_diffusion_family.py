@@ -184,22 +184,32 @@ def test_redirect_loss_targets_the_noise_that_would_have_made_x_t_from_the_posit
 
 
 def test_each_negative_term_draws_its_timesteps_from_its_own_range(monkeypatch):
-    """UnlearnConfig.neg_t_min bounds the raise's timesteps and redirect_t_min the redirect's, through unlearn_ddpm
-    to train_diffusion: every noised batch is drawn at t >= the bound it was asked for, and all three ranges occur
-    (the positives' from 0)."""
+    """UnlearnConfig.neg_t_min / neg_t_max bound the raise's timesteps and redirect_t_min / redirect_t_max the
+    redirect's, through unlearn_ddpm to train_diffusion: every noised batch is drawn in the range it was asked for, and
+    all three ranges occur (the positives' over every t)."""
     seen, noised = [], DDPMGenerator.noised
 
-    def spy(self, x0, generator=None, t_min=0):
-        out = noised(self, x0, generator, t_min)
-        seen.append((t_min, int(out[1].min())))
+    def spy(self, x0, generator=None, t_min=0, t_max=0):
+        out = noised(self, x0, generator, t_min, t_max)
+        seen.append((t_min, t_max, int(out[1].min()), int(out[1].max())))
         return out
 
     monkeypatch.setattr(DDPMGenerator, "noised", spy)
     G = tiny()
     cfg = UnlearnConfig(loss="none", steps=3, batch_size=8, lr=1e-3, eval_every=3, neg_source="user",
-                        neg_weight=0.5, neg_t_min=300, redirect_weight=1.0, redirect_t_min=700)
+                        neg_weight=0.5, neg_t_min=300, neg_t_max=310, redirect_weight=1.0, redirect_t_min=700,
+                        redirect_t_max=705)
     unlearn_ddpm(G, digits(1, 16), (flatten(G) + 0.01)[None], cfg, negatives=digits(8, 8))
-    assert {t for t, _ in seen} == {0, 300, 700} and all(lowest >= t for t, lowest in seen)
+    assert {(lo, hi) for lo, hi, _, _ in seen} == {(0, 0), (300, 310), (700, 705)}
+    assert all(lowest >= lo and highest < (hi or 1000) for lo, hi, lowest, highest in seen)
+
+
+def test_a_negative_terms_timesteps_must_be_a_range():
+    UnlearnConfig(neg_t_min=500, neg_t_max=900, redirect_t_min=500)
+    for bad in ({"neg_t_min": 500, "neg_t_max": 500}, {"redirect_t_min": 800, "redirect_t_max": 700},
+                {"neg_t_max": -1}):
+        with pytest.raises(ValueError, match="must be a range"):
+            UnlearnConfig(**bad)
 
 
 def test_negative_weights_are_checked():
@@ -340,6 +350,8 @@ def test_sampler_path_records_the_states_the_sampler_passes_through_and_its_pred
         assert torch.allclose(path.preds[:, 1], G.unet(path.states[:, 1], path.t[1]).sample, atol=1e-5)
     high = G.sampler_path(z, t_min=int(path.t[0]))
     assert high.states.shape[1] == 1 and torch.equal(high.states[:, 0], path.states[:, 0])
+    low = G.sampler_path(z, t_max=int(path.t[0]))
+    assert torch.equal(low.t, path.t[1:]) and torch.equal(low.states[:, 0], path.states[:, 1])
 
 
 def test_redirect_at_given_states_is_the_redirect_term_on_those_states():
