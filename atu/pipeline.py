@@ -525,10 +525,19 @@ def plan(cfg: RunConfig) -> str:
     return (head + f"{cfg.n_negatives} negatives picked by the classifier (unless given)\n"
             f"stage 1: K={a.K} adapted models x {a.steps} steps (batch {a.batch_size}, EWC lambda {a.ewc_lambda:g})\n"
             f"stage 2: {u.loss} (gamma {u.gamma:g}) x {u.steps} steps on {u.n_positives} positives"
-            + (f", negatives as fake (weight {u.neg_weight:g}, from {u.neg_source})" if u.neg_weight > 0 else "")
-            + (f", negatives redirected to positives (weight {u.redirect_weight:g}, t >= "
-               f"{u.redirect_t_min})" if u.redirect_weight > 0 else "")
+            + (f", negatives as fake (weight {u.neg_weight:g}, from {u.neg_source}"
+               f"{_t_range(u.neg_t_min, u.neg_t_max)})" if u.neg_weight > 0 else "")
+            + (f", negatives redirected to positives (weight {u.redirect_weight:g}"
+               f"{_t_range(u.redirect_t_min, u.redirect_t_max)})" if u.redirect_weight > 0 else "")
+            + (f", the anchor (weight {u.anchor_weight:g})" if u.anchor_weight > 0 else "")
             + "\n" + tail)
+
+
+def _t_range(t_min: int, t_max: int) -> str:
+    """A diffusion term's timesteps for plan(): "" when it sees all of them."""
+    if not t_min and not t_max:
+        return ""
+    return f", {t_min} <= t < {t_max}" if t_max else f", t >= {t_min}"
 
 
 def sha256_file(path: str | Path) -> str:
