@@ -25,7 +25,7 @@ import torch
 
 
 from .baselines import extrapolate, retrain
-from .catalog import KEEP_WEIGHT
+from .catalog import HOLD, KEEP_WEIGHT
 from .feedback import pick_negatives
 from .metrics import fid, metric, registered_metrics
 from .pipeline import (RunConfig, adapt_stage, co_classifier_paths, grading_classifier, latent_stage, load_base,
@@ -93,21 +93,23 @@ def bench_faces(features, seeds, losses, out: Path, save_models: str = "") -> li
     return rows
 G_GRID = (1.25, 1.5, 2.0, 2.5, 3.0)
 VARIANTS = {"noneg": {"neg_weight": 0.0, "redirect_weight": 0.0}, "noguide": {"guide_weight": 0.0},
-            "keep": {"keep_weight": KEEP_WEIGHT}}   # keep: the class keep beside the rest (measured at 0.3)
+            "keep": {"keep_weight": KEEP_WEIGHT},   # keep: the class keep beside the rest (measured at 0.3)
+            "hold": HOLD}   # hold (DDPM): the anchor at 3 and the negative terms below t = 900 (atu.catalog.HOLD)
 
 
 def method_config(cfg: RunConfig, method: str) -> RunConfig:
     """A stage-2 method by name: a repulsion loss ("el2", "none", ...) with the run's stage 2 as it is (the
     negative-aware D and the classifier guide included), "<loss>-noneg" for the same without the negative-aware D
     (neg_weight 0; on a DDPM without any negative term: redirect_weight 0 too), "<loss>-noguide" without the guide
-    (guide_weight 0), "<loss>-keep" with the class keep at weight 0.3 (GAN); variants compose ("el2-noneg-keep"); or
+    (guide_weight 0), "<loss>-keep" with the class keep at weight 0.3 (GAN), "<loss>-hold" with the DDPM's option
+    atu.catalog.HOLD (the anchor at weight 3, the negative terms below t = 900); variants compose ("el2-noneg-keep"); or
     "latent" (latent steering, atu.latent: no stage 1)."""
     if method == "latent":
         return dataclasses.replace(cfg, method="latent")
     loss, *variants = method.split("-")
     if any(v not in VARIANTS for v in variants):
-        raise ValueError(f"unknown method {method!r}: a repulsion loss, optionally with -noneg, -noguide or -keep "
-                         "(they compose: el2-noneg-keep)")
+        raise ValueError(f"unknown method {method!r}: a repulsion loss, optionally with -noneg, -noguide, -keep or "
+                         "-hold (they compose: el2-noneg-keep)")
     u = dataclasses.replace(cfg.unlearn, loss=loss, **{k: v for x in variants for k, v in VARIANTS[x].items()})
     return dataclasses.replace(cfg, method="adapt-then-unlearn", unlearn=u)
 

@@ -75,6 +75,10 @@ class BaseModel:
 
 KEEP_OTHER_DIGITS = "keep the other digits' classes (class keep)"   # the option's name, in the app
 KEEP_WEIGHT = 0.3   # the class keep's measured weight (unlearn.keep_weight): the app's option and the bench's "-keep"
+HOLD_OTHER_DIGITS = "hold the other digits' paths harder (anchor x3; negative terms below t = 900)"   # DDPM's option
+HOLD = {"anchor_weight": 3.0, "neg_t_max": 900, "redirect_t_max": 900}   # its UnlearnConfig fields: the app's option
+#   and the bench's "-hold" (session 39, docs/diffusion.md): on the nine bench rows collateral fell on every row, by a
+#   fifth on average, for 1-2 points of PUL; digit 8's mean by the evaluator fell under 90, so it is not the default
 
 BASE_MODELS = {
     # the training paths read mnist-classifier-c beside mnist-classifier (session 28, 26 paired runs over ten digits,
@@ -92,6 +96,7 @@ BASE_MODELS = {
     "mnist-ddpm": BaseModel("mnist-ddpm", "MNIST digits (DDPM 32x32, 20 DDIM steps, trained by atu)",
                             {f"digit {d}": Feature("mnist-classifier", d) for d in range(10)},
                             evaluator="mnist-classifier-b", fid_reference="real",
+                            options={HOLD_OTHER_DIGITS: {f"unlearn.{k}": v for k, v in HOLD.items()}},
                             # a sample costs 20 UNet calls (~0.1 s on a CPU core): fewer positives, a smaller
                             # probe, stage 2 at batch 16, and the adapted models' samples drawn once as a pool;
                             # stage 2 distils the base on its own positives (its DDPM loss on them made more

@@ -253,6 +253,14 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _t_text(t_range) -> str:
+    """A diffusion term's timestep range [t_min, t_max) (t_max 0 = every t above t_min) for the card."""
+    if not t_range:
+        return ""
+    lo, hi = t_range
+    return f", at timesteps {lo} <= t < {hi}" if hi else (f", at timesteps t >= {lo}" if lo else "")
+
+
 def render_model_card(record: dict, base_model: str | None = None, *, repo_id: str | None = None) -> str:
     """README.md (YAML metadata + body) for an unlearned generator, from its run record (run.json).
     `base_model` is the base generator's Hub repo id (default: the record's `base_model_repo`, set when the base
@@ -293,6 +301,9 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         loss_text=_LOSSES.get(loss, loss), latent=record.get("method") == "latent",
         neg_weight=record.get("neg_weight", 0), guide_weight=record.get("guide_weight", 0),
         keep_weight=record.get("keep_weight", 0),
+        pos_target=record.get("pos_target", ""), redirect_weight=record.get("redirect_weight", 0),
+        anchor_weight=record.get("anchor_weight", 0), anchor_pool=record.get("anchor_pool", "?"),
+        neg_t=_t_text(record.get("neg_t")), redirect_t=_t_text(record.get("redirect_t")),
         co_classifiers=", ".join(f"`{c}`" for c in record.get("co_classifiers", [])),
         diffusion=record.get("family") == "ddpm", sample_steps=record.get("sample_steps", 20),
         latent_steps=record.get("latent_steps", "?"), latent_samples=f"{metrics.get('latent_n_samples', 4000):,}",

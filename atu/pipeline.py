@@ -564,7 +564,7 @@ def public_path(path: str | Path) -> str:
 
 def run_record(result: RunResult) -> dict:
     """The machine-readable record of a run (run.json): what was unlearned, how, with what result."""
-    cfg = result.config
+    cfg, u = result.config, result.config.unlearn
     base_file = Path(cfg.model) / "model.safetensors"
     return {
         "base_model": cfg.base_repo or public_path(cfg.model),
@@ -579,6 +579,10 @@ def run_record(result: RunResult) -> dict:
         "loss": cfg.unlearn.loss, "gamma": cfg.unlearn.gamma, "K": cfg.adapt.K,
         "neg_weight": cfg.unlearn.neg_weight, "guide_weight": cfg.unlearn.guide_weight,
         "keep_weight": cfg.unlearn.keep_weight,
+        **({"pos_target": u.pos_target, "redirect_weight": u.redirect_weight, "anchor_weight": u.anchor_weight,
+            "anchor_pool": u.anchor_pool, "neg_t": [u.neg_t_min, u.neg_t_max],
+            "redirect_t": [u.redirect_t_min, u.redirect_t_max]}
+           if is_diffusion(result.G_after) and cfg.method != "latent" else {}),
         "co_classifiers": [p.name for p in co_classifier_paths(cfg)],
         "adapt_steps": cfg.adapt.steps, "unlearn_steps": cfg.unlearn.steps, "seed": cfg.seed,
         "versions": {"atu": __version__, "torch": torch.__version__, "python": platform.python_version()},

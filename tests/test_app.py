@@ -384,4 +384,12 @@ def test_the_diffusion_model_is_offered_with_its_own_settings():
     assert (std.unlearn.anchor_weight, std.unlearn.anchor_pool, std.unlearn.anchor_paths) == (1.0, 400, "positives")
     assert dataclasses.replace(std, eval_latents=cfg.eval_latents,
                                unlearn=dataclasses.replace(std.unlearn, anchor_weight=0.0)) == cfg
+    # its measured option (session 39) is the bench's "-hold": the anchor at 3, the negative terms below t = 900
+    hold = catalog.HOLD_OTHER_DIGITS
+    box = app.model_options({"model": "mnist-ddpm"})
+    assert box.choices == [(hold, hold)] and box.value == [] and box.visible
+    held = session.run_config(catalog.get("mnist-ddpm"), "digit 8", "standard", options=[hold])
+    assert (held.unlearn.anchor_weight, held.unlearn.neg_t_max, held.unlearn.redirect_t_max) == (3.0, 900, 900)
+    from atu.bench import method_config
+    assert method_config(std, "el2-hold") == held
     assert cfg.model.endswith("checkpoints/mnist-ddpm") and cfg.method == "adapt-then-unlearn"

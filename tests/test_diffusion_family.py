@@ -272,6 +272,10 @@ def test_pipeline_unlearns_a_tiny_ddpm_and_saves_a_loadable_run(tmp_path, paths)
     z = torch.randn(2, G.latent_dim)
     with torch.no_grad():
         assert torch.equal(G(z), res.G_after.eval()(z))
+    card = " ".join((out / "README.md").read_text().split())   # the card tells the DDPM's stage-2 terms
+    assert "There is no discriminator" in card and "raised the denoising loss" in card
+    assert ("taught their noised states" in card) == bool(paths.get("redirect_weight"))
+    assert ("held the base model's own predictions on its sampler's paths to" in card) == bool(paths.get("anchor_weight"))
 
 
 def test_a_saved_ddpm_run_is_diffusers_own_ddim_pipeline(tmp_path):

@@ -380,6 +380,12 @@ def test_card_content():
                                                       collateral_independent=0.0421, evaluator="mnist-classifier-b")),
                             None)
     assert "| collateral (evaluator) | 0.042 | the same, counted by `mnist-classifier-b` |" in mix
+    assert "There is no discriminator" not in render_model_card(RECORD, None)   # a DDPM's stage 2 only
+    ddpm = " ".join(render_model_card(dict(RECORD, family="ddpm", pos_target="base", neg_weight=0.5, redirect_weight=1.0,
+                                           anchor_weight=3.0, anchor_pool=400, neg_t=[500, 900], redirect_t=[500, 0]),
+                                      None).split())
+    assert ("bounded, at timesteps 500 <= t < 900" in ddpm and "(weight 1.0, at timesteps t >= 500)" in ddpm
+            and "paths to 400 of the positives (weight 3.0)" in ddpm and "distillation" in ddpm)
     co = render_model_card(dict(RECORD, co_classifiers=["mnist-classifier-c"]), None)   # the MNIST GAN's default
     assert "read it\n   together with `mnist-classifier-c`" in co and "together with" not in text
     assert "the other classes' proportions" in text
