@@ -56,7 +56,10 @@ class UnlearnConfig:
     neg_pool: int = 256               # diffusion only: samples of the adapted models drawn once, before stage 2
                                       #   (a DDIM sample costs 20 UNet calls: too dear to draw at every step)
     neg_t_min: int = 0                # diffusion only: the negative term sees timesteps in [neg_t_min, T) only
-    neg_t_max: int = 0                # diffusion only: ... and below neg_t_max (0 = T)
+    neg_t_max: int = 0                # diffusion only: ... and below neg_t_max (0 = T). With redirect_t_max 900 and
+                                      #   anchor_weight 3 (the option atu.catalog.HOLD): collateral -0.011 to -0.024
+                                      #   on the 3-seed means of digits 1 / 4 / 8, PUL -1.0 / -1.3 (session 39); alone,
+                                      #   the other digits moved as much as without it (docs/diffusion.md)
     redirect_weight: float = 0.0      # diffusion only: weight of the redirect term, beside neg_weight's raise: the
                                       #   negatives' noised states are denoised into the positives near them
                                       #   (atu.diffusion.DDPMGenerator.redirect_loss); 0 = off
