@@ -29,7 +29,7 @@ from .catalog import HOLD, KEEP_WEIGHT
 from .feedback import pick_negatives
 from .metrics import fid, metric, registered_metrics
 from .pipeline import (RunConfig, adapt_stage, co_classifier_paths, grading_classifier, latent_stage, load_base,
-                       make_probe, measure, unlearn_stage)
+                       is_diffusion, make_probe, measure, unlearn_stage)
 from .sampling import generate, load_latent_bank
 
 PAPER = {  # method.md, paper Tables 1 and 3 (StyleGAN2, Inception FID): PUL / FID for EL2 and extrapolation
@@ -122,6 +122,9 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
     `retrain_seconds` (the class's first seed), so that one model is not counted as three seeds. `save_dir`:
     each method's generator is saved in save_dir/<method>/ (for the count by eye, atu.by_eye.run_blind_count)."""
     G, D, C = base
+    if not is_diffusion(G) and any("hold" in m.split("-")[1:] for m in losses):
+        raise ValueError("-hold is the DDPM's option (the anchor on its sampler's paths, the negative terms' "
+                         "timesteps): a GAN has none of them; use -keep to hold a GAN's other digits")
     events: list[dict] = []
     probe = make_probe(cfg, G, C)
     probe_rate = lambda g: {} if g is G else probe(g)  # noqa: E731  (stage 1's purity only: the base's curve is not drawn here)

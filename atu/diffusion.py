@@ -456,6 +456,10 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
         if cfg.neg_source == "adapted" and cfg.redirect_states == "sampler":
             path = adapted_paths(model, theta_N, cfg.neg_pool, seed=cfg.seed + 17, t_min=cfg.redirect_t_min,
                                  t_max=cfg.redirect_t_max)
+            if path.states.shape[1] == 0:
+                raise ValueError(f"redirect_states=\"sampler\": the sampler takes no step at {cfg.redirect_t_min} <= t "
+                                 f"< {cfg.redirect_t_max or 'T'} (its timesteps: {path.t.tolist() or 'none there'}); "
+                                 "widen the range or use redirect_states=\"noised\"")
             pool, gen_states = path.images, torch.Generator().manual_seed(cfg.seed + 19)
             redirect_at = lambda n: path.draw(n, gen_states)[:2]   # noqa: E731
         elif cfg.neg_source == "adapted":

@@ -261,6 +261,35 @@ def _t_text(t_range) -> str:
     return f", at timesteps {lo} <= t < {hi}" if hi else (f", at timesteps t >= {lo}" if lo else "")
 
 
+_NEG_SOURCES = {"adapted": "samples of the adapted models", "user": "randomly shifted and rotated copies of the negatives",
+                "classifier": "the base model's samples the classifier picked as showing the feature"}
+
+
+def _ddpm_stage2(record: dict) -> str:
+    """The card's sentence on a DDPM's stage 2 (run.json's fields; "" for a GAN or an older record): what the
+    positives were trained towards and each negative term that was on, with its timesteps."""
+    if record.get("family") != "ddpm" or not record.get("pos_target"):
+        return ""
+    terms = ["trained on the positives" + (" towards the base model's own predictions on them (distillation)"
+                                           if record["pos_target"] == "base" else "")]
+    source = _NEG_SOURCES.get(record.get("neg_source"), "the negatives")
+    if record.get("neg_weight"):
+        terms.append(f"raised the denoising loss on noised {source} (weight {record['neg_weight']}, bounded"
+                     f"{_t_text(record.get('neg_t'))})")
+    if record.get("redirect_weight"):
+        states = ("the states the sampler passes through as the adapted models draw the feature"
+                  if record.get("redirect_states") == "sampler" else f"noised {source}")
+        terms.append(f"taught {states} to denoise into the positives near them (weight {record['redirect_weight']}"
+                     f"{_t_text(record.get('redirect_t'))})")
+    if record.get("anchor_weight"):
+        paths = (f"from {record.get('anchor_pool', '?')} random noises" if record.get("anchor_paths") == "any"
+                 else f"to {record.get('anchor_pool', '?')} of the positives")
+        terms.append(f"held the base model's own predictions on its sampler's paths {paths} (weight "
+                     f"{record['anchor_weight']}), so that the other samples keep their way")
+    listed = terms[0] if len(terms) == 1 else ", ".join(terms[:-1]) + " and " + terms[-1]
+    return f"There is no discriminator: stage 2 {listed} (see docs/diffusion.md)."
+
+
 def render_model_card(record: dict, base_model: str | None = None, *, repo_id: str | None = None) -> str:
     """README.md (YAML metadata + body) for an unlearned generator, from its run record (run.json).
     `base_model` is the base generator's Hub repo id (default: the record's `base_model_repo`, set when the base
@@ -301,9 +330,7 @@ def render_model_card(record: dict, base_model: str | None = None, *, repo_id: s
         loss_text=_LOSSES.get(loss, loss), latent=record.get("method") == "latent",
         neg_weight=record.get("neg_weight", 0), guide_weight=record.get("guide_weight", 0),
         keep_weight=record.get("keep_weight", 0),
-        pos_target=record.get("pos_target", ""), redirect_weight=record.get("redirect_weight", 0),
-        anchor_weight=record.get("anchor_weight", 0), anchor_pool=record.get("anchor_pool", "?"),
-        neg_t=_t_text(record.get("neg_t")), redirect_t=_t_text(record.get("redirect_t")),
+        ddpm_stage2=_ddpm_stage2(record),
         co_classifiers=", ".join(f"`{c}`" for c in record.get("co_classifiers", [])),
         diffusion=record.get("family") == "ddpm", sample_steps=record.get("sample_steps", 20),
         latent_steps=record.get("latent_steps", "?"), latent_samples=f"{metrics.get('latent_n_samples', 4000):,}",

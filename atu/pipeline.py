@@ -579,8 +579,9 @@ def run_record(result: RunResult) -> dict:
         "loss": cfg.unlearn.loss, "gamma": cfg.unlearn.gamma, "K": cfg.adapt.K,
         "neg_weight": cfg.unlearn.neg_weight, "guide_weight": cfg.unlearn.guide_weight,
         "keep_weight": cfg.unlearn.keep_weight,
-        **({"pos_target": u.pos_target, "redirect_weight": u.redirect_weight, "anchor_weight": u.anchor_weight,
-            "anchor_pool": u.anchor_pool, "neg_t": [u.neg_t_min, u.neg_t_max],
+        **({"pos_target": u.pos_target, "neg_source": u.neg_source, "redirect_weight": u.redirect_weight,
+            "redirect_states": u.redirect_states, "anchor_weight": u.anchor_weight, "anchor_pool": u.anchor_pool,
+            "anchor_paths": u.anchor_paths, "neg_t": [u.neg_t_min, u.neg_t_max],
             "redirect_t": [u.redirect_t_min, u.redirect_t_max]}
            if is_diffusion(result.G_after) and cfg.method != "latent" else {}),
         "co_classifiers": [p.name for p in co_classifier_paths(cfg)],

@@ -204,6 +204,14 @@ def test_each_negative_term_draws_its_timesteps_from_its_own_range(monkeypatch):
     assert all(lowest >= lo and highest < (hi or 1000) for lo, hi, lowest, highest in seen)
 
 
+def test_a_sampler_redirect_range_without_a_sampler_step_is_refused_with_what_to_do():
+    G = tiny()
+    cfg = UnlearnConfig(loss="none", steps=2, batch_size=8, eval_every=2, neg_weight=0.0, redirect_weight=1.0,
+                        redirect_states="sampler", redirect_t_min=700, redirect_t_max=705, neg_pool=4)
+    with pytest.raises(ValueError, match="takes no step at 700 <= t < 705"):
+        unlearn_ddpm(G, digits(1, 16), (flatten(G) + 0.01)[None], cfg)
+
+
 def test_a_negative_terms_timesteps_must_be_a_range():
     UnlearnConfig(neg_t_min=500, neg_t_max=900, redirect_t_min=500)
     for bad in ({"neg_t_min": 500, "neg_t_max": 500}, {"redirect_t_min": 800, "redirect_t_max": 700},
@@ -274,8 +282,8 @@ def test_pipeline_unlearns_a_tiny_ddpm_and_saves_a_loadable_run(tmp_path, paths)
         assert torch.equal(G(z), res.G_after.eval()(z))
     card = " ".join((out / "README.md").read_text().split())   # the card tells the DDPM's stage-2 terms
     assert "There is no discriminator" in card and "raised the denoising loss" in card
-    assert ("taught their noised states" in card) == bool(paths.get("redirect_weight"))
-    assert ("held the base model's own predictions on its sampler's paths to" in card) == bool(paths.get("anchor_weight"))
+    assert ("to denoise into the positives near them" in card) == bool(paths.get("redirect_weight"))
+    assert ("held the base model's own predictions on its sampler's paths" in card) == bool(paths.get("anchor_weight"))
 
 
 def test_a_saved_ddpm_run_is_diffusers_own_ddim_pipeline(tmp_path):

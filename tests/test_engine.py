@@ -345,8 +345,15 @@ def test_bench_method_variants_compose():
     u = method_config(cfg, "el2-noneg-keep").unlearn
     assert (u.loss, u.neg_weight, u.keep_weight, u.guide_weight) == ("el2", 0.0, 0.3, cfg.unlearn.guide_weight)
     assert method_config(cfg, "none-keep").unlearn.loss == "none"
-    with pytest.raises(ValueError, match="-noguide or -keep"):
+    with pytest.raises(ValueError, match="-noguide, -keep or -hold"):
         method_config(cfg, "el2-kep")
+
+
+def test_bench_refuses_the_ddpms_hold_on_a_gan_before_anything_runs():
+    from atu.bench import bench_class, mnist_config
+
+    with pytest.raises(ValueError, match="-hold is the DDPM's option"):
+        bench_class(mnist_config(), (torch.nn.Linear(1, 1), None, None), ["el2", "el2-hold"])
 
 
 def test_bench_co_classifiers_default_to_the_catalogs_and_can_be_named(capsys):

@@ -380,12 +380,22 @@ def test_card_content():
                                                       collateral_independent=0.0421, evaluator="mnist-classifier-b")),
                             None)
     assert "| collateral (evaluator) | 0.042 | the same, counted by `mnist-classifier-b` |" in mix
-    assert "There is no discriminator" not in render_model_card(RECORD, None)   # a DDPM's stage 2 only
-    ddpm = " ".join(render_model_card(dict(RECORD, family="ddpm", pos_target="base", neg_weight=0.5, redirect_weight=1.0,
-                                           anchor_weight=3.0, anchor_pool=400, neg_t=[500, 900], redirect_t=[500, 0]),
-                                      None).split())
-    assert ("bounded, at timesteps 500 <= t < 900" in ddpm and "(weight 1.0, at timesteps t >= 500)" in ddpm
-            and "paths to 400 of the positives (weight 3.0)" in ddpm and "distillation" in ddpm)
+    ddpm_record = dict(RECORD, family="ddpm", pos_target="base", neg_source="adapted", neg_weight=0.5,
+                       redirect_weight=1.0, redirect_states="noised", anchor_weight=3.0, anchor_pool=400,
+                       anchor_paths="positives", neg_t=[500, 900], redirect_t=[500, 0])
+    gan_record = {k: v for k, v in ddpm_record.items() if k != "family"}   # a GAN's card never tells a DDPM's stage 2
+    assert "There is no discriminator" not in render_model_card(gan_record, None)
+    ddpm = " ".join(render_model_card(ddpm_record, None).split())
+    assert ("There is no discriminator: stage 2 trained on the positives towards the base model's own predictions on "
+            "them (distillation), raised the denoising loss on noised samples of the adapted models (weight 0.5, "
+            "bounded, at timesteps 500 <= t < 900), taught noised samples of the adapted models to denoise into the "
+            "positives near them (weight 1.0, at timesteps t >= 500) and held the base model's own predictions on its "
+            "sampler's paths to 400 of the positives (weight 3.0)") in ddpm
+    other = " ".join(render_model_card(dict(ddpm_record, neg_weight=0, anchor_weight=0, redirect_states="sampler"),
+                                       None).split())
+    assert ("(distillation) and taught the states the sampler passes through as the adapted models draw the feature "
+            "to denoise") in other and "raised" not in other and "anchor" not in other
+    assert "from 400 random noises" in render_model_card(dict(ddpm_record, anchor_paths="any"), None)
     co = render_model_card(dict(RECORD, co_classifiers=["mnist-classifier-c"]), None)   # the MNIST GAN's default
     assert "read it\n   together with `mnist-classifier-c`" in co and "together with" not in text
     assert "the other classes' proportions" in text
