@@ -19,6 +19,14 @@ from .io import dataclass_from_dict, read_json
 TEMPLATES = Path(__file__).parent / "templates"
 
 
+def timestep_range(t_min: int, t_max: int) -> str:
+    """A diffusion term's timesteps [t_min, t_max) in words, for the run plan and the card: "500 <= t < 900",
+    "t >= 500", or "" when it sees every t (t_max 0 = T)."""
+    if t_max:
+        return f"{t_min} <= t < {t_max}"
+    return f"t >= {t_min}" if t_min else ""
+
+
 def render(template: str, card_data, **context) -> str:
     """README.md text: YAML metadata from `card_data` (a huggingface_hub.ModelCardData), body from the template."""
     from huggingface_hub import ModelCard

@@ -83,9 +83,9 @@ class DDPMGenerator(Generator):
     def sampler_path(self, z: torch.Tensor, t_min: int = 0, batch_size: int | None = None,
                      t_max: int = 0) -> "SamplerPath":
         """The way the deterministic sampler goes from each noise in z to its image: the states it passes through at
-        t_min <= t < t_max (t_max 0: every t >= t_min) and the model's predictions there (a SamplerPath, on the CPU). It runs as atu.sampling.generate
-        does (a private eval copy, the same batches), so its images are generate(G, z)'s to the bit, and the model
-        itself is left alone (the app's sessions share it)."""
+        t_min <= t < t_max (t_max 0: every t >= t_min) and the model's predictions there (a SamplerPath, on the
+        CPU). It runs as atu.sampling.generate does (a private eval copy, the same batches), so its images are
+        generate(G, z)'s to the bit, and the model itself is left alone (the app's sessions share it)."""
         from .runtime import inference_batches
 
         net, batches = inference_batches(self, z, batch_size)
@@ -366,8 +366,8 @@ def pool_sampler(pool: torch.Tensor, seed: int) -> NegativeSource:
 def adapted_paths(model: DDPMGenerator, theta_N: torch.Tensor, n: int, seed: int, t_min: int = 0,
                   t_max: int = 0) -> SamplerPath:
     """The sampler paths of the K adapted models (theta_N, flat, in memory) from n noises (split evenly, the first
-    ones one more), at t_min <= t < t_max (t_max 0 = T): their images are samples of the feature, their states those the sampler takes to
-    it."""
+    ones one more), at t_min <= t < t_max (t_max 0 = T): their images are samples of the feature, their states
+    those the sampler takes to it."""
     from torch.nn.utils import vector_to_parameters
 
     gen, net, paths = torch.Generator().manual_seed(seed), copy.deepcopy(model), []

@@ -254,14 +254,13 @@ def _finite(x) -> bool:
 
 
 def _t_text(t_range) -> str:
-    """A diffusion term's timestep range [t_min, t_max) (t_max 0 = every t above t_min) for the card."""
-    if not t_range:
-        return ""
-    lo, hi = t_range
-    return f", at timesteps {lo} <= t < {hi}" if hi else (f", at timesteps t >= {lo}" if lo else "")
+    """A diffusion term's timestep range [t_min, t_max) from run.json, for the card."""
+    text = cards.timestep_range(*t_range) if t_range else ""
+    return f", at timesteps {text}" if text else ""
 
 
-_NEG_SOURCES = {"adapted": "samples of the adapted models", "user": "randomly shifted and rotated copies of the negatives",
+_NEG_SOURCES = {"adapted": "samples of the adapted models",
+                "user": "randomly shifted and rotated copies of the negatives",
                 "classifier": "the base model's samples the classifier picked as showing the feature"}
 
 

@@ -535,9 +535,10 @@ def plan(cfg: RunConfig) -> str:
 
 def _t_range(t_min: int, t_max: int) -> str:
     """A diffusion term's timesteps for plan(): "" when it sees all of them."""
-    if not t_min and not t_max:
-        return ""
-    return f", {t_min} <= t < {t_max}" if t_max else f", t >= {t_min}"
+    from .cards import timestep_range
+
+    text = timestep_range(t_min, t_max)
+    return f", {text}" if text else ""
 
 
 def sha256_file(path: str | Path) -> str:
