@@ -81,7 +81,8 @@ HOLD = {"anchor_weight": 3.0, "neg_t_max": 900, "redirect_t_max": 900}   # its U
 #   on digits 1 / 4 / 8 (lower on all nine bench rows by both classifiers) for PUL -1.0 / -1.3 a row, but digit 8's
 #   mean by the evaluator fell to 89.6, under the 90 target (one seed lost 10 points), so it is not the default; on
 #   2,000 latents (session 40, benchmarks/mnist-ddpm/seeds-2000) 8's means are 91.4 / 89.6 against the standard run's
-#   93.9 / 90.9, collateral 0.054 against 0.069: the cost is real, not the 500-latent bank's counting noise
+#   93.9 / 90.9, collateral 0.054 against 0.069: the gap reproduces beyond the 500-latent bank's counting noise
+#   (within three seeds' spread)
 
 BASE_MODELS = {
     # the training paths read mnist-classifier-c beside mnist-classifier (session 28, 26 paired runs over ten digits,
