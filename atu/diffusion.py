@@ -91,7 +91,7 @@ class DDPMGenerator(Generator):
         net, batches = inference_batches(self, z, batch_size)
         parts = [net._ddim(zb, record=True) for zb in batches]
         ts = parts[0][3]
-        keep = (ts >= t_min) & ((ts < t_max) if t_max else True)
+        keep = in_range(ts, t_min, t_max)
         return SamplerPath(torch.cat([p[0].cpu() for p in parts]).contiguous(),
                            torch.cat([p[1][:, keep].cpu() for p in parts]).contiguous(),
                            torch.cat([p[2][:, keep].cpu() for p in parts]).contiguous(), ts[keep].cpu())
@@ -147,6 +147,11 @@ class DDPMGenerator(Generator):
         """|eps_theta(x_t, t) - target|^2 at given states: with the base's own predictions as the target, on the
         states its sampler passes through on its way to the positives, it holds those paths where they are."""
         return F.mse_loss(self.unet(x_t, t).sample, target)
+
+
+def in_range(t: torch.Tensor, t_min: int, t_max: int) -> torch.Tensor:
+    """Which timesteps lie in [t_min, t_max) (t_max 0: every t >= t_min): a term's range over the sampler's steps."""
+    return (t >= t_min) & ((t < t_max) if t_max else torch.ones_like(t, dtype=torch.bool))
 
 
 @dataclass
@@ -454,12 +459,13 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
     source, redirect_at, anchor = None, None, None
     if cfg.uses_negatives:
         if cfg.neg_source == "adapted" and cfg.redirect_states == "sampler":
+            ts = model.sampler().timesteps   # checked before the adapted models draw their paths (minutes)
+            if not in_range(ts, cfg.redirect_t_min, cfg.redirect_t_max).any():
+                raise ValueError(f"redirect_states=\"sampler\": the sampler takes no step at {cfg.redirect_t_min} <= t "
+                                 f"< {cfg.redirect_t_max or 'T'} (its timesteps: {ts.tolist()}); "
+                                 "widen the range or use redirect_states=\"noised\"")
             path = adapted_paths(model, theta_N, cfg.neg_pool, seed=cfg.seed + 17, t_min=cfg.redirect_t_min,
                                  t_max=cfg.redirect_t_max)
-            if path.states.shape[1] == 0:
-                raise ValueError(f"redirect_states=\"sampler\": the sampler takes no step at {cfg.redirect_t_min} <= t "
-                                 f"< {cfg.redirect_t_max or 'T'} (its timesteps: {path.t.tolist() or 'none there'}); "
-                                 "widen the range or use redirect_states=\"noised\"")
             pool, gen_states = path.images, torch.Generator().manual_seed(cfg.seed + 19)
             redirect_at = lambda n: path.draw(n, gen_states)[:2]   # noqa: E731
         elif cfg.neg_source == "adapted":
