@@ -89,6 +89,15 @@ class DDPMRunConfig:
     init: str = ""                                                    # a folder written by train-ddpm to go on
                                                                       #   from (its raw model trains, its EMA
                                                                       #   goes on averaging); "" = from scratch
+    sharpen_weight: float = 0.0                                       # the loss gains this x atu.losses.sharpen_loss
+                                                                      #   of `sharpen_classifier` on samples drawn
+                                                                      #   by the model's own sampler with gradients
+                                                                      #   through every step (the GAN's term, as
+                                                                      #   reward fine-tuning); 0 = off
+    sharpen_classifier: str = "checkpoints/mnist-classifier-c"        # read by that term only: never `classifier` or
+                                                                      #   `evaluator`, which measure the result
+    sharpen_batch: int = 16                                           # samples a step for that term: each costs
+                                                                      #   `sample_steps` UNet calls and their backward
     train: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
 
 
@@ -213,7 +222,9 @@ def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
         return out
 
     history_steps: list[int] = []
-    res = train_diffusion(model, x, cfg.train, evaluate=learning_curve, desc="train-ddpm", ema_init=ema_init)
+    res = train_diffusion(model, x, cfg.train, evaluate=learning_curve, desc="train-ddpm", ema_init=ema_init,
+                          extra_loss=sampled_loss(sharpening(cfg), cfg.sharpen_batch, cfg.train.seed)
+                          if cfg.sharpen_weight > 0 else None)
     E = load_model(cfg.evaluator, kind="classifier") if cfg.evaluator else None
     t0 = time.time()
     metrics = measure_base_gan(res.G_ema, C, latents, x, xh, evaluator=E)
@@ -246,7 +257,21 @@ def _earlier_runs(folder, run_config, reproduce) -> list[dict]:
                                             "fid": prev["fid"]}]
 
 
-def sharpening(cfg: GANRunConfig, exclude: int | None = None):
+def sampled_loss(term, batch: int, seed: int):
+    """model -> term(model(z)) on `batch` fresh noises z a call (a generator seeded from `seed`): a loss on the
+    model's own samples, its gradient through every step of its sampler (for a DDPM, reward fine-tuning in the
+    manner of DRaFT, Clark et al. 2023, with no truncation: a digit's class is decided at the first, noisiest steps).
+    train_diffusion's extra_loss."""
+    gen = torch.Generator().manual_seed(seed + 7_919)
+
+    def loss(model):
+        z = torch.randn(batch, model.latent_dim, generator=gen).to(next(model.parameters()).device)
+        return term(model(z))
+
+    return loss
+
+
+def sharpening(cfg: GANRunConfig | DDPMRunConfig, exclude: int | None = None):
     """(images, latents) -> (sharpen_weight x sharpen_loss(sharpen_classifier(images)), logs with "sharpen"): a frozen
     private copy of the classifier; refused if it is the classifier or the evaluator that measure the model.
     `exclude`: a class the training data lack (retraining without it): its logit is dropped, so that each sample is

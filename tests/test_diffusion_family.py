@@ -342,6 +342,44 @@ def test_train_ddpm_goes_on_from_a_saved_run_and_its_card_lists_both_commands(tm
         run_train_ddpm(dataclasses.replace(second, out=str(tmp_path / "c"), block_out_channels="8,8"))
 
 
+
+def test_train_ddpm_sharpen_term_reaches_the_noise_through_the_sampler_and_never_reads_a_measuring_classifier(
+        tmp_path, monkeypatch):
+    """train-ddpm --sharpen_weight: the loss gains the co-classifier's sharpening term on the model's own samples,
+    its gradient through every sampler step (it reaches the initial noise, which only the first step reads), logged
+    as "sharpen" (absent when off); the classifier or the evaluator that measure the model are refused."""
+    import dataclasses
+    import json
+
+    from atu.diffusion import DiffusionTrainConfig
+    from atu.mnist import DDPMRunConfig, run_train_ddpm, sampled_loss
+
+    seen = []
+
+    def term(images):
+        seen.append(images)
+        return images.square().mean(), {"sharpen": images.detach().mean()}
+
+    G = tiny()
+    z = torch.randn(2, G.latent_dim, requires_grad=True)
+    monkeypatch.setattr(torch, "randn", lambda *a, **k: z)   # sampled_loss's draw, so that its gradient shows
+    loss, logs = sampled_loss(term, 2, seed=0)(G)
+    monkeypatch.undo()
+    loss.backward()
+    assert seen[0].shape == (2, *G.image_shape) and "sharpen" in logs
+    assert float(z.grad.abs().sum()) > 0 and all(p.grad is not None for p in G.unet.parameters() if p.requires_grad)
+
+    monkeypatch.setattr("atu.mnist.DDPM_LATENT_BANK_SIZE", 20)
+    cfg = DDPMRunConfig(out=str(tmp_path / "a"), block_out_channels="8,16", sample_steps=2, evaluator="",
+                        sharpen_weight=1.0, sharpen_batch=2,
+                        train=DiffusionTrainConfig(steps=2, batch_size=4, log_every=1))
+    run_train_ddpm(cfg)
+    assert all("sharpen" in row for row in json.loads((tmp_path / "a" / "train_history.json").read_text()))
+    run_train_ddpm(dataclasses.replace(cfg, out=str(tmp_path / "b"), sharpen_weight=0.0))
+    assert not any("sharpen" in row for row in json.loads((tmp_path / "b" / "train_history.json").read_text()))
+    with pytest.raises(ValueError, match="measures the model"):
+        run_train_ddpm(dataclasses.replace(cfg, out=str(tmp_path / "c"), sharpen_classifier=cfg.classifier))
+
 def test_sampler_path_records_the_states_the_sampler_passes_through_and_its_predictions():
     """sampler_path(z): its images are generate(G, z)'s to the bit (G(z)'s up to the memory layout), and the model
     stays in the mode it was (it runs on a private copy); the first state is the noise itself; each state is the DDIM
