@@ -64,17 +64,20 @@ class DDPMGenerator(Generator):
     def forward(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         return self._ddim(z, steps)[0]
 
-    def _ddim(self, z: torch.Tensor, steps: int | None = None, record: bool = False):
+    def _ddim(self, z: torch.Tensor, steps: int | None = None, record: bool = False, grad_steps: int = 0):
         """DDIM from z: (images, states, predictions, timesteps); with `record`, the state x_t before each step and
-        the model's prediction there, stacked (N, S, C, H, W); else those two are None."""
+        the model's prediction there, stacked (N, S, C, H, W); else those two are None. grad_steps k > 0: only the
+        last k steps build a graph (the ones before run without gradients: truncated backpropagation, DRaFT-K)."""
         x = z.reshape(z.shape[0], *self.image_shape)
         sched = self.sampler(steps)
         states, preds = [], []
-        for t in sched.timesteps:
-            eps = self.unet(x, t).sample
-            if record:
-                states.append(x), preds.append(eps)
-            x = sched.step(eps, t, x, eta=0.0).prev_sample
+        grad = torch.is_grad_enabled()
+        for i, t in enumerate(sched.timesteps):
+            with torch.set_grad_enabled(grad and not 0 < grad_steps < len(sched.timesteps) - i):
+                eps = self.unet(x, t).sample
+                if record:
+                    states.append(x), preds.append(eps)
+                x = sched.step(eps, t, x, eta=0.0).prev_sample
         if not record:
             return x.clamp(-1, 1), None, None, sched.timesteps
         return x.clamp(-1, 1), torch.stack(states, 1), torch.stack(preds, 1), sched.timesteps

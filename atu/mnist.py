@@ -98,6 +98,8 @@ class DDPMRunConfig:
                                                                       #   `evaluator`, which measure the result
     sharpen_batch: int = 16                                           # samples a step for that term: each costs
                                                                       #   `sample_steps` UNet calls and their backward
+    sharpen_grad_steps: int = 0                                       # the term's gradient goes through the sampler's
+                                                                      #   last k steps only (DRaFT-K); 0 = every step
     train: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
 
 
@@ -223,8 +225,8 @@ def run_train_ddpm(cfg: DDPMRunConfig, overwrite: bool = False) -> dict:
 
     history_steps: list[int] = []
     res = train_diffusion(model, x, cfg.train, evaluate=learning_curve, desc="train-ddpm", ema_init=ema_init,
-                          extra_loss=sampled_loss(sharpening(cfg), cfg.sharpen_batch, cfg.train.seed)
-                          if cfg.sharpen_weight > 0 else None)
+                          extra_loss=sampled_loss(sharpening(cfg), cfg.sharpen_batch, cfg.train.seed,
+                                                  cfg.sharpen_grad_steps) if cfg.sharpen_weight > 0 else None)
     E = load_model(cfg.evaluator, kind="classifier") if cfg.evaluator else None
     t0 = time.time()
     metrics = measure_base_gan(res.G_ema, C, latents, x, xh, evaluator=E)
@@ -257,16 +259,16 @@ def _earlier_runs(folder, run_config, reproduce) -> list[dict]:
                                             "fid": prev["fid"]}]
 
 
-def sampled_loss(term, batch: int, seed: int):
-    """model -> term(model(z)) on `batch` fresh noises z a call (a generator seeded from `seed`): a loss on the
-    model's own samples, its gradient through every step of its sampler (for a DDPM, reward fine-tuning in the
-    manner of DRaFT, Clark et al. 2023, with no truncation: a digit's class is decided at the first, noisiest steps).
-    train_diffusion's extra_loss."""
+def sampled_loss(term, batch: int, seed: int, grad_steps: int = 0):
+    """model -> term(images) on the DDPM's own samples of `batch` fresh noises a call (a generator seeded from
+    `seed`), the gradient through every step of its sampler (grad_steps 0: a digit's class is decided at the first,
+    noisiest steps) or through its last `grad_steps` only: reward fine-tuning in the manner of DRaFT (Clark et al.
+    2023). train_diffusion's extra_loss."""
     gen = torch.Generator().manual_seed(seed + 7_919)
 
     def loss(model):
         z = torch.randn(batch, model.latent_dim, generator=gen).to(next(model.parameters()).device)
-        return term(model(z))
+        return term(model._ddim(z, grad_steps=grad_steps)[0])
 
     return loss
 

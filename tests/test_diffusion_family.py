@@ -346,8 +346,8 @@ def test_train_ddpm_goes_on_from_a_saved_run_and_its_card_lists_both_commands(tm
 def test_train_ddpm_sharpen_term_reaches_the_noise_through_the_sampler_and_never_reads_a_measuring_classifier(
         tmp_path, monkeypatch):
     """train-ddpm --sharpen_weight: the loss gains the co-classifier's sharpening term on the model's own samples,
-    its gradient through every sampler step (it reaches the initial noise, which only the first step reads), logged
-    as "sharpen" (absent when off); the classifier or the evaluator that measure the model are refused."""
+    its gradient through every sampler step (it reaches the initial noise, which only the first step reads) or the
+    last `sharpen_grad_steps` only, logged as "sharpen" (absent when off); the classifier or the evaluator that measure the model are refused."""
     import dataclasses
     import json
 
@@ -360,14 +360,18 @@ def test_train_ddpm_sharpen_term_reaches_the_noise_through_the_sampler_and_never
         seen.append(images)
         return images.square().mean(), {"sharpen": images.detach().mean()}
 
-    G = tiny()
-    z = torch.randn(2, G.latent_dim, requires_grad=True)
-    monkeypatch.setattr(torch, "randn", lambda *a, **k: z)   # sampled_loss's draw, so that its gradient shows
-    loss, logs = sampled_loss(term, 2, seed=0)(G)
-    monkeypatch.undo()
-    loss.backward()
-    assert seen[0].shape == (2, *G.image_shape) and "sharpen" in logs
-    assert float(z.grad.abs().sum()) > 0 and all(p.grad is not None for p in G.unet.parameters() if p.requires_grad)
+    for grad_steps in (0, 1):   # every step (the tiny sampler's 2), or the last one only (DRaFT-K)
+        G = tiny()
+        z = torch.randn(2, G.latent_dim, requires_grad=True)
+        monkeypatch.setattr(torch, "randn", lambda *a, **k: z)   # sampled_loss's draw, so that its gradient shows
+        loss, logs = sampled_loss(term, 2, seed=0, grad_steps=grad_steps)(G)
+        monkeypatch.undo()
+        loss.backward()
+        assert seen[-1].shape == (2, *G.image_shape) and "sharpen" in logs
+        assert all(p.grad is not None for p in G.unet.parameters() if p.requires_grad)
+        assert (z.grad is None) == (grad_steps == 1)   # the first step reads z: with it cut, no gradient reaches z
+        with torch.no_grad():
+            assert torch.equal(seen[-1].detach(), G(z))   # the same images as G(z), whatever the gradient's path
 
     monkeypatch.setattr("atu.mnist.DDPM_LATENT_BANK_SIZE", 20)
     cfg = DDPMRunConfig(out=str(tmp_path / "a"), block_out_channels="8,16", sample_steps=2, evaluator="",
