@@ -91,8 +91,8 @@ class DDPMRunConfig:
                                                                       #   goes on averaging); "" = from scratch
     sharpen_weight: float = 0.0                                       # the loss gains this x atu.losses.sharpen_loss
                                                                       #   of `sharpen_classifier` on samples drawn
-                                                                      #   by the model's own sampler with gradients
-                                                                      #   through every step (the GAN's term, as
+                                                                      #   by the model's own sampler, the gradient
+                                                                      #   back through it (the GAN's term, as
                                                                       #   reward fine-tuning); 0 = off
     sharpen_classifier: str = "checkpoints/mnist-classifier-c"        # read by that term only: never `classifier` or
                                                                       #   `evaluator`, which measure the result

@@ -342,12 +342,12 @@ def test_train_ddpm_goes_on_from_a_saved_run_and_its_card_lists_both_commands(tm
         run_train_ddpm(dataclasses.replace(second, out=str(tmp_path / "c"), block_out_channels="8,8"))
 
 
-
 def test_train_ddpm_sharpen_term_reaches_the_noise_through_the_sampler_and_never_reads_a_measuring_classifier(
         tmp_path, monkeypatch):
     """train-ddpm --sharpen_weight: the loss gains the co-classifier's sharpening term on the model's own samples,
     its gradient through every sampler step (it reaches the initial noise, which only the first step reads) or the
-    last `sharpen_grad_steps` only, logged as "sharpen" (absent when off); the classifier or the evaluator that measure the model are refused."""
+    last `sharpen_grad_steps` only, logged as "sharpen" (absent when off); the classifier or the evaluator that
+    measure the model are refused."""
     import dataclasses
     import json
 
@@ -383,6 +383,7 @@ def test_train_ddpm_sharpen_term_reaches_the_noise_through_the_sampler_and_never
     assert not any("sharpen" in row for row in json.loads((tmp_path / "b" / "train_history.json").read_text()))
     with pytest.raises(ValueError, match="measures the model"):
         run_train_ddpm(dataclasses.replace(cfg, out=str(tmp_path / "c"), sharpen_classifier=cfg.classifier))
+
 
 def test_sampler_path_records_the_states_the_sampler_passes_through_and_its_predictions():
     """sampler_path(z): its images are generate(G, z)'s to the bit (G(z)'s up to the memory layout), and the model
