@@ -61,8 +61,10 @@ class DDPMGenerator(Generator):
         sched.set_timesteps(steps or self.sample_steps)
         return sched
 
-    def forward(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        return self._ddim(z, steps)[0]
+    def forward(self, z: torch.Tensor, steps: int | None = None, grad_steps: int = 0) -> torch.Tensor:
+        """G(z): the deterministic DDIM sample of each noise z, in [-1, 1]. Under autograd the graph runs through
+        every step, or with grad_steps k > 0 through the last k only (reward fine-tuning, atu.mnist.sampled_loss)."""
+        return self._ddim(z, steps, grad_steps=grad_steps)[0]
 
     def _ddim(self, z: torch.Tensor, steps: int | None = None, record: bool = False, grad_steps: int = 0):
         """DDIM from z: (images, states, predictions, timesteps); with `record`, the state x_t before each step and

@@ -268,7 +268,7 @@ def sampled_loss(term, batch: int, seed: int, grad_steps: int = 0):
 
     def loss(model):
         z = torch.randn(batch, model.latent_dim, generator=gen).to(next(model.parameters()).device)
-        return term(model._ddim(z, grad_steps=grad_steps)[0])
+        return term(model(z, grad_steps=grad_steps))
 
     return loss
 
