@@ -94,7 +94,9 @@ def bench_faces(features, seeds, losses, out: Path, save_models: str = "") -> li
 G_GRID = (1.25, 1.5, 2.0, 2.5, 3.0)
 VARIANTS = {"noneg": {"neg_weight": 0.0, "redirect_weight": 0.0}, "noguide": {"guide_weight": 0.0},
             "keep": {"keep_weight": KEEP_WEIGHT},   # keep: the class keep beside the rest (measured at 0.3)
-            "hold": HOLD}   # hold (DDPM): the anchor at 3 and the negative terms below t = 900 (atu.catalog.HOLD)
+            "hold": HOLD,   # hold (DDPM): the anchor at 3 and the negative terms below t = 900 (atu.catalog.HOLD)
+            "pure": {"neg_pool_min_p": 0.5}}   # pure (DDPM): the negative pool keeps only the adapted models' samples
+                                               #   the training classifier labels as the feature (p >= 0.5)
 
 
 def method_config(cfg: RunConfig, method: str) -> RunConfig:
@@ -102,14 +104,15 @@ def method_config(cfg: RunConfig, method: str) -> RunConfig:
     negative-aware D and the classifier guide included), "<loss>-noneg" for the same without the negative-aware D
     (neg_weight 0; on a DDPM without any negative term: redirect_weight 0 too), "<loss>-noguide" without the guide
     (guide_weight 0), "<loss>-keep" with the class keep at weight 0.3 (GAN), "<loss>-hold" with the DDPM's option
-    atu.catalog.HOLD (the anchor at weight 3, the negative terms below t = 900); variants compose ("el2-noneg-keep"); or
+    atu.catalog.HOLD (the anchor at weight 3, the negative terms below t = 900), "<loss>-pure" with the DDPM's negative
+    pool filtered to the feature (unlearn.neg_pool_min_p 0.5); variants compose ("el2-noneg-keep"); or
     "latent" (latent steering, atu.latent: no stage 1)."""
     if method == "latent":
         return dataclasses.replace(cfg, method="latent")
     loss, *variants = method.split("-")
     if any(v not in VARIANTS for v in variants):
-        raise ValueError(f"unknown method {method!r}: a repulsion loss, optionally with -noneg, -noguide, -keep or "
-                         "-hold (they compose: el2-noneg-keep)")
+        raise ValueError(f"unknown method {method!r}: a repulsion loss, optionally with -noneg, -noguide, -keep, "
+                         "-hold or -pure (they compose: el2-noneg-keep)")
     u = dataclasses.replace(cfg.unlearn, loss=loss, **{k: v for x in variants for k, v in VARIANTS[x].items()})
     return dataclasses.replace(cfg, method="adapt-then-unlearn", unlearn=u)
 

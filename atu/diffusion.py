@@ -367,6 +367,25 @@ def adapt_one_ddpm(model: DDPMGenerator, negatives: torch.Tensor, cfg, seed: int
     return train_diffusion(model, negatives, tcfg, extra_loss=ewc, on_log=on_log, desc=f"adapt seed {seed}")
 
 
+NEG_POOL_ROUNDS = 8   # unlearn.neg_pool_min_p: the adapted models draw at most this x neg_pool samples for the pool
+
+
+def filtered_pool(draw: NegativeSource, keep, n: int, rounds: int = NEG_POOL_ROUNDS) -> tuple[torch.Tensor, int]:
+    """(n samples of `draw` that `keep` (images -> bool mask) passes, how many were drawn): drawn n at a time, in
+    order, at most `rounds` times; fewer than n kept after that is an error that says what to change."""
+    kept, drawn = [], 0
+    while sum(len(k) for k in kept) < n and drawn < rounds * n:
+        x = draw(n)
+        kept.append(x[keep(x)])
+        drawn += n
+    pool = torch.cat(kept)[:n]
+    if len(pool) < n:
+        raise ValueError(f"the adapted models drew {len(pool)} samples of the feature in {drawn} "
+                         "(unlearn.neg_pool_min_p keeps only those): lower neg_pool_min_p or neg_pool, or adapt "
+                         "longer (adapt.steps)")
+    return pool, drawn
+
+
 def pool_sampler(pool: torch.Tensor, seed: int) -> NegativeSource:
     """n -> n images drawn with replacement from a fixed pool."""
     gen = torch.Generator().manual_seed(seed)
@@ -448,7 +467,7 @@ def anchor_path(model: DDPMGenerator, cfg, seed: int, positive_latents: torch.Te
 
 def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.Tensor, cfg, evaluate=None,
                  on_log=None, negatives: torch.Tensor | None = None,
-                 anchor_path: SamplerPath | None = None) -> GANTrainResult:
+                 anchor_path: SamplerPath | None = None, pool_keep=None) -> GANTrainResult:
     """Stage 2 on a DDPM (cfg: atu.unlearn.UnlearnConfig): the denoising loss on the positives (with pos_target
     "base", towards the base model's own predictions on them, not the noise), the repulsion from
     theta_N on the same normalised distance as the GAN's, and, with neg_weight > 0, the bounded negative term (with
@@ -456,12 +475,16 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
     a pool of `neg_pool` samples of the adapted models (neg_source "adapted") or on the given negatives ("user",
     "classifier"); with redirect_states "sampler", the pool is the adapted models' images and the redirect acts on
     the states their sampler passed through (adapted_paths); with anchor_weight > 0, the anchor holds `anchor_path`
-    (atu.diffusion.anchor_path). Returns a GANTrainResult (G_ema: the unlearned model) with .d0."""
+    (atu.diffusion.anchor_path). With cfg.neg_pool_min_p > 0, `pool_keep` (images -> bool mask, the training
+    classifier's p(feature) >= it) filters the adapted models' pool (filtered_pool). Returns a GANTrainResult
+    (G_ema: the unlearned model) with .d0 and .neg_pool_draws (samples the adapted models drew for the pool)."""
     from .unlearn import adapted_sampler, repulsion_loss
 
     model = copy.deepcopy(model)
     repel, d0 = repulsion_loss(model, theta_N, cfg)
-    source, redirect_at, anchor = None, None, None
+    source, redirect_at, anchor, pool_draws = None, None, None, None
+    if cfg.neg_pool_min_p > 0 and pool_keep is None:
+        raise ValueError("neg_pool_min_p > 0 needs the classifier's filter: pass unlearn_ddpm(..., pool_keep=...)")
     if cfg.uses_negatives:
         if cfg.neg_source == "adapted" and cfg.redirect_states == "sampler":
             ts = model.sampler().timesteps   # checked before the adapted models draw their paths (minutes)
@@ -475,7 +498,11 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
             redirect_at = lambda n: path.draw(n, gen_states)[:2]   # noqa: E731
         elif cfg.neg_source == "adapted":
             with torch.no_grad():
-                pool = adapted_sampler(model, theta_N, seed=cfg.seed + 17)(cfg.neg_pool)
+                draw = adapted_sampler(model, theta_N, seed=cfg.seed + 17)
+                if cfg.neg_pool_min_p > 0:
+                    pool, pool_draws = filtered_pool(draw, pool_keep, cfg.neg_pool)
+                else:
+                    pool, pool_draws = draw(cfg.neg_pool), cfg.neg_pool
         elif negatives is None or len(negatives) == 0:
             raise ValueError(f'neg_source="{cfg.neg_source}" needs the negatives: pass them to unlearn_ddpm(..., '
                              'negatives=...)')
@@ -499,5 +526,5 @@ def unlearn_ddpm(model: DDPMGenerator, positives: torch.Tensor, theta_N: torch.T
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.pos_target == "base" else None
     res = train_diffusion(model, positives, tcfg, extra_loss=repel, evaluate=evaluate, on_log=on_log,
                           negatives=source, desc="unlearn", teacher=teacher, redirect_at=redirect_at, anchor=anchor)
-    res.d0 = d0
+    res.d0, res.neg_pool_draws = d0, pool_draws
     return res

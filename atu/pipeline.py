@@ -29,7 +29,8 @@ from .ewc import fisher_diagonal
 from .feedback import check_negatives, confident_negatives, pick_negatives, pick_positives, target_latents
 from .io import atomic_output_dir, check_output_dir, write_json
 from .latent import LatentConfig, find_direction, latent_unlearn
-from .metrics import (agreement, brightness_change, classifier_features, classify, color_histogram_tv,
+from .metrics import (agreement, brightness_change, class_probabilities, classifier_features, classify,
+                      color_histogram_tv,
                       computed_metrics, corrected_rate, detector_rates, evaluate, feature_stats,
                       frechet_distance, high_frequency_ratio, image_stats, independent_view, labels_and_features,
                       neg_rate, pul_ceiling, pul_corrected)
@@ -243,8 +244,10 @@ def unlearn_stage(cfg: RunConfig, base, theta_N: torch.Tensor, log: Progress, pr
         from .diffusion import anchor_path, unlearn_ddpm
 
         path = anchor_path(G, u, ANCHOR_SEED + cfg.seed, z_pos, pos_paths) if u.anchor_weight > 0 else None
+        keep = ((lambda x: class_probabilities(C, x)[:, cfg.target] >= u.neg_pool_min_p)
+                if u.neg_pool_min_p > 0 else None)
         res = unlearn_ddpm(G, x_pos, theta_N, u, evaluate=probe_rate, on_log=on_log, negatives=negatives,
-                           anchor_path=path)
+                           anchor_path=path, pool_keep=keep)
     else:
         z_target = (target_latents(G, C, cfg.target, u.target_pool, seed=cfg.seed + 3)
                     if u.target_latents > 0 else None)
@@ -328,6 +331,8 @@ def run_unlearning(cfg: RunConfig, negatives: torch.Tensor | None = None, negati
         res2, positives = unlearn_stage(cfg, base, theta_N, log, probe_rate, negatives=negatives)
         G_after, info = res2.G_ema, {"n_positives": len(positives[0]), "positive_draws": res2.positive_draws,
                                      "d0": res2.d0}
+        if getattr(res2, "neg_pool_draws", None) is not None:   # a DDPM's pool of the adapted models' samples
+            info["neg_pool_draws"] = res2.neg_pool_draws
     t2 = time.time()
     log({"stage": "metrics", "step": 0, "total": 1})
     metrics = measure(cfg, G, G_after, C)

@@ -55,6 +55,10 @@ class UnlearnConfig:
                                       #   negatives up to neg_cap x its starting value, never further (bounded)
     neg_pool: int = 256               # diffusion only: samples of the adapted models drawn once, before stage 2
                                       #   (a DDIM sample costs 20 UNet calls: too dear to draw at every step)
+    neg_pool_min_p: float = 0.0       # diffusion only: the pool keeps only the adapted models' samples whose
+                                      #   p(feature) by the training classifier is at least this, drawn until neg_pool
+                                      #   are (at most NEG_POOL_ROUNDS x neg_pool draws): the adapted models draw
+                                      #   20-50% other digits, which the raise would push away too; 0 = every sample
     neg_t_min: int = 0                # diffusion only: the negative term sees timesteps in [neg_t_min, T) only
     neg_t_max: int = 0                # diffusion only: ... and below neg_t_max (0 = T). With redirect_t_max 900 and
                                       #   anchor_weight 3 (the option atu.catalog.HOLD): collateral -0.011 to -0.024
@@ -167,6 +171,11 @@ class UnlearnConfig:
                              'sampler paths are at hand, not those of the user\'s images')
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0 <= self.neg_pool_min_p < 1:
+            raise ValueError(f"neg_pool_min_p must be in [0, 1), got {self.neg_pool_min_p}")
+        if self.neg_pool_min_p > 0 and (self.neg_source != "adapted" or self.redirect_states != "noised"):
+            raise ValueError('neg_pool_min_p filters the adapted models\' pool: it needs neg_source="adapted" and '
+                             'redirect_states="noised"')
         if self.mix_weight < 0 or self.keep_weight < 0:
             raise ValueError(f"mix_weight and keep_weight must be >= 0, got {self.mix_weight}, {self.keep_weight}")
         if self.guide_weight < 0 or self.guide_temperature <= 0:

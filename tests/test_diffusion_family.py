@@ -7,8 +7,8 @@ import torch
 
 from atu.adapt import AdaptConfig, flatten
 from atu.data import mnist_split
-from atu.diffusion import (DDPMGenerator, DiffusionTrainConfig, adapt_one_ddpm, fisher_denoising, train_diffusion,
-                           unlearn_ddpm)
+from atu.diffusion import (DDPMGenerator, DiffusionTrainConfig, adapt_one_ddpm, filtered_pool, fisher_denoising,
+                           train_diffusion, unlearn_ddpm)
 from atu.models import load_generator
 from atu.sampling import generate
 from atu.unlearn import UnlearnConfig
@@ -526,3 +526,51 @@ def test_the_positives_pass_keeps_their_paths_and_the_anchor_holds_a_random_subs
     assert torch.equal(held.images, path.images[pick]) and torch.allclose(held.states, sampled.states, atol=1e-5)
     assert not torch.equal(anchor_path(G, u, 6, z, path).images, held.images)   # another seed, another subset
 
+
+
+def test_filtered_pool_keeps_what_the_filter_passes_in_draw_order_and_says_what_to_do_when_too_few():
+    """unlearn.neg_pool_min_p: draws of 4 numbered images (0, 1, 2, ...), the filter passes the even ones: the pool
+    is the first 4 even images, after 2 draws (8 samples); a filter that passes 1 in 8 runs out of rounds."""
+    counter = iter(range(10_000))
+
+    def draw(n):
+        return torch.tensor([float(next(counter)) for _ in range(n)]).view(n, 1, 1, 1)
+
+    pool, drawn = filtered_pool(draw, lambda x: x.view(-1) % 2 == 0, 4)
+    assert pool.view(-1).tolist() == [0.0, 2.0, 4.0, 6.0] and drawn == 8
+    with pytest.raises(ValueError, match=r"drew 2 samples of the feature in 16 .*lower neg_pool_min_p"):
+        filtered_pool(draw, lambda x: x.view(-1) % 8 == 0, 4, rounds=4)
+
+
+def test_a_filtered_negative_pool_needs_the_adapted_models_and_the_classifiers_filter():
+    for bad in ({"neg_pool_min_p": 1.0}, {"neg_pool_min_p": -0.1}):
+        with pytest.raises(ValueError, match=r"neg_pool_min_p must be in \[0, 1\)"):
+            UnlearnConfig(**bad)
+    with pytest.raises(ValueError, match="neg_source"):
+        UnlearnConfig(neg_pool_min_p=0.5, neg_source="user")
+    G = tiny()
+    cfg = UnlearnConfig(loss="none", steps=2, batch_size=8, eval_every=2, neg_weight=0.5, neg_pool=4,
+                        neg_pool_min_p=0.5)
+    with pytest.raises(ValueError, match="pool_keep"):
+        unlearn_ddpm(G, digits(1, 16), (flatten(G) + 0.01)[None], cfg)
+
+
+def test_unlearn_ddpm_draws_the_adapted_models_pool_through_the_filter_and_reports_the_draws():
+    """The pool filter sees every draw of the adapted model (which samples it keeps: filtered_pool's test above):
+    keeping half of each draw of 6 takes at least two draws, and the number drawn is reported; without the
+    filter the pool is one draw of neg_pool."""
+    G = tiny()
+    seen = []
+
+    def keep(x):
+        seen.append(x.clone())
+        m = x.mean((1, 2, 3))
+        return m <= m.median()
+
+    cfg = UnlearnConfig(loss="none", steps=2, batch_size=8, eval_every=2, neg_weight=0.5, neg_pool=6,
+                        neg_pool_min_p=0.5)
+    res = unlearn_ddpm(G, digits(1, 16), (flatten(G) + 0.01)[None], cfg, pool_keep=keep)
+    drawn = torch.cat(seen)
+    assert res.neg_pool_draws == len(drawn) >= 12   # half of each draw of 6 kept: at least two draws
+    plain = unlearn_ddpm(G, digits(1, 16), (flatten(G) + 0.01)[None], dataclasses.replace(cfg, neg_pool_min_p=0.0))
+    assert plain.neg_pool_draws == 6
