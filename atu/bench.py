@@ -163,8 +163,9 @@ def bench_class(cfg: RunConfig, base, losses, retrained=None, retrain_seconds: f
         else:
             res, positives = unlearn_stage(c, base, theta_N, log, lambda g: {}, positives, negatives=negatives)
             G_after = res.G_ema
+            pool = {"neg_pool_draws": res.neg_pool_draws} if c.unlearn.neg_pool_min_p > 0 else {}
             row(method, G_after, t_adapt + time.time() - t1, d_end=res.history[-1].get("distance"),
-                positive_draws=res.positive_draws)
+                positive_draws=res.positive_draws, **pool)   # pool: a DDPM's draws for its negative pool
         if save_dir is not None:
             G_after.save_pretrained(save_dir / method)
     cands = []

@@ -272,6 +272,8 @@ def _ddpm_stage2(record: dict) -> str:
     terms = ["trained on the positives" + (" towards the base model's own predictions on them (distillation)"
                                            if record["pos_target"] == "base" else "")]
     source = _NEG_SOURCES.get(record.get("neg_source"), "the negatives")
+    if record.get("neg_pool_min_p"):
+        source += f" that the classifier labels as the feature (p >= {record['neg_pool_min_p']})"
     if record.get("neg_weight"):
         terms.append(f"raised the denoising loss on noised {source} (weight {record['neg_weight']}, bounded"
                      f"{_t_text(record.get('neg_t'))})")

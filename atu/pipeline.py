@@ -331,7 +331,7 @@ def run_unlearning(cfg: RunConfig, negatives: torch.Tensor | None = None, negati
         res2, positives = unlearn_stage(cfg, base, theta_N, log, probe_rate, negatives=negatives)
         G_after, info = res2.G_ema, {"n_positives": len(positives[0]), "positive_draws": res2.positive_draws,
                                      "d0": res2.d0}
-        if getattr(res2, "neg_pool_draws", None) is not None:   # a DDPM's pool of the adapted models' samples
+        if cfg.unlearn.neg_pool_min_p > 0:   # a DDPM's filtered pool: how many samples it took
             info["neg_pool_draws"] = res2.neg_pool_draws
     t2 = time.time()
     log({"stage": "metrics", "step": 0, "total": 1})
@@ -588,7 +588,8 @@ def run_record(result: RunResult) -> dict:
         **({"pos_target": u.pos_target, "neg_source": u.neg_source, "redirect_weight": u.redirect_weight,
             "redirect_states": u.redirect_states, "anchor_weight": u.anchor_weight, "anchor_pool": u.anchor_pool,
             "anchor_paths": u.anchor_paths, "neg_t": [u.neg_t_min, u.neg_t_max],
-            "redirect_t": [u.redirect_t_min, u.redirect_t_max]}
+            "redirect_t": [u.redirect_t_min, u.redirect_t_max],
+            **({"neg_pool_min_p": u.neg_pool_min_p} if u.neg_pool_min_p > 0 else {})}
            if is_diffusion(result.G_after) and cfg.method != "latent" else {}),
         "co_classifiers": [p.name for p in co_classifier_paths(cfg)],
         "adapt_steps": cfg.adapt.steps, "unlearn_steps": cfg.unlearn.steps, "seed": cfg.seed,

@@ -284,6 +284,25 @@ def test_pipeline_unlearns_a_tiny_ddpm_and_saves_a_loadable_run(tmp_path, paths)
     assert "There is no discriminator" in card and "raised the denoising loss" in card
     assert ("to denoise into the positives near them" in card) == bool(paths.get("redirect_weight"))
     assert ("held the base model's own predictions on its sampler's paths" in card) == bool(paths.get("anchor_weight"))
+    assert "neg_pool_draws" not in res.metrics and "labels as the feature" not in card   # no filtered pool
+
+
+def test_pipeline_filters_a_ddpms_negative_pool_by_the_training_classifier_and_says_so(tmp_path):
+    """unlearn.neg_pool_min_p through the pipeline: the pool is filtered by the run's classifier on the run's
+    target, the draws it took are a metric, and the card names the samples the negative terms saw. (The tiny base's
+    adapted model draws only what its mean-bucket classifier calls 9 after stage 1, so 9 is the target here.)"""
+    from atu.pipeline import RunConfig, run_unlearning, save_run
+
+    gan, clf = make_tiny_ddpm_base(tmp_path)
+    cfg = RunConfig(model=str(gan), classifier=str(clf), target=9, eval_latents=100, n_negatives=8,
+                    adapt=AdaptConfig(K=1, steps=5, batch_size=8, fisher_samples=4),
+                    unlearn=UnlearnConfig(steps=2, batch_size=8, n_positives=40, pos_max_target_prob=1.0,
+                                          pos_min_top_prob=0.0, eval_every=2, eval_latents=20, neg_pool=8,
+                                          redirect_weight=1.0, neg_pool_min_p=0.5))
+    res = run_unlearning(cfg)
+    assert res.metrics["neg_pool_draws"] % 8 == 0 and res.metrics["neg_pool_draws"] >= 8
+    card = " ".join((save_run(res, tmp_path / "run") / "README.md").read_text().split())
+    assert "samples of the adapted models that the classifier labels as the feature (p >= 0.5)" in card
 
 
 def test_a_saved_ddpm_run_is_diffusers_own_ddim_pipeline(tmp_path):
