@@ -345,7 +345,8 @@ def test_bench_method_variants_compose():
     u = method_config(cfg, "el2-noneg-keep").unlearn
     assert (u.loss, u.neg_weight, u.keep_weight, u.guide_weight) == ("el2", 0.0, 0.3, cfg.unlearn.guide_weight)
     assert method_config(cfg, "none-keep").unlearn.loss == "none"
-    with pytest.raises(ValueError, match="-noguide, -keep or -hold"):
+    assert method_config(cfg, "el2-pure").unlearn.neg_pool_min_p == 0.5   # the DDPM's pool of the feature only
+    with pytest.raises(ValueError, match="-noguide, -keep, -hold or -pure"):
         method_config(cfg, "el2-kep")
 
 
