@@ -30,8 +30,7 @@ from .feedback import check_negatives, confident_negatives, pick_negatives, pick
 from .io import atomic_output_dir, check_output_dir, write_json
 from .latent import LatentConfig, find_direction, latent_unlearn
 from .metrics import (agreement, brightness_change, class_probabilities, classifier_features, classify,
-                      color_histogram_tv,
-                      computed_metrics, corrected_rate, detector_rates, evaluate, feature_stats,
+                      color_histogram_tv, computed_metrics, corrected_rate, detector_rates, evaluate, feature_stats,
                       frechet_distance, high_frequency_ratio, image_stats, independent_view, labels_and_features,
                       neg_rate, pul_ceiling, pul_corrected)
 from .models import (ClassifierEnsemble, DCGANDiscriminator, FaceAttributeClassifier, FeatureDiscriminator,

@@ -546,7 +546,6 @@ def test_the_positives_pass_keeps_their_paths_and_the_anchor_holds_a_random_subs
     assert not torch.equal(anchor_path(G, u, 6, z, path).images, held.images)   # another seed, another subset
 
 
-
 def test_filtered_pool_keeps_what_the_filter_passes_in_draw_order_and_says_what_to_do_when_too_few():
     """unlearn.neg_pool_min_p: draws of 4 numbered images (0, 1, 2, ...), the filter passes the even ones: the pool
     is the first 4 even images, after 2 draws (8 samples); a filter that passes 1 in 8 runs out of rounds."""
